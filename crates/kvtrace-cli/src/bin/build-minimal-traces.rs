@@ -1,1 +1,144 @@
-fn main(){}
+//! build-minimal-traces: turn a capture and its session logs into block traces (SPEC §4).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use kvtrace::blocks::Salt;
+use kvtrace::build::{self, BuildError, BuildOptions, Output, Shape};
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Build compact, anonymizable KV-cache block traces from requests.db and Claude Code session logs",
+    after_help = "EXAMPLE:\n  build-minimal-traces examples/requests.db --jsonl-dir examples/jsonl \\\n      --output-dir traces --include-subagents --anonymize\n\n\
+SALT: each run draws a secret random salt, so hash ids cannot be reversed into text.\n\
+--salt / --salt-file FIX it, for reproducible or batched runs: anyone who knows the salt\n\
+can test guesses of the content against the hashes. Keep it private."
+)]
+struct Args {
+    /// The capture (requests.db from claude-code-proxy).
+    db: PathBuf,
+    /// Directory holding the session logs (<session>.jsonl and agent-*.jsonl files).
+    #[arg(long)]
+    jsonl_dir: PathBuf,
+    /// Build only this conversation (session id, or a unique prefix of it).
+    #[arg(long)]
+    conversation_id: Option<String>,
+    /// Output file for --conversation-id (`_sN` is added before the extension when split).
+    #[arg(long, requires = "conversation_id")]
+    output: Option<PathBuf>,
+    /// Output directory: one `<id>.json` per trace.
+    #[arg(long, default_value = "traces")]
+    output_dir: PathBuf,
+    /// Tokens per block; only full blocks are hashed.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    block_size: u32,
+    /// Conversations (and segments) with fewer requests produce no trace.
+    #[arg(long, default_value_t = 0)]
+    min_requests: usize,
+    /// Start a new segment (`_s1`, `_s2`, …) where requests are more than N seconds apart.
+    #[arg(long, value_name = "N")]
+    split_at_gap: Option<f64>,
+    /// Nest sub-agent requests inside their parent trace.
+    #[arg(long)]
+    include_subagents: bool,
+    /// Rename traces trace_0001… and agents agent_001…, drop timestamps and analysis fields.
+    #[arg(long)]
+    anonymize: bool,
+    /// Number hash ids per conversation from 1 instead of once for the whole run.
+    #[arg(long)]
+    local_hash_ids: bool,
+    /// Fixed salt, 32 hex characters. WEAKENS ANONYMIZATION: see SALT below.
+    #[arg(long, value_name = "HEX", conflicts_with = "salt_file")]
+    salt: Option<String>,
+    /// Read a fixed salt from a file. WEAKENS ANONYMIZATION: see SALT below.
+    #[arg(long, value_name = "PATH")]
+    salt_file: Option<PathBuf>,
+    /// Worker threads (default: all cores). Output is identical for any value.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Tokenize every request from scratch (slow; the benchmark baseline).
+    #[arg(long, hide = true)]
+    full_tokenization: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar, no summary text.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Fail (exit 1) when damaged lines or rows were skipped.
+    #[arg(long)]
+    strict: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    let salt = match (&args.salt, &args.salt_file) {
+        (Some(hex), _) => Some(Salt::from_hex(hex).map_err(unusable)?),
+        (_, Some(path)) => Some(Salt::from_file(path).map_err(unusable)?),
+        _ => None,
+    };
+    let salt = match salt {
+        Some(s) => {
+            eprintln!("warning: a fixed salt was given; anyone who knows it can test guesses of the content against the hash ids");
+            s
+        }
+        None => Salt::random().context("drawing a salt")?,
+    };
+    let opts = BuildOptions {
+        db: args.db.clone(),
+        jsonl_dir: args.jsonl_dir.clone(),
+        conversation_id: args.conversation_id.clone(),
+        output: match &args.output {
+            Some(file) => Output::File(file.clone()),
+            None => Output::Dir(args.output_dir.clone()),
+        },
+        shape: Shape {
+            block_size: args.block_size as usize,
+            min_requests: args.min_requests,
+            split_at_gap: args.split_at_gap,
+            include_subagents: args.include_subagents,
+            anonymize: args.anonymize,
+            local_ids: args.local_hash_ids,
+        },
+        salt,
+        threads: args.threads,
+        full_tokenization: args.full_tokenization,
+    };
+    let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let summary = build::run(&opts, &progress).map_err(|e| match e {
+        BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => unusable(e),
+        other => Failure::from(other),
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        kvtrace_cli::print_json(&summary)?;
+    } else if !args.quiet {
+        let s = &summary;
+        eprintln!(
+            "{} traces from {} conversations: {} requests, {} sub-agents ({} requests), {} unique blocks",
+            s.traces, s.conversations, s.parent_requests, s.subagents, s.subagent_requests, s.unique_blocks
+        );
+        let k = &s.skipped;
+        if k.damaged() + k.missing_rows + k.missing_agent_files > 0 {
+            eprintln!(
+                "skipped: {} unparseable lines, {} bad bodies, {} bad timestamps, {} missing rows, {} missing agent files",
+                k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files
+            );
+        }
+    }
+    if args.strict && summary.skipped.damaged() > 0 {
+        return Err(anyhow::anyhow!("--strict: {} damaged lines or rows were skipped", summary.skipped.damaged()).into());
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}

@@ -1,0 +1,52 @@
+//! build-message-index: map every response's message id to its request id (SPEC §5.1).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::index::{self, IndexError};
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Write a JSON map of message id (msg_…) → request id for every row of requests.db with a response",
+    after_help = "EXAMPLE:\n  build-message-index examples/requests.db --output message_id_index.json"
+)]
+struct Args {
+    /// The capture (requests.db from claude-code-proxy); opened read-only.
+    db: PathBuf,
+    /// Where to write the map (atomically).
+    #[arg(long, default_value = "message_id_index.json")]
+    output: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No summary text.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    let summary = index::write_message_index(&args.db, &args.output).map_err(|e| match e {
+        IndexError::Capture(_) => unusable(e),
+        other => Failure::from(other),
+    })?;
+    if args.json {
+        kvtrace_cli::print_json(&summary)?;
+    } else if !args.quiet {
+        eprintln!(
+            "{} message ids from {} rows ({} with a response, {} without a message id) → {}",
+            summary.message_ids,
+            summary.rows,
+            summary.rows_with_response,
+            summary.rows_without_message_id,
+            summary.output.display()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}

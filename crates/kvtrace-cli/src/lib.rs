@@ -1,0 +1,94 @@
+//! Shared plumbing of the kvtrace command-line tools: exit codes, one-line errors,
+//! progress bars on a TTY, and stdout that tolerates a closed pipe.
+//!
+//! Every binary is `fn main() { kvtrace_cli::main(run) }` over a `run` that parses its
+//! flags, calls one library entry point and prints.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// An error with its exit code: 2 for unusable input, 1 for everything else.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+/// Mark an error as unusable input (exit 2).
+pub fn unusable(e: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: e.into(),
+    }
+}
+
+/// Run a command body: print `error: …` on one line and exit with its code on failure.
+pub fn main(run: impl FnOnce() -> Result<(), Failure>) -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if is_broken_pipe(&f.error) {
+                return ExitCode::SUCCESS;
+            }
+            let chain: Vec<String> = f.error.chain().map(|e| e.to_string()).collect();
+            eprintln!("error: {}", dedup_chain(&chain).join(": "));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Drop causes already spelled out by the message before them.
+fn dedup_chain(chain: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in chain {
+        if out.last().is_some_and(|prev| prev.contains(m.as_str())) {
+            continue;
+        }
+        out.push(m.clone());
+    }
+    out
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Print to stdout; a closed pipe (`… | head`) ends the program quietly.
+pub fn out(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal and not `--quiet`; hidden otherwise.
+pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}]")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Print a serializable summary as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    out(&serde_json::to_string_pretty(v)?)
+}

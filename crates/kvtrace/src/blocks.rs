@@ -1,0 +1,209 @@
+//! Salt, chained salted block hashes and integer hash ids (SPEC §4.3–§4.4).
+//!
+//! Block `k` with tokens `t0..tB-1` and previous hash `p` (`"0"` for the first block) has
+//! hash `first 16 hex of sha256("{salt}:{p}:{k}:" + " ".join(tokens))`. Because each hash
+//! folds in its predecessor, equal hashes mean equal *prefixes*, which is what a prefix
+//! cache keys on. Digests are kept as `u64` (the 16 hex digits) and only turned into
+//! text inside the hash input.
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::tokens::Token;
+
+/// A run's secret salt: 32 lowercase hex characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Salt(String);
+
+impl std::fmt::Debug for Salt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret, not even in debug output.
+        f.write_str("Salt(<hidden>)")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SaltError {
+    #[error("a salt must be 32 hexadecimal characters (16 bytes)")]
+    Malformed,
+    #[error("cannot read the salt file {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the operating system's random source failed: {0}")]
+    Random(#[source] std::io::Error),
+}
+
+impl Salt {
+    /// 16 random bytes from the operating system.
+    pub fn random() -> Result<Salt, SaltError> {
+        let mut bytes = [0u8; 16];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .or_else(|_| {
+                use rand::RngCore as _;
+                rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(std::io::Error::other)
+            })
+            .map_err(SaltError::Random)?;
+        let mut s = String::with_capacity(32);
+        for b in bytes {
+            let _ = write!(s, "{b:02x}");
+        }
+        Ok(Salt(s))
+    }
+
+    /// A fixed salt given as 32 hex characters (case-insensitive, stored lowercase).
+    pub fn from_hex(hex: &str) -> Result<Salt, SaltError> {
+        let hex = hex.trim();
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SaltError::Malformed);
+        }
+        Ok(Salt(hex.to_ascii_lowercase()))
+    }
+
+    /// A fixed salt read from a file holding 32 hex characters.
+    pub fn from_file(path: &Path) -> Result<Salt, SaltError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SaltError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Salt::from_hex(&text)
+    }
+
+    /// The hex text, for code that must scan outputs for leaks.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A block digest: the 16 hex characters of the chained hash, as a number.
+pub type Digest64 = u64;
+
+/// Chained digests of the full `block_size` blocks of `tokens`, appended to `out`.
+/// The first `out.len()` blocks are taken as already computed (callers pass the digests
+/// of a shared token prefix), so only the remaining blocks are hashed.
+pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut Vec<Digest64>) {
+    let nblocks = tokens.len() / block_size;
+    let mut text = String::with_capacity(block_size * 7 + 64);
+    let mut itoa = itoa_buf::Buffer::default();
+    for k in out.len()..nblocks {
+        text.clear();
+        text.push_str(&salt.0);
+        text.push(':');
+        match k {
+            0 => text.push('0'),
+            _ => {
+                let _ = write!(text, "{:016x}", out[k - 1]);
+            }
+        }
+        text.push(':');
+        text.push_str(itoa.format(k as u64));
+        text.push(':');
+        for (j, &t) in tokens[k * block_size..(k + 1) * block_size].iter().enumerate() {
+            if j > 0 {
+                text.push(' ');
+            }
+            text.push_str(itoa.format(u64::from(t)));
+        }
+        let hash = Sha256::digest(text.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash[..8]);
+        out.push(u64::from_be_bytes(first));
+    }
+}
+
+/// Assigns integer ids 1, 2, 3, … to digests in order of first appearance.
+#[derive(Default)]
+pub struct IdMap {
+    ids: FxHashMap<Digest64, u64>,
+}
+
+impl IdMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The id of `digest`, allocating the next one on first sight.
+    pub fn id(&mut self, digest: Digest64) -> u64 {
+        let next = self.ids.len() as u64 + 1;
+        *self.ids.entry(digest).or_insert(next)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A tiny decimal formatter (avoids a `format!` allocation per token).
+mod itoa_buf {
+    #[derive(Default)]
+    pub struct Buffer {
+        buf: [u8; 20],
+    }
+
+    impl Buffer {
+        pub fn format(&mut self, mut v: u64) -> &str {
+            let mut i = self.buf.len();
+            loop {
+                i -= 1;
+                self.buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            std::str::from_utf8(&self.buf[i..]).unwrap_or("0")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha_hex16(s: &str) -> u64 {
+        let h = Sha256::digest(s.as_bytes());
+        u64::from_be_bytes(h[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn chain_matches_the_formula() {
+        let salt = Salt::from_hex("00112233445566778899AABBCCDDEEFF").unwrap();
+        let tokens: Vec<Token> = (0..10).collect();
+        let mut out = Vec::new();
+        chain_digests(&salt, &tokens, 4, &mut out);
+        assert_eq!(out.len(), 2, "the partial last block is dropped");
+        let h0 = sha_hex16("00112233445566778899aabbccddeeff:0:0:0 1 2 3");
+        let h1 = sha_hex16(&format!("00112233445566778899aabbccddeeff:{h0:016x}:1:4 5 6 7"));
+        assert_eq!(out, [h0, h1]);
+        // Resuming from a computed prefix gives the same chain.
+        let mut resumed = vec![h0];
+        chain_digests(&salt, &tokens, 4, &mut resumed);
+        assert_eq!(resumed, out);
+    }
+
+    #[test]
+    fn ids_follow_first_appearance() {
+        let mut m = IdMap::new();
+        assert_eq!([m.id(7), m.id(3), m.id(7), m.id(9)], [1, 2, 1, 3]);
+    }
+
+    #[test]
+    fn salts_are_validated_and_hidden() {
+        assert!(Salt::from_hex("xyz").is_err());
+        let s = Salt::random().unwrap();
+        assert_eq!(s.expose().len(), 32);
+        assert!(!format!("{s:?}").contains(s.expose()));
+    }
+}

@@ -1,0 +1,347 @@
+//! Turning a gathered conversation into trace documents (SPEC §4.1, §4.4–§4.8, §4.9).
+//!
+//! Sequential by design: integer hash ids are handed out in the processing order of
+//! §4.4 (conversations by file name; parent requests of all kept segments in row order;
+//! then sub-agents by spawn time), so this runs after the parallel gathering.
+
+use rustc_hash::FxHashSet;
+
+use super::gather::{Gathered, GatheredAgent};
+use super::request::Processed;
+use crate::blocks::IdMap;
+use crate::pyjson::py_round;
+use crate::stamp::Stamp;
+use crate::trace::json::J;
+
+/// Options that shape traces.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub block_size: usize,
+    pub min_requests: usize,
+    pub split_at_gap: Option<f64>,
+    pub include_subagents: bool,
+    pub anonymize: bool,
+    pub local_ids: bool,
+}
+
+/// One trace, ready to write.
+#[derive(Debug, Clone)]
+pub struct BuiltTrace {
+    /// The trace's `id` (before anonymization renumbers it).
+    pub id: String,
+    /// 1-based segment number when the conversation was split.
+    pub segment: Option<usize>,
+    pub json: J,
+    pub parent_requests: usize,
+    pub subagent_requests: usize,
+    pub subagents: usize,
+    pub unique_blocks: usize,
+}
+
+/// Per-stream record state (§4.5): each segment and each sub-agent has its own.
+struct RecordState {
+    origin: Stamp,
+    first: bool,
+    prev_stop: String,
+    prev_ids: Vec<u64>,
+    last_completed: Option<Stamp>,
+}
+
+impl RecordState {
+    fn new(origin: Stamp) -> Self {
+        RecordState {
+            origin,
+            first: true,
+            prev_stop: String::new(),
+            prev_ids: Vec::new(),
+            last_completed: None,
+        }
+    }
+
+    fn record(&mut self, p: &Processed, ids: Vec<u64>) -> J {
+        let input_types: Vec<String> = if self.first {
+            vec!["text".into()]
+        } else if is_context_reset(&self.prev_ids, &ids) {
+            p.message_types.clone()
+        } else if self.prev_stop == "tool_use" {
+            vec!["tool_result".into()]
+        } else {
+            vec!["text".into()]
+        };
+        let resp = p.response.as_ref();
+        let stop = resp.map(|r| r.stop()).unwrap_or_default();
+        let output_types = resp.map(|r| r.output_types()).unwrap_or_default();
+        let mut fields: Vec<(&'static str, J)> = vec![
+            ("t", J::Float(py_round(p.ts.seconds_since(&self.origin), 1))),
+            ("type", J::Str(if p.streaming { "s" } else { "n" }.into())),
+            ("model", J::Str(p.model.clone())),
+            ("in", J::Int(p.tokens_in as i64)),
+            ("out", J::Int(p.out() as i64)),
+            ("hash_ids", J::List(ids.iter().map(|&i| J::Int(i as i64)).collect())),
+            ("input_types", strs(&input_types)),
+            ("output_types", strs(&output_types)),
+            ("stop", J::Str(stop.clone())),
+        ];
+        if let Some(ms) = resp.and_then(|r| r.response_time_ms) {
+            fields.push(("api_time", J::Float(py_round(ms / 1000.0, 2))));
+        }
+        if p.streaming {
+            if let Some(ms) = resp.and_then(|r| r.ttft_ms) {
+                fields.push(("ttft", J::Float(py_round(ms / 1000.0, 2))));
+            }
+        }
+        let think = match self.last_completed {
+            Some(done) => Some(p.ts.seconds_since(&done).max(0.0)),
+            None if p.ts == self.origin => Some(0.0),
+            None => None,
+        };
+        if let Some(secs) = think {
+            fields.push(("think_time", J::Float(py_round(secs, 2))));
+        }
+        if let Some(done) = resp.and_then(|r| r.completed_at) {
+            self.last_completed = Some(done);
+        }
+        self.first = false;
+        self.prev_stop = stop;
+        self.prev_ids = ids;
+        J::Obj(fields)
+    }
+}
+
+/// A context reset: fewer than half of the previous request's blocks survive.
+fn is_context_reset(prev: &[u64], cur: &[u64]) -> bool {
+    if prev.is_empty() || cur.is_empty() {
+        return false;
+    }
+    let cur: FxHashSet<u64> = cur.iter().copied().collect();
+    let prev_set: FxHashSet<u64> = prev.iter().copied().collect();
+    let preserved = prev_set.iter().filter(|d| cur.contains(d)).count();
+    (preserved as f64) / (prev.len() as f64) < 0.5
+}
+
+fn strs(v: &[String]) -> J {
+    J::List(v.iter().map(|s| J::Str(s.clone())).collect())
+}
+
+fn models_of(reqs: &[Processed]) -> J {
+    let mut models: Vec<String> = reqs.iter().map(|p| p.model.clone()).collect();
+    models.sort();
+    models.dedup();
+    strs(&models)
+}
+
+/// Split rows where consecutive timestamps are more than `gap` seconds apart.
+fn segments(reqs: &[Processed], gap: Option<f64>) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..reqs.len() {
+        if let Some(gap) = gap {
+            if reqs[i].ts.seconds_since(&reqs[i - 1].ts) > gap {
+                out.push(start..i);
+                start = i;
+            }
+        }
+    }
+    if !reqs.is_empty() {
+        out.push(start..reqs.len());
+    }
+    out
+}
+
+/// Build the traces of one gathered conversation, allocating ids from `ids`.
+pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace> {
+    let reqs = &g.requests;
+    if reqs.is_empty() || reqs.len() < shape.min_requests {
+        return Vec::new();
+    }
+    let segs = segments(reqs, shape.split_at_gap);
+    let kept: Vec<bool> = segs.iter().map(|s| s.len() >= shape.min_requests).collect();
+
+    // Each sub-agent belongs to the segment whose span holds its spawn time (§4.9.3).
+    let mut agents_of: Vec<Vec<&GatheredAgent>> = vec![Vec::new(); segs.len()];
+    if shape.include_subagents {
+        let mut ordered: Vec<(usize, &GatheredAgent)> = g.agents.iter().enumerate().collect();
+        // Spawn-time order, ties by link order (§4.4); unknown spawn times sort last.
+        ordered.sort_by_key(|(i, a)| (a.spawn.map_or(i64::MAX, |s| s.micros), *i));
+        for (_, a) in ordered {
+            let Some(spawn) = a.spawn else { continue };
+            let seg = segs
+                .iter()
+                .rposition(|s| reqs[s.start].ts.micros <= spawn.micros)
+                .unwrap_or(0);
+            agents_of[seg].push(a);
+        }
+    }
+
+    // Ids: parent requests of all kept segments in row order, then their sub-agents.
+    let mut parent_ids: Vec<Vec<u64>> = vec![Vec::new(); reqs.len()];
+    for (s, seg) in segs.iter().enumerate() {
+        if kept[s] {
+            for i in seg.clone() {
+                parent_ids[i] = reqs[i].digests.iter().map(|&d| ids.id(d)).collect();
+            }
+        }
+    }
+    let mut agent_sequence: Vec<(usize, &GatheredAgent)> = Vec::new();
+    for (s, list) in agents_of.iter().enumerate() {
+        if kept[s] {
+            agent_sequence.extend(list.iter().map(|a| (s, *a)));
+        }
+    }
+    agent_sequence.sort_by_key(|(_, a)| a.spawn.map_or(i64::MAX, |s| s.micros));
+    let mut agent_ids: Vec<(usize, &GatheredAgent, Vec<Vec<u64>>)> = Vec::new();
+    for (s, a) in agent_sequence {
+        let per_req = a
+            .requests
+            .iter()
+            .map(|p| p.digests.iter().map(|&d| ids.id(d)).collect())
+            .collect();
+        agent_ids.push((s, a, per_req));
+    }
+
+    let mut traces = Vec::new();
+    for (s, seg) in segs.iter().enumerate() {
+        if !kept[s] {
+            continue;
+        }
+        let seg_reqs = &reqs[seg.clone()];
+        let origin = seg_reqs[0].ts;
+        let mut state = RecordState::new(origin);
+        let mut unique: FxHashSet<u64> = FxHashSet::default();
+        let mut parent_in = 0u64;
+        let mut parent_out = 0u64;
+        let mut records: Vec<(f64, J)> = Vec::new();
+        for (k, p) in seg_reqs.iter().enumerate() {
+            let rec_ids = parent_ids[seg.start + k].clone();
+            unique.extend(rec_ids.iter().copied());
+            parent_in += p.tokens_in as u64;
+            parent_out += p.out();
+            let t = py_round(p.ts.seconds_since(&origin), 1);
+            records.push((t, state.record(p, rec_ids)));
+        }
+        let mut entries: Vec<(f64, J)> = Vec::new();
+        let mut sub_in = 0u64;
+        let mut sub_out = 0u64;
+        let mut sub_reqs = 0usize;
+        for (seg_of, a, per_req) in &agent_ids {
+            if *seg_of != s {
+                continue;
+            }
+            let Some(spawn) = a.spawn else { continue };
+            let mut st = RecordState::new(a.requests[0].ts);
+            let mut recs = Vec::new();
+            for (p, rids) in a.requests.iter().zip(per_req) {
+                unique.extend(rids.iter().copied());
+                sub_in += p.tokens_in as u64;
+                sub_out += p.out();
+                recs.push(st.record(p, rids.clone()));
+            }
+            sub_reqs += a.requests.len();
+            let t = py_round(spawn.seconds_since(&origin), 1);
+            let entry = J::Obj(vec![
+                ("t", J::Float(t)),
+                ("type", J::Str("subagent".into())),
+                ("agent_id", J::Str(a.agent_id.clone())),
+                ("subagent_type", a.subagent_type.clone().map_or(J::Null, J::Str)),
+                ("duration_ms", J::from_serde(&a.link.duration_ms)),
+                ("total_tokens", J::from_serde(&a.link.total_tokens)),
+                ("tool_use_count", J::from_serde(&a.link.tool_use_count)),
+                ("status", J::from_serde(&a.link.status)),
+                ("requests", J::List(recs)),
+                ("models", models_of(&a.requests)),
+                ("tool_tokens", J::Int(a.requests[0].tool_tokens as i64)),
+                ("system_tokens", J::Int(a.requests[0].system_tokens as i64)),
+            ]);
+            entries.push((t, entry));
+        }
+        let subagents = entries.len();
+        let merged = merge_by_time(records, entries);
+
+        let mut id: String = g.id.chars().take(12).collect();
+        if segs.len() > 1 {
+            id.push_str(&format!("_s{}", s + 1));
+        }
+        let scope = if shape.local_ids { "local" } else { "global" };
+        let mut header: Vec<(&'static str, J)> = vec![
+            ("id", J::Str(id.clone())),
+            ("models", models_of(seg_reqs)),
+            ("block_size", J::Int(shape.block_size as i64)),
+            ("hash_id_scope", J::Str(scope.into())),
+            ("tool_tokens", J::Int(seg_reqs[0].tool_tokens as i64)),
+            ("system_tokens", J::Int(seg_reqs[0].system_tokens as i64)),
+            ("requests", J::List(merged)),
+        ];
+        if shape.include_subagents {
+            let pair = |i: u64, o: u64| J::Obj(vec![("input", J::Int(i as i64)), ("output", J::Int(o as i64))]);
+            header.push((
+                "totals",
+                J::Obj(vec![
+                    ("parent_tokens", pair(parent_in, parent_out)),
+                    ("subagent_tokens", pair(sub_in, sub_out)),
+                    ("combined_tokens", pair(parent_in + sub_in, parent_out + sub_out)),
+                    ("subagent_count", J::Int(subagents as i64)),
+                ]),
+            ));
+        }
+        if !shape.anonymize {
+            header.push(("_start_ts", J::Str(origin.isoformat())));
+            header.push((
+                "_analysis",
+                J::Obj(vec![
+                    ("indexed", J::Int(g.indexed as i64)),
+                    ("total", J::Int(seg_reqs.len() as i64)),
+                    ("unique_blocks", J::Int(unique.len() as i64)),
+                ]),
+            ));
+        }
+        traces.push(BuiltTrace {
+            id,
+            segment: (segs.len() > 1).then_some(s + 1),
+            json: J::Obj(header),
+            parent_requests: seg_reqs.len(),
+            subagent_requests: sub_reqs,
+            subagents,
+            unique_blocks: unique.len(),
+        });
+    }
+    traces
+}
+
+/// Parent records and sub-agent entries by `t`; a parent record first on ties.
+fn merge_by_time(parents: Vec<(f64, J)>, agents: Vec<(f64, J)>) -> Vec<J> {
+    let mut out = Vec::with_capacity(parents.len() + agents.len());
+    let mut agents = agents.into_iter().peekable();
+    for (t, rec) in parents {
+        while let Some((_, entry)) = agents.next_if(|(ta, _)| *ta < t) {
+            out.push(entry);
+        }
+        out.push(rec);
+    }
+    out.extend(agents.map(|(_, e)| e));
+    out
+}
+
+/// Replace agent ids by `agent_001`, … in order of appearance (§4.8).
+pub fn anonymize_agents(trace: &mut J) {
+    let J::Obj(header) = trace else { return };
+    let Some((_, J::List(reqs))) = header.iter_mut().find(|(k, _)| *k == "requests") else {
+        return;
+    };
+    let mut n = 0;
+    for r in reqs.iter_mut() {
+        let J::Obj(fields) = r else { continue };
+        if let Some((_, v)) = fields.iter_mut().find(|(k, _)| *k == "agent_id") {
+            n += 1;
+            *v = J::Str(format!("agent_{n:03}"));
+        }
+    }
+}
+
+/// Set the trace's `id` field.
+pub fn set_id(trace: &mut J, id: &str) {
+    if let J::Obj(header) = trace {
+        if let Some((_, v)) = header.iter_mut().find(|(k, _)| *k == "id") {
+            *v = J::Str(id.to_owned());
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Gathering a conversation: session file → matched rows → processed requests, and its
+//! sub-agents (SPEC §4.1, §4.7, §4.9.2).
+
+use std::path::Path;
+
+use rustc_hash::FxHashSet;
+
+use super::request::{Processed, Skip, Stream, Tokenizer};
+use super::Counts;
+use crate::blocks::Salt;
+use crate::capture::{Capture, CaptureError, MessageIndex, Row};
+use crate::session::{SessionDir, SessionLog};
+use crate::stamp::Stamp;
+
+/// A sub-agent of a conversation, processed.
+#[derive(Debug, Clone)]
+pub struct GatheredAgent {
+    pub agent_id: String,
+    pub subagent_type: Option<String>,
+    /// Earliest time in the agent file, else the spawning entry, else the tool_result.
+    pub spawn: Option<Stamp>,
+    pub link: crate::session::AgentLink,
+    pub requests: Vec<Processed>,
+}
+
+/// A parent conversation, processed.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// File stem = session id.
+    pub id: String,
+    /// Rows matched for the conversation (`_analysis.indexed`).
+    pub indexed: usize,
+    pub requests: Vec<Processed>,
+    pub agents: Vec<GatheredAgent>,
+    pub counts: Counts,
+}
+
+/// Everything a worker needs, shared read-only.
+pub struct Context<'a> {
+    pub index: &'a MessageIndex,
+    pub dir: &'a SessionDir,
+    pub salt: &'a Salt,
+    pub block_size: usize,
+    pub include_subagents: bool,
+    /// Tokenize every request from scratch (baseline / oracle).
+    pub full: bool,
+}
+
+/// Rows named by a session's message ids, ordered as §4.1 says.
+fn matched_rows(
+    cap: &Capture,
+    index: &MessageIndex,
+    log: &SessionLog,
+    counts: &mut Counts,
+) -> Result<Vec<Row>, CaptureError> {
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let mut rows = Vec::new();
+    for mid in &log.message_ids {
+        let Some(rid) = index.get(mid) else {
+            counts.unmatched_messages += 1;
+            continue;
+        };
+        if !seen.insert(rid) {
+            continue;
+        }
+        match cap.fetch(rid)? {
+            Some(row) => rows.push(row),
+            None => counts.missing_rows += 1,
+        }
+    }
+    // ORDER BY timestamp (as text); equal texts keep first-mention order (stable sort).
+    rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    Ok(rows)
+}
+
+fn process_rows(
+    rows: &[Row],
+    tk: &mut Tokenizer,
+    ctx: &Context<'_>,
+    counts: &mut Counts,
+) -> Vec<Processed> {
+    let mut stream = Stream::new(ctx.full);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        match stream.process(tk, ctx.salt, ctx.block_size, row) {
+            Ok(p) => out.push(p),
+            Err(Skip::BadBody) => counts.bad_bodies += 1,
+            Err(Skip::BadTimestamp) => counts.bad_timestamps += 1,
+        }
+    }
+    out
+}
+
+/// Gather one parent conversation from its session file.
+pub fn gather(
+    cap: &Capture,
+    tk: &mut Tokenizer,
+    ctx: &Context<'_>,
+    path: &Path,
+) -> Result<Gathered, CaptureError> {
+    let mut counts = Counts::default();
+    let log = match SessionLog::read(path) {
+        Ok(log) => log,
+        Err(_) => {
+            counts.unreadable_files += 1;
+            SessionLog::default()
+        }
+    };
+    counts.unparseable_lines += log.unparseable_lines;
+    let rows = matched_rows(cap, ctx.index, &log, &mut counts)?;
+    let indexed = rows.len();
+    let requests = process_rows(&rows, tk, ctx, &mut counts);
+    let mut agents = Vec::new();
+    if ctx.include_subagents {
+        let mut linked: FxHashSet<&str> = FxHashSet::default();
+        for link in &log.links {
+            // Two links to one agent: the first one counts.
+            if !linked.insert(&link.agent_id) {
+                counts.duplicate_links += 1;
+                continue;
+            }
+            let Some(agent_path) = ctx.dir.agents.get(&link.agent_id) else {
+                counts.missing_agent_files += 1;
+                continue;
+            };
+            let agent_log = match SessionLog::read(agent_path) {
+                Ok(l) => l,
+                Err(_) => {
+                    counts.unreadable_files += 1;
+                    continue;
+                }
+            };
+            counts.unparseable_lines += agent_log.unparseable_lines;
+            let rows = matched_rows(cap, ctx.index, &agent_log, &mut counts)?;
+            let requests = process_rows(&rows, tk, ctx, &mut counts);
+            if requests.is_empty() {
+                continue;
+            }
+            let spawn_entry = log.spawn_for(link);
+            let spawn = agent_log
+                .first_time
+                .or(spawn_entry.and_then(|s| s.entry_time))
+                .or(link.result_time);
+            agents.push(GatheredAgent {
+                agent_id: link.agent_id.clone(),
+                subagent_type: spawn_entry.and_then(|s| s.subagent_type.clone()),
+                spawn,
+                link: link.clone(),
+                requests,
+            });
+        }
+    }
+    Ok(Gathered {
+        id: crate::session::dir::stem(path),
+        indexed,
+        requests,
+        agents,
+        counts,
+    })
+}

@@ -1,0 +1,227 @@
+//! build-minimal-traces: captures + session logs → block traces (SPEC §4).
+//!
+//! Two phases. Gathering (parallel, one conversation per task, one read-only SQLite
+//! connection and one tokenizer per thread) reads rows by key and turns every request
+//! into tokens and salted block digests. Assembly (sequential, in file-name order) hands
+//! out integer ids and lays out the trace documents, so outputs are byte-identical
+//! whatever the thread count.
+
+pub mod assemble;
+pub mod gather;
+pub mod request;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::blocks::{IdMap, Salt};
+use crate::capture::{Capture, CaptureError};
+use crate::session::{SessionDir, SessionDirError};
+use crate::trace::write_atomic;
+pub use assemble::{BuiltTrace, Shape};
+use gather::{Context, Gathered};
+use request::Tokenizer;
+
+/// Counters of what was skipped, reported in the summary.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub unparseable_lines: usize,
+    pub unreadable_files: usize,
+    pub unmatched_messages: usize,
+    pub missing_rows: usize,
+    pub bad_bodies: usize,
+    pub bad_timestamps: usize,
+    pub missing_agent_files: usize,
+    pub duplicate_links: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.unparseable_lines += o.unparseable_lines;
+        self.unreadable_files += o.unreadable_files;
+        self.unmatched_messages += o.unmatched_messages;
+        self.missing_rows += o.missing_rows;
+        self.bad_bodies += o.bad_bodies;
+        self.bad_timestamps += o.bad_timestamps;
+        self.missing_agent_files += o.missing_agent_files;
+        self.duplicate_links += o.duplicate_links;
+    }
+
+    /// Damaged input that `--strict` turns into a failure.
+    pub fn damaged(&self) -> usize {
+        self.unparseable_lines + self.unreadable_files + self.bad_bodies + self.bad_timestamps
+    }
+}
+
+/// Where traces go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// `<dir>/<id cut to 16>.json` per trace.
+    Dir(PathBuf),
+    /// One file (with `--conversation-id`); `_sN` inserted before the extension when split.
+    File(PathBuf),
+}
+
+/// Everything a build run needs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub db: PathBuf,
+    pub jsonl_dir: PathBuf,
+    pub conversation_id: Option<String>,
+    pub output: Output,
+    pub shape: Shape,
+    pub salt: Salt,
+    /// Worker threads (0 = rayon's default).
+    pub threads: usize,
+    /// Tokenize every request from scratch (the benchmark baseline).
+    pub full_tokenization: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    SessionDir(#[from] SessionDirError),
+    #[error("{0}")]
+    Conversation(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BuildSummary {
+    pub conversations: usize,
+    pub traces: usize,
+    pub parent_requests: usize,
+    pub subagents: usize,
+    pub subagent_requests: usize,
+    pub unique_blocks: usize,
+    pub files: Vec<PathBuf>,
+    pub skipped: Counts,
+}
+
+/// Gather, assemble and return the traces in output order (nothing written).
+pub fn build_traces(
+    opts: &BuildOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(Vec<BuiltTrace>, BuildSummary), BuildError> {
+    let cap = Capture::open(&opts.db)?;
+    let dir = SessionDir::scan(&opts.jsonl_dir)?;
+    let index = cap.message_index()?;
+    drop(cap);
+    let parents: Vec<&Path> = match &opts.conversation_id {
+        Some(id) => vec![dir.find_parent(id).map_err(BuildError::Conversation)?],
+        None => dir.parents.iter().map(PathBuf::as_path).collect(),
+    };
+    let ctx = Context {
+        index: &index,
+        dir: &dir,
+        salt: &opts.salt,
+        block_size: opts.shape.block_size,
+        include_subagents: opts.shape.include_subagents,
+        full: opts.full_tokenization,
+    };
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = parents.len();
+    let run = || -> Result<Vec<Gathered>, CaptureError> {
+        parents
+            .par_iter()
+            .map_init(
+                || (None, Tokenizer::default()),
+                |(cap, tk): &mut (Option<Capture>, Tokenizer), path| {
+                    let cap = match cap {
+                        Some(c) => c,
+                        None => cap.insert(Capture::open(&opts.db)?),
+                    };
+                    let g = gather::gather(cap, tk, &ctx, path);
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(n, total);
+                    g
+                },
+            )
+            .collect()
+    };
+    let gathered = if opts.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.threads)
+            .build()
+            .map_err(|e| BuildError::Threads(e.to_string()))?
+            .install(run)?
+    } else {
+        run()?
+    };
+
+    let mut summary = BuildSummary {
+        conversations: gathered.len(),
+        ..BuildSummary::default()
+    };
+    let mut global = IdMap::new();
+    let mut traces = Vec::new();
+    let mut max_ids = 0;
+    for g in &gathered {
+        summary.skipped.add(&g.counts);
+        let mut local = IdMap::new();
+        let ids = if opts.shape.local_ids { &mut local } else { &mut global };
+        traces.extend(assemble::assemble(g, &opts.shape, ids));
+        max_ids = max_ids.max(local.len());
+    }
+    summary.unique_blocks = if opts.shape.local_ids { max_ids } else { global.len() };
+    for (n, t) in traces.iter_mut().enumerate() {
+        summary.parent_requests += t.parent_requests;
+        summary.subagents += t.subagents;
+        summary.subagent_requests += t.subagent_requests;
+        if opts.shape.anonymize {
+            t.id = format!("trace_{:04}", n + 1);
+            assemble::set_id(&mut t.json, &t.id);
+            assemble::anonymize_agents(&mut t.json);
+        }
+    }
+    summary.traces = traces.len();
+    Ok((traces, summary))
+}
+
+/// Build and write the traces; returns the summary with the files written.
+pub fn run(
+    opts: &BuildOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<BuildSummary, BuildError> {
+    let (traces, mut summary) = build_traces(opts, progress)?;
+    let split = traces.len() > 1;
+    if let Output::Dir(dir) = &opts.output {
+        std::fs::create_dir_all(dir).map_err(|source| BuildError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    for t in &traces {
+        let path = match &opts.output {
+            Output::Dir(dir) => dir.join(format!("{}.json", t.id.chars().take(16).collect::<String>())),
+            Output::File(file) if split => with_suffix(file, t.segment.unwrap_or(0)),
+            Output::File(file) => file.clone(),
+        };
+        write_atomic(&path, t.json.to_layout().as_bytes())
+            .map_err(|source| BuildError::Write { path: path.clone(), source })?;
+        summary.files.push(path);
+    }
+    Ok(summary)
+}
+
+/// `out.json` + `2` → `out_s2.json`.
+fn with_suffix(file: &Path, n: usize) -> PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match file.extension() {
+        Some(ext) => format!("{stem}_s{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}_s{n}"),
+    };
+    file.with_file_name(name)
+}

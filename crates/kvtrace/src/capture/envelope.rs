@@ -1,0 +1,280 @@
+//! The proxy's response envelope in all its stored shapes (SPEC §2, §4.5, §4.9.6–8).
+//!
+//! Shapes seen in captures: `{statusCode, headers, body: {...}}`; `body` stored as a JSON
+//! *string*; an envelope without `body` that is itself the message; `bodyText` for errors;
+//! `streamingChunks` (SSE lines) whose `content_block_start` / `message_delta` events hold
+//! the true content types and stop reason of a streamed reply; timing in
+//! `Server-Timing` / `X-Envoy-Upstream-Service-Time` headers or a fork's `ttft` field.
+//! Every field is read on its own, so one odd value never loses the others (§4.9.8).
+
+use serde_json::{Map, Value};
+
+use crate::stamp::Stamp;
+
+/// Token usage as the API reported it; a field is `None` when absent or not an integer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
+    pub cache_read: Option<u64>,
+    pub cache_creation: Option<u64>,
+}
+
+impl Usage {
+    fn from_value(v: Option<&Value>) -> Usage {
+        let Some(Value::Object(u)) = v else {
+            return Usage::default();
+        };
+        let int = |k: &str| u.get(k).and_then(Value::as_u64);
+        Usage {
+            input: int("input_tokens"),
+            output: int("output_tokens"),
+            cache_read: int("cache_read_input_tokens"),
+            cache_creation: int("cache_creation_input_tokens"),
+        }
+    }
+
+    /// Whether any cache field is present (some upstreams never return them).
+    pub fn has_cache_fields(&self) -> bool {
+        self.cache_read.is_some() || self.cache_creation.is_some()
+    }
+}
+
+/// What the tools need from one stored response.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Response {
+    /// `body.id` when it starts with `msg_`.
+    pub message_id: Option<String>,
+    pub status_code: Option<i64>,
+    pub model: Option<String>,
+    pub usage: Usage,
+    /// `stop_reason` when it is a string (possibly empty).
+    pub stop_reason: Option<String>,
+    /// `type` of each content block, when `content` is a list.
+    pub content_types: Vec<String>,
+    /// `responseTime` in ms, when numeric.
+    pub response_time_ms: Option<f64>,
+    pub completed_at: Option<Stamp>,
+    /// Time to first token in ms: a fork's numeric `ttft`, else the timing headers.
+    pub ttft_ms: Option<f64>,
+    pub is_streaming: Option<bool>,
+    /// Parsed SSE chunks, when the envelope has `streamingChunks`.
+    pub chunks: Option<StreamSummary>,
+    /// `bodyText` of an error envelope.
+    pub error_text: Option<String>,
+}
+
+/// What the SSE chunks of a streamed reply say about its content and end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// `content_block_start.content_block.type`, in chunk order.
+    pub block_types: Vec<String>,
+    /// The last `message_delta.delta.stop_reason` that is a string.
+    pub stop_reason: Option<String>,
+    /// Lines that were not `data: {json}`.
+    pub bad_lines: usize,
+}
+
+impl Response {
+    /// Parse the `response` column. `None` when it is not a JSON object.
+    pub fn parse(text: &str) -> Option<Response> {
+        let Ok(Value::Object(env)) = serde_json::from_str::<Value>(text) else {
+            return None;
+        };
+        Some(Response::from_envelope(&env))
+    }
+
+    fn from_envelope(env: &Map<String, Value>) -> Response {
+        // The message: `body` as object, or as a JSON string holding one (§4.9.6);
+        // without `body` the envelope is the message itself.
+        let parsed_body;
+        let msg: &Map<String, Value> = match env.get("body") {
+            Some(Value::Object(b)) => b,
+            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Object(b)) => {
+                    parsed_body = b;
+                    &parsed_body
+                }
+                _ => &EMPTY,
+            },
+            Some(_) => &EMPTY,
+            None => env,
+        };
+        let message_id = msg
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| id.starts_with("msg_"))
+            .map(str::to_owned);
+        let content_types = match msg.get("content") {
+            Some(Value::Array(blocks)) => blocks
+                .iter()
+                .filter_map(|b| b.get("type").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let chunks = match env.get("streamingChunks") {
+            Some(Value::Array(lines)) => Some(StreamSummary::from_lines(lines)),
+            _ => None,
+        };
+        Response {
+            message_id,
+            status_code: env.get("statusCode").and_then(Value::as_i64),
+            model: msg.get("model").and_then(Value::as_str).map(str::to_owned),
+            usage: Usage::from_value(msg.get("usage")),
+            stop_reason: msg.get("stop_reason").and_then(Value::as_str).map(str::to_owned),
+            content_types,
+            response_time_ms: env.get("responseTime").and_then(Value::as_f64),
+            completed_at: env.get("completedAt").and_then(Value::as_str).and_then(Stamp::parse),
+            ttft_ms: env
+                .get("ttft")
+                .filter(|v| v.is_number())
+                .and_then(Value::as_f64)
+                .or_else(|| header_ttft_ms(env.get("headers"))),
+            is_streaming: env.get("isStreaming").and_then(Value::as_bool),
+            chunks,
+            error_text: env.get("bodyText").and_then(Value::as_str).map(str::to_owned),
+        }
+    }
+
+    /// Sorted distinct output content types: from the content list, else from the chunks.
+    pub fn output_types(&self) -> Vec<String> {
+        let mut types = if !self.content_types.is_empty() {
+            self.content_types.clone()
+        } else if let Some(c) = &self.chunks {
+            c.block_types.clone()
+        } else {
+            Vec::new()
+        };
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    /// The stop reason: the body's when non-empty, else the chunks', else `""`.
+    pub fn stop(&self) -> String {
+        match &self.stop_reason {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => self
+                .chunks
+                .as_ref()
+                .and_then(|c| c.stop_reason.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+/// First value of a header, looked up case-insensitively (HTTP names are).
+fn header<'a>(headers: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    let v = headers
+        .get(name)
+        .or_else(|| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))?;
+    match v {
+        Value::Array(items) => items.first()?.as_str(),
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// TTFT in ms from `Server-Timing` (`…dur=812…`) or `X-Envoy-Upstream-Service-Time`.
+fn header_ttft_ms(headers: Option<&Value>) -> Option<f64> {
+    let Some(Value::Object(h)) = headers else {
+        return None;
+    };
+    if let Some(st) = header(h, "Server-Timing") {
+        if let Some(pos) = st.find("dur=") {
+            let rest = &st[pos + 4..];
+            let end = rest.find([';', ',']).unwrap_or(rest.len());
+            if let Ok(ms) = rest[..end].trim().parse::<f64>() {
+                return Some(ms);
+            }
+        }
+    }
+    header(h, "X-Envoy-Upstream-Service-Time").and_then(|v| v.trim().parse::<f64>().ok())
+}
+
+impl StreamSummary {
+    fn from_lines(lines: &[Value]) -> StreamSummary {
+        let mut s = StreamSummary::default();
+        for line in lines {
+            let Some(event) = line.as_str().and_then(parse_sse_line).map(Value::Object) else {
+                s.bad_lines += 1;
+                continue;
+            };
+            match event.get("type").and_then(Value::as_str) {
+                Some("content_block_start") => {
+                    if let Some(t) = event.pointer("/content_block/type").and_then(Value::as_str) {
+                        s.block_types.push(t.to_owned());
+                    }
+                }
+                Some("message_delta") => {
+                    if let Some(r) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                        s.stop_reason = Some(r.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// One SSE line `data: {json}` → its JSON object.
+pub fn parse_sse_line(line: &str) -> Option<Map<String, Value>> {
+    let payload = line.strip_prefix("data:")?.trim_start_matches(' ');
+    match serde_json::from_str::<Value>(payload.trim_end()) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_as_object_string_or_envelope() {
+        let a = Response::parse(r#"{"statusCode":200,"body":{"id":"msg_1","content":[{"type":"text"}],"stop_reason":"end_turn","usage":{"output_tokens":5}}}"#).unwrap();
+        assert_eq!(a.message_id.as_deref(), Some("msg_1"));
+        assert_eq!(a.usage.output, Some(5));
+        let b = Response::parse(r#"{"statusCode":200,"body":"{\"id\":\"msg_2\",\"usage\":null}"}"#).unwrap();
+        assert_eq!(b.message_id.as_deref(), Some("msg_2"));
+        let c = Response::parse(r#"{"id":"msg_3","type":"message","content":null}"#).unwrap();
+        assert_eq!(c.message_id.as_deref(), Some("msg_3"));
+        assert!(c.output_types().is_empty());
+        let d = Response::parse(r#"{"statusCode":529,"bodyText":"overloaded"}"#).unwrap();
+        assert_eq!((d.message_id, d.error_text.as_deref()), (None, Some("overloaded")));
+        assert!(Response::parse("null").is_none());
+        assert!(Response::parse("{not json").is_none());
+        let e = Response::parse(r#"{"body":{"id":"chatcmpl-1"}}"#).unwrap();
+        assert_eq!(e.message_id, None, "ids must start with msg_");
+    }
+
+    #[test]
+    fn streamed_reply_types_and_stop_come_from_chunks() {
+        let r = Response::parse(r#"{"isStreaming":true,"body":{"id":"msg_1","content":null,"stop_reason":""},
+            "streamingChunks":["data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\"}}",
+            "event: ping", "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\"}}",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}"]}"#).unwrap();
+        assert_eq!(r.output_types(), ["text", "tool_use"]);
+        assert_eq!(r.stop(), "tool_use");
+        assert_eq!(r.chunks.unwrap().bad_lines, 1);
+    }
+
+    #[test]
+    fn ttft_sources_in_precedence_order() {
+        let st = r#"{"headers":{"Server-Timing":["x-originResponse;dur=640.5, cdn-cache;desc=MISS"]}}"#;
+        assert_eq!(Response::parse(st).unwrap().ttft_ms, Some(640.5));
+        let envoy = r#"{"headers":{"X-Envoy-Upstream-Service-Time":["1530"]}}"#;
+        assert_eq!(Response::parse(envoy).unwrap().ttft_ms, Some(1530.0));
+        let fork = r#"{"ttft":377,"headers":{"X-Envoy-Upstream-Service-Time":["1530"]}}"#;
+        assert_eq!(Response::parse(fork).unwrap().ttft_ms, Some(377.0));
+        let fork_str = r#"{"ttft":"250","headers":{"X-Envoy-Upstream-Service-Time":["990"]}}"#;
+        assert_eq!(Response::parse(fork_str).unwrap().ttft_ms, Some(990.0));
+        let null_headers = r#"{"headers":null,"responseTime":"slow"}"#;
+        let r = Response::parse(null_headers).unwrap();
+        assert_eq!((r.ttft_ms, r.response_time_ms), (None, None));
+    }
+}

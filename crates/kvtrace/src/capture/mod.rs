@@ -1,0 +1,224 @@
+//! Reading a claude-code-proxy capture, `requests.db` (SPEC §2).
+//!
+//! The database is opened read-only (a proxy may still be writing to it) and rows are
+//! streamed, never loaded as a table: real captures are many GB. The message-id map is
+//! built from one pass over `(id, response)`; request bodies are then fetched by key,
+//! one conversation at a time.
+
+pub mod envelope;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+pub use envelope::{Response, StreamSummary, Usage};
+
+/// Why a capture cannot be used at all (a damaged row is skipped instead).
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    #[error("{0}: no such file")]
+    Missing(PathBuf),
+    #[error("{0}: not an SQLite database")]
+    NotSqlite(PathBuf),
+    #[error("{0}: no `requests` table (is this a claude-code-proxy capture?)")]
+    NoRequestsTable(PathBuf),
+    #[error("{path}: table `requests` lacks column `{column}`")]
+    MissingColumn { path: PathBuf, column: &'static str },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Columns every tool needs.
+const REQUIRED_COLUMNS: [&str; 4] = ["id", "timestamp", "body", "response"];
+
+/// An open capture.
+pub struct Capture {
+    conn: Connection,
+    path: PathBuf,
+    has_model_column: bool,
+}
+
+/// One stored request, fetched by id.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub timestamp: String,
+    /// The request JSON as stored; `None` if NULL or not UTF-8.
+    pub body: Option<String>,
+    /// The response envelope as stored; `None` if NULL or not UTF-8.
+    pub response: Option<String>,
+    /// The `model` column, when the table has one.
+    pub model_column: Option<String>,
+}
+
+impl Capture {
+    /// Open read-only and check that this is a capture.
+    pub fn open(path: &Path) -> Result<Capture, CaptureError> {
+        if !path.is_file() {
+            return Err(CaptureError::Missing(path.to_owned()));
+        }
+        let sql_err = |source| CaptureError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sql_err)?;
+        // Wait for a writer's short transactions rather than failing.
+        let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+        let columns: Vec<String> = match conn.prepare("PRAGMA table_info(requests)") {
+            Ok(mut stmt) => stmt
+                .query_map([], |r| r.get::<_, String>(1))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| classify(path, e))?,
+            Err(e) => return Err(classify(path, e)),
+        };
+        if columns.is_empty() {
+            return Err(CaptureError::NoRequestsTable(path.to_owned()));
+        }
+        for column in REQUIRED_COLUMNS {
+            if !columns.iter().any(|c| c == column) {
+                return Err(CaptureError::MissingColumn {
+                    path: path.to_owned(),
+                    column,
+                });
+            }
+        }
+        let has_model_column = columns.iter().any(|c| c == "model");
+        Ok(Capture {
+            conn,
+            path: path.to_owned(),
+            has_model_column,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stream `(id, response)` in table order, calling `f` for each row.
+    pub fn for_each_response(
+        &self,
+        mut f: impl FnMut(&str, Option<&str>),
+    ) -> Result<(), CaptureError> {
+        let err = |e| classify(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, response FROM requests ORDER BY rowid")
+            .or_else(|_| self.conn.prepare("SELECT id, response FROM requests"))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let id = text_of(row.get_ref(0).ok());
+            let Some(id) = id else { continue };
+            let response = text_of(row.get_ref(1).ok());
+            f(id, response);
+        }
+        Ok(())
+    }
+
+    /// Message id → request id for every row whose response carries a `msg_` id
+    /// (§5.1). When two rows carry one message id, the later row in table order wins.
+    pub fn message_index(&self) -> Result<MessageIndex, CaptureError> {
+        let mut index = MessageIndex::default();
+        self.for_each_response(|id, response| {
+            index.rows += 1;
+            let Some(text) = response else { return };
+            index.with_response += 1;
+            match Response::parse(text).and_then(|r| r.message_id) {
+                Some(mid) => index.insert(mid, id.to_owned()),
+                None => index.without_message_id += 1,
+            }
+        })?;
+        Ok(index)
+    }
+
+    /// Fetch one row by request id.
+    pub fn fetch(&self, id: &str) -> Result<Option<Row>, CaptureError> {
+        let sql = if self.has_model_column {
+            "SELECT id, timestamp, body, response, model FROM requests WHERE id = ?1"
+        } else {
+            "SELECT id, timestamp, body, response, NULL FROM requests WHERE id = ?1"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&self.path, e))?;
+        stmt.query_row([id], |r| {
+            Ok(Row {
+                id: text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned(),
+                timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default().to_owned(),
+                body: text_of(r.get_ref(2).ok()).map(str::to_owned),
+                response: text_of(r.get_ref(3).ok()).map(str::to_owned),
+                model_column: text_of(r.get_ref(4).ok()).map(str::to_owned),
+            })
+        })
+        .optional()
+        .map_err(|e| classify(&self.path, e))
+    }
+}
+
+/// A TEXT (or UTF-8 BLOB) cell as `&str`; `None` for NULL, numbers or invalid UTF-8.
+fn text_of(v: Option<rusqlite::types::ValueRef<'_>>) -> Option<&str> {
+    match v? {
+        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+            std::str::from_utf8(b).ok()
+        }
+        _ => None,
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> CaptureError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if matches!(f.code, rusqlite::ErrorCode::NotADatabase) {
+            return CaptureError::NotSqlite(path.to_owned());
+        }
+    }
+    CaptureError::Sqlite {
+        path: path.to_owned(),
+        source: e,
+    }
+}
+
+/// Message id → request id in first-insertion order (a later row replaces the value,
+/// keeping the position, as a Python dict does), with counts of what the scan saw.
+#[derive(Debug, Default, Clone)]
+pub struct MessageIndex {
+    entries: Vec<(String, String)>,
+    pos: FxHashMap<String, usize>,
+    pub rows: u64,
+    pub with_response: u64,
+    pub without_message_id: u64,
+}
+
+impl MessageIndex {
+    pub fn insert(&mut self, message_id: String, request_id: String) {
+        match self.pos.get(&message_id) {
+            Some(&i) => self.entries[i].1 = request_id,
+            None => {
+                self.pos.insert(message_id.clone(), self.entries.len());
+                self.entries.push((message_id, request_id));
+            }
+        }
+    }
+
+    /// The request id of a message id.
+    pub fn get(&self, message_id: &str) -> Option<&str> {
+        self.pos.get(message_id).map(|&i| self.entries[i].1.as_str())
+    }
+
+    /// `(message id, request id)` pairs in insertion order.
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

@@ -1,0 +1,571 @@
+//! CPython-compatible JSON: `json.dumps(json.loads(text), separators=(',', ':'))` (SPEC §4.2).
+//!
+//! Block hashes depend on the exact bytes the reference serializes, so this module
+//! reproduces CPython's output byte for byte: object keys in stored order (a repeated key
+//! keeps its first position and its last value), `ensure_ascii` escaping with lowercase
+//! hex, integers of any size, floats as `repr(float)`, and the `NaN`/`Infinity` literals
+//! Python accepts. Strings are kept in their *escaped output form* (always ASCII), so
+//! lone surrogates, which Rust strings cannot hold, survive exactly as CPython writes them.
+//!
+//! The parser is iterative-free recursive descent with an explicit depth limit, so a
+//! hostile 10,000-level document is an error, never a stack overflow (CPython itself
+//! raises `RecursionError` on such input).
+
+use std::fmt::Write as _;
+
+use thiserror::Error;
+
+/// Deepest nesting accepted. CPython's default recursion limit (1000) rejects deeper
+/// documents too, so nothing the reference could process is lost.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Why a document could not be read the way CPython's `json.loads` reads it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    #[error("invalid JSON at byte {0}: {1}")]
+    Syntax(usize, &'static str),
+    #[error("JSON nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// A parsed JSON value whose scalars are already in CPython's output form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// The number exactly as CPython writes it back (`1`, `-325.0`, `1e-05`, `Infinity`).
+    Number(Box<str>),
+    /// The string's escaped body, without the surrounding quotes (always ASCII).
+    Str(Box<str>),
+    Array(Vec<Value>),
+    /// Members in first-seen key order; keys are escaped like strings.
+    Object(Vec<(Box<str>, Value)>),
+}
+
+impl Value {
+    /// Member `key` of an object (the escaped form equals the raw one for plain ASCII keys).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| &**k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Whether the value contributes nothing as a section: Python falsiness, as the
+    /// reference tests `if tools:` (§4.2: missing, null, `[]`, `""`; also `{}`, `0`, `false`).
+    pub fn is_empty_section(&self) -> bool {
+        match self {
+            Value::Null | Value::Bool(false) => true,
+            Value::Array(items) => items.is_empty(),
+            Value::Object(members) => members.is_empty(),
+            Value::Str(s) => s.is_empty(),
+            Value::Number(n) => n.parse::<f64>().is_ok_and(|x| x == 0.0),
+            Value::Bool(true) => false,
+        }
+    }
+
+    /// The text of a string value, unescaped (lone surrogates become U+FFFD).
+    pub fn as_string(&self) -> Option<String> {
+        match self {
+            Value::Str(s) => Some(unescape(s)),
+            _ => None,
+        }
+    }
+
+    /// Recursively delete every object member named `cache_control` or `signature`.
+    pub fn normalize(&mut self) {
+        match self {
+            Value::Array(items) => items.iter_mut().for_each(Value::normalize),
+            Value::Object(members) => {
+                members.retain(|(k, _)| !is_volatile_key(k));
+                members.iter_mut().for_each(|(_, v)| v.normalize());
+            }
+            _ => {}
+        }
+    }
+
+    /// Append the compact CPython serialization to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(true) => out.push_str("true"),
+            Value::Bool(false) => out.push_str("false"),
+            Value::Number(n) => out.push_str(n),
+            Value::Str(s) => {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_to(out);
+                }
+                out.push(']');
+            }
+            Value::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('"');
+                    out.push_str(k);
+                    out.push_str("\":");
+                    v.write_to(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The compact CPython serialization as a new string.
+    pub fn to_python(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// Keys the reference strips before hashing: they move between otherwise equal requests.
+fn is_volatile_key(k: &str) -> bool {
+    k == "cache_control" || k == "signature"
+}
+
+/// Parse one JSON document (surrounding whitespace allowed) the way `json.loads` does.
+pub fn parse(text: &str) -> Result<Value, JsonError> {
+    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    p.skip_ws();
+    let v = p.value(0)?;
+    p.skip_ws();
+    if p.i != p.s.len() {
+        return Err(JsonError::Syntax(p.i, "extra data"));
+    }
+    Ok(v)
+}
+
+/// `json.dumps(json.loads(text), separators=(',', ':'))`.
+pub fn reserialize(text: &str) -> Result<String, JsonError> {
+    Ok(parse(text)?.to_python())
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError::Syntax(self.i, what)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &str) -> bool {
+        if self.s[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        match self.s.get(self.i) {
+            None => Err(self.err("unexpected end")),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => Ok(Value::Str(self.string()?.into())),
+            Some(b't') if self.eat("true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat("false") => Ok(Value::Bool(false)),
+            Some(b'n') if self.eat("null") => Ok(Value::Null),
+            // CPython accepts these non-standard literals and writes them back unchanged.
+            Some(b'N') if self.eat("NaN") => Ok(Value::Number("NaN".into())),
+            Some(b'I') if self.eat("Infinity") => Ok(Value::Number("Infinity".into())),
+            Some(b'-') if self.eat("-Infinity") => Ok(Value::Number("-Infinity".into())),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.i += 1;
+        let mut members: Vec<(Box<str>, Value)> = Vec::new();
+        self.skip_ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.skip_ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.err("expected a key"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.s.get(self.i) != Some(&b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.i += 1;
+            self.skip_ws();
+            let v = self.value(depth + 1)?;
+            // dict semantics: a repeated key keeps its first position and takes the last value.
+            match members.iter_mut().find(|(k, _)| **k == *key) {
+                Some(slot) => slot.1 = v,
+                None => members.push((key.into(), v)),
+            }
+            self.skip_ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Value::Object(members));
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.i += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.s.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value(depth + 1)?);
+            self.skip_ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.i;
+        let s = self.s;
+        let mut i = self.i;
+        if s[i] == b'-' {
+            i += 1;
+        }
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = s.get(i) {
+                    i += 1;
+                }
+            }
+            _ => return Err(JsonError::Syntax(i, "invalid number")),
+        }
+        let mut is_float = false;
+        if s.get(i) == Some(&b'.') && matches!(s.get(i + 1), Some(b'0'..=b'9')) {
+            is_float = true;
+            i += 1;
+            while let Some(b'0'..=b'9') = s.get(i) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = s.get(i) {
+            let mut j = i + 1;
+            if let Some(b'+' | b'-') = s.get(j) {
+                j += 1;
+            }
+            if matches!(s.get(j), Some(b'0'..=b'9')) {
+                is_float = true;
+                i = j;
+                while let Some(b'0'..=b'9') = s.get(i) {
+                    i += 1;
+                }
+            }
+        }
+        self.i = i;
+        // The slice is ASCII digits and signs by construction.
+        let lit = std::str::from_utf8(&s[start..i]).map_err(|_| self.err("invalid number"))?;
+        let out = if is_float {
+            let x: f64 = lit.parse().map_err(|_| self.err("invalid number"))?;
+            float_repr(x)
+        } else if lit == "-0" {
+            "0".to_string()
+        } else {
+            lit.to_string()
+        };
+        Ok(Value::Number(out.into()))
+    }
+
+    /// Read a string literal, returning its CPython `ensure_ascii` escaped body.
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.i += 1; // opening quote
+        let s = self.s;
+        let mut out = String::new();
+        loop {
+            // Fast path: a run of bytes that need no escaping on output.
+            let run_start = self.i;
+            while let Some(&b) = s.get(self.i) {
+                if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+                    self.i += 1;
+                } else {
+                    break;
+                }
+            }
+            if self.i > run_start {
+                // Printable ASCII is valid UTF-8.
+                out.push_str(std::str::from_utf8(&s[run_start..self.i]).unwrap_or_default());
+            }
+            let Some(&b) = s.get(self.i) else {
+                return Err(self.err("unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    let Some(&e) = s.get(self.i + 1) else {
+                        return Err(self.err("unterminated string"));
+                    };
+                    self.i += 2;
+                    match e {
+                        b'"' => out.push_str("\\\""),
+                        b'\\' => out.push_str("\\\\"),
+                        b'/' => out.push('/'),
+                        b'b' => out.push_str("\\b"),
+                        b'f' => out.push_str("\\f"),
+                        b'n' => out.push_str("\\n"),
+                        b'r' => out.push_str("\\r"),
+                        b't' => out.push_str("\\t"),
+                        b'u' => {
+                            let hex = s.get(self.i..self.i + 4).ok_or(self.err("bad \\u escape"))?;
+                            let hex = std::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
+                            let unit = u16::from_str_radix(hex, 16).map_err(|_| self.err("bad \\u escape"))?;
+                            self.i += 4;
+                            // Surrogates (paired or lone) come out as their own \uXXXX, so
+                            // each UTF-16 unit maps independently.
+                            push_code_unit(&mut out, unit);
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                _ if b < 0x80 => {
+                    // Raw control character or DEL. CPython's strict mode rejects raw
+                    // controls; we accept them (Go never writes them raw) and escape alike.
+                    self.i += 1;
+                    push_code_unit(&mut out, u16::from(b));
+                }
+                _ => {
+                    let len = utf8_len(b);
+                    let chunk = s.get(self.i..self.i + len).ok_or(self.err("invalid UTF-8"))?;
+                    let ch = std::str::from_utf8(chunk)
+                        .map_err(|_| self.err("invalid UTF-8"))?
+                        .chars()
+                        .next()
+                        .ok_or(self.err("invalid UTF-8"))?;
+                    self.i += len;
+                    let mut units = [0u16; 2];
+                    for &u in ch.encode_utf16(&mut units).iter() {
+                        push_code_unit(&mut out, u);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    }
+}
+
+/// Append one UTF-16 code unit as CPython's `ensure_ascii` encoder writes it.
+fn push_code_unit(out: &mut String, u: u16) {
+    match u {
+        0x22 => out.push_str("\\\""),
+        0x5c => out.push_str("\\\\"),
+        0x0a => out.push_str("\\n"),
+        0x0d => out.push_str("\\r"),
+        0x09 => out.push_str("\\t"),
+        0x08 => out.push_str("\\b"),
+        0x0c => out.push_str("\\f"),
+        0x20..=0x7e => out.push(char::from(u as u8)),
+        _ => {
+            let _ = write!(out, "\\u{u:04x}");
+        }
+    }
+}
+
+/// Escape a Rust string the way CPython's `ensure_ascii` encoder does (no quotes added).
+pub fn escape_str(s: &str, out: &mut String) {
+    let mut units = [0u16; 2];
+    for ch in s.chars() {
+        for &u in ch.encode_utf16(&mut units).iter() {
+            push_code_unit(out, u);
+        }
+    }
+}
+
+/// Undo [`escape_str`]: the escaped output form back to text.
+pub fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let mut units: Vec<u16> = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            let unit = match b[i + 1] {
+                b'n' => 0x0a,
+                b'r' => 0x0d,
+                b't' => 0x09,
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'u' => {
+                    let hex = s.get(i + 2..i + 6).unwrap_or("fffd");
+                    i += 4;
+                    u16::from_str_radix(hex, 16).unwrap_or(0xfffd)
+                }
+                other => u16::from(other),
+            };
+            units.push(unit);
+            i += 2;
+        } else {
+            units.push(u16::from(b[i]));
+            i += 1;
+        }
+    }
+    String::from_utf16_lossy(&units)
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, scientific below 1e-4 and from 1e16.
+pub fn float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // `{:e}` yields the shortest round-trip digits as `d.ddde[-]X`.
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::with_capacity(digits.len() + 8);
+    if neg {
+        out.push('-');
+    }
+    if !(-4..16).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.abs());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// Python's `round(x, ndigits)`: half-even on the exact binary value.
+pub fn py_round(x: f64, ndigits: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    // Rust's fixed-precision formatting is exact on the binary value and rounds ties to
+    // even, which is what CPython's correctly rounded `round` does.
+    format!("{x:.ndigits$}").parse().unwrap_or(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_key_keeps_first_position_last_value() {
+        assert_eq!(reserialize(r#"{"a":1,"b":2,"a":3}"#).unwrap(), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(parse(&text), Err(JsonError::TooDeep));
+    }
+
+    #[test]
+    fn normalize_strips_cache_control_and_signature_at_any_depth() {
+        let mut v = parse(r#"[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}},{"a":{"signature":"s","b":1}}]"#).unwrap();
+        v.normalize();
+        assert_eq!(v.to_python(), r#"[{"type":"text","text":"x"},{"a":{"b":1}}]"#);
+    }
+
+    #[test]
+    fn python_round_is_half_even_on_binary_value() {
+        assert_eq!(py_round(0.25, 1), 0.2);
+        assert_eq!(py_round(0.35, 1), 0.3); // 0.35 is 0.34999… in binary
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(7258.745, 2), 7258.75);
+        assert_eq!(float_repr(py_round(12.0, 1)), "12.0");
+    }
+
+    #[test]
+    fn unescape_inverts_escape() {
+        let text = "a\"b\\c\n\u{e9}\u{1f600}\u{7f}/";
+        let mut esc = String::new();
+        escape_str(text, &mut esc);
+        assert_eq!(esc, "a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\\u007f/");
+        assert_eq!(unescape(&esc), text);
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        for bad in ["", "{", "[1,]", "01", "\"abc", "{\"a\" 1}", "tru", "1 2", "\"\\x\""] {
+            assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}

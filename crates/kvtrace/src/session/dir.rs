@@ -1,0 +1,110 @@
+//! A `--jsonl-dir`: parent session files and sub-agent files in both layouts (SPEC §3, §4.1).
+//!
+//! Parents are the top-level `*.jsonl` files whose names do not start with `agent-`,
+//! sorted by file name. Sub-agents live in `agent-<agentId>.jsonl` beside the parents
+//! (older Claude Code) or in `<session-id>/subagents/agent-<agentId>.jsonl` (newer).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SessionDirError {
+    #[error("{0}: no such directory")]
+    Missing(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The session files of one directory.
+#[derive(Debug, Clone, Default)]
+pub struct SessionDir {
+    pub root: PathBuf,
+    /// Parent session files, sorted by file name.
+    pub parents: Vec<PathBuf>,
+    /// Agent id → agent file. The newer layout wins when both hold one id.
+    pub agents: BTreeMap<String, PathBuf>,
+}
+
+impl SessionDir {
+    pub fn scan(root: &Path) -> Result<SessionDir, SessionDirError> {
+        if !root.is_dir() {
+            return Err(SessionDirError::Missing(root.to_owned()));
+        }
+        let io = |source| SessionDirError::Io {
+            path: root.to_owned(),
+            source,
+        };
+        let mut dir = SessionDir {
+            root: root.to_owned(),
+            ..SessionDir::default()
+        };
+        let mut nested: Vec<(String, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(root).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let sub = path.join("subagents");
+                if sub.is_dir() {
+                    nested.extend(agent_files(&sub));
+                }
+                continue;
+            }
+            if !name.ends_with(".jsonl") {
+                continue;
+            }
+            match agent_id_of(&name) {
+                Some(id) => {
+                    dir.agents.insert(id, path);
+                }
+                None => dir.parents.push(path),
+            }
+        }
+        for (id, path) in nested {
+            dir.agents.insert(id, path);
+        }
+        dir.parents.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        Ok(dir)
+    }
+
+    /// The file of a parent session by id: the exact stem, else a unique stem prefix.
+    pub fn find_parent(&self, id: &str) -> Result<&Path, String> {
+        if let Some(p) = self.parents.iter().find(|p| stem(p) == id) {
+            return Ok(p);
+        }
+        let matches: Vec<&PathBuf> = self.parents.iter().filter(|p| stem(p).starts_with(id)).collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!("no session file for conversation id {id:?}")),
+            many => Err(format!("conversation id {id:?} matches {} session files", many.len())),
+        }
+    }
+}
+
+fn agent_id_of(name: &str) -> Option<String> {
+    name.strip_prefix("agent-")?.strip_suffix(".jsonl").map(str::to_owned)
+}
+
+fn agent_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            agent_id_of(&name).map(|id| (id, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// File stem as a string.
+pub fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}

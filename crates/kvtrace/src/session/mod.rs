@@ -1,0 +1,219 @@
+//! Claude Code session logs (SPEC §3): entries, message ids, sub-agent links.
+//!
+//! A log is one JSON object per line. Lines that are not JSON objects (truncated last
+//! lines, invalid UTF-8, debris) are skipped and counted, never fatal. One API response
+//! is often written as several assistant lines sharing one `message.id`; ids are
+//! de-duplicated keeping first-seen order.
+
+pub mod dir;
+
+use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashSet;
+use serde_json::Value;
+
+use crate::stamp::Stamp;
+
+pub use dir::{SessionDir, SessionDirError};
+
+/// An assistant response as the log records it (first line of its id wins, except
+/// `usage`/`stop_reason`, which take the last line's, as the API streams them).
+#[derive(Debug, Clone, Default)]
+pub struct AssistantMessage {
+    pub id: String,
+    pub model: Option<String>,
+    pub timestamp: Option<Stamp>,
+    pub lines: usize,
+}
+
+/// A spawning `tool_use` block (named `Task` or `Agent`, §4.9.1).
+#[derive(Debug, Clone, Default)]
+pub struct Spawn {
+    pub tool_use_id: String,
+    pub subagent_type: Option<String>,
+    /// Time of the assistant entry holding the tool_use.
+    pub entry_time: Option<Stamp>,
+}
+
+/// A parent → sub-agent link: a user entry whose `toolUseResult` has `agentId`.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    pub agent_id: String,
+    /// `tool_use_id` of the first content block of the user entry.
+    pub tool_use_id: Option<String>,
+    /// Time of the tool_result entry (when the sub-agent finished).
+    pub result_time: Option<Stamp>,
+    pub duration_ms: Value,
+    pub total_tokens: Value,
+    pub tool_use_count: Value,
+    pub status: Value,
+}
+
+/// Everything the tools read from one session file.
+#[derive(Debug, Clone, Default)]
+pub struct SessionLog {
+    pub path: PathBuf,
+    /// Assistant `msg_` ids, de-duplicated, first-seen order.
+    pub message_ids: Vec<String>,
+    pub messages: Vec<AssistantMessage>,
+    pub spawns: Vec<Spawn>,
+    pub links: Vec<AgentLink>,
+    /// Earliest `timestamp` of any entry.
+    pub first_time: Option<Stamp>,
+    pub last_time: Option<Stamp>,
+    /// Lines that parsed as JSON objects.
+    pub entries: usize,
+    /// Non-empty lines that did not (bad JSON, not an object, invalid UTF-8).
+    pub unparseable_lines: usize,
+}
+
+impl SessionLog {
+    /// Read and parse a session file. Only I/O errors fail; bad lines are counted.
+    pub fn read(path: &Path) -> std::io::Result<SessionLog> {
+        let bytes = std::fs::read(path)?;
+        let mut log = SessionLog::parse_bytes(&bytes);
+        log.path = path.to_owned();
+        Ok(log)
+    }
+
+    /// Parse the bytes of a session file.
+    pub fn parse_bytes(bytes: &[u8]) -> SessionLog {
+        let mut log = SessionLog::default();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let entry = std::str::from_utf8(line)
+                .ok()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok());
+            match entry {
+                Some(Value::Object(_)) => {
+                    log.entries += 1;
+                    log.add_entry(entry.as_ref().unwrap_or(&Value::Null), &mut seen);
+                }
+                _ => log.unparseable_lines += 1,
+            }
+        }
+        log
+    }
+
+    fn add_entry(&mut self, e: &Value, seen: &mut FxHashSet<String>) {
+        let time = e.get("timestamp").and_then(Value::as_str).and_then(Stamp::parse);
+        if let Some(t) = time {
+            if self.first_time.is_none_or(|f| t.micros < f.micros) {
+                self.first_time = Some(t);
+            }
+            if self.last_time.is_none_or(|l| t.micros > l.micros) {
+                self.last_time = Some(t);
+            }
+        }
+        let message = e.get("message");
+        match e.get("type").and_then(Value::as_str) {
+            Some("assistant") => {
+                let Some(msg) = message else { return };
+                if let Some(id) = msg.get("id").and_then(Value::as_str).filter(|id| id.starts_with("msg_")) {
+                    if seen.insert(id.to_owned()) {
+                        self.message_ids.push(id.to_owned());
+                        self.messages.push(AssistantMessage {
+                            id: id.to_owned(),
+                            model: msg.get("model").and_then(Value::as_str).map(str::to_owned),
+                            timestamp: time,
+                            lines: 1,
+                        });
+                    } else if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == id) {
+                        m.lines += 1;
+                    }
+                }
+                if let Some(Value::Array(blocks)) = msg.get("content") {
+                    for b in blocks {
+                        let is_spawn = b.get("type").and_then(Value::as_str) == Some("tool_use")
+                            && matches!(b.get("name").and_then(Value::as_str), Some("Task" | "Agent"));
+                        let Some(id) = b.get("id").and_then(Value::as_str).filter(|_| is_spawn) else {
+                            continue;
+                        };
+                        self.spawns.push(Spawn {
+                            tool_use_id: id.to_owned(),
+                            subagent_type: b
+                                .pointer("/input/subagent_type")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                            entry_time: time,
+                        });
+                    }
+                }
+            }
+            Some("user") => {
+                let Some(Value::Object(tur)) = e.get("toolUseResult") else { return };
+                let Some(agent_id) = tur.get("agentId").and_then(Value::as_str) else { return };
+                let tool_use_id = message
+                    .and_then(|m| m.get("content"))
+                    .and_then(|c| c.get(0))
+                    .and_then(|b| b.get("tool_use_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let field = |k: &str| tur.get(k).cloned().unwrap_or(Value::Null);
+                self.links.push(AgentLink {
+                    agent_id: agent_id.to_owned(),
+                    tool_use_id,
+                    result_time: time,
+                    duration_ms: field("totalDurationMs"),
+                    total_tokens: field("totalTokens"),
+                    tool_use_count: field("totalToolUseCount"),
+                    // The reference defaults a missing status to "unknown".
+                    status: tur.get("status").cloned().unwrap_or_else(|| "unknown".into()),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The spawning tool_use of a link, if the log has it.
+    pub fn spawn_for(&self, link: &AgentLink) -> Option<&Spawn> {
+        let id = link.tool_use_id.as_deref()?;
+        self.spawns.iter().find(|s| s.tool_use_id == id)
+    }
+
+    /// File stem (the session id for parent files).
+    pub fn stem(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupes_ids_counts_bad_lines_and_finds_links() {
+        let mut bytes = concat!(
+                r#"{"type":"assistant","timestamp":"2026-03-25T19:42:10.600Z","message":{"id":"msg_A","model":"m","content":[{"type":"tool_use","id":"tu1","name":"Agent","input":{"subagent_type":"Explore"}}]}}"#, "\n",
+                r#"{"type":"assistant","timestamp":"2026-03-25T19:42:10.900Z","message":{"id":"msg_A","content":[{"type":"tool_use","id":"tu2","name":"Task","input":{}}]}}"#, "\n",
+                "not json\n",
+                "[1,2]\n",
+                r#"{"type":"progress"}"#, "\n",
+                r#"{"type":"user","timestamp":"2026-03-25T19:42:30Z","message":{"content":[{"type":"tool_result","tool_use_id":"tu1"}]},"toolUseResult":{"agentId":"abc","totalDurationMs":5}}"#, "\n",
+                r#"{"type":"assistant","message":{"id":"msg_B"}}"#, "\n",
+        )
+        .as_bytes()
+        .to_vec();
+        bytes.extend_from_slice(b"{\"type\":\"assistant\",\"message\":{\"id\":\"msg_\xff\"}}\n");
+        bytes.extend_from_slice(br#"{"type":"assistant","message":{"id":"#);
+        let log = SessionLog::parse_bytes(&bytes);
+        assert_eq!(log.message_ids, ["msg_A", "msg_B"]);
+        assert_eq!(log.messages[0].lines, 2);
+        assert_eq!((log.entries, log.unparseable_lines), (5, 4));
+        assert_eq!(log.spawns.len(), 2);
+        let link = &log.links[0];
+        assert_eq!(link.agent_id, "abc");
+        assert_eq!(link.status, Value::from("unknown"));
+        assert_eq!(link.duration_ms, Value::from(5));
+        let spawn = log.spawn_for(link).unwrap();
+        assert_eq!(spawn.subagent_type.as_deref(), Some("Explore"));
+        assert_eq!(log.first_time.unwrap().isoformat(), "2026-03-25T19:42:10.600000+00:00");
+    }
+}

@@ -1,0 +1,174 @@
+//! cl100k_base tokenization identical to tiktoken's
+//! `encode_for_model("gpt-4").encode(text, disallowed_special=())` (SPEC §4.3).
+//!
+//! Two paths give the same tokens:
+//! - printable-ASCII text (every serialized section, §4.2) is split by the hand-written
+//!   pre-tokenizer in [`pretok`] and each piece is byte-pair merged here, with a per-encoder
+//!   cache of pieces already seen (tool definitions and growing contexts repeat most
+//!   pieces thousands of times);
+//! - any other text goes through tiktoken-rs, the reference implementation.
+//!
+//! The rank table is taken from tiktoken-rs (which ships OpenAI's cl100k_base file), so
+//! both paths share one vocabulary.
+
+pub mod incremental;
+pub mod pretok;
+
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+use tiktoken_rs::CoreBPE;
+
+/// Token id type (cl100k_base has ~100K ranks).
+pub type Token = u32;
+
+/// Pieces longer than this are merged by tiktoken-rs, whose heap-based merge is
+/// O(n log n); the simple merge below is quadratic in the piece length.
+const LONG_PIECE: usize = 256;
+
+/// Cached pieces are dropped wholesale past this many entries, bounding memory.
+const CACHE_LIMIT: usize = 1 << 20;
+
+fn core() -> &'static CoreBPE {
+    tiktoken_rs::cl100k_base_singleton()
+}
+
+fn ranks() -> &'static FxHashMap<Box<[u8]>, Token> {
+    static RANKS: OnceLock<FxHashMap<Box<[u8]>, Token>> = OnceLock::new();
+    RANKS.get_or_init(|| {
+        let bpe = core();
+        let mut map = FxHashMap::default();
+        map.reserve(100_256);
+        // Ordinary ranks are 0..100256; special tokens sit above and never merge.
+        for rank in 0..100_256u32 {
+            if let Ok(bytes) = bpe.decode_bytes(&[rank]) {
+                map.insert(bytes.into_boxed_slice(), rank);
+            }
+        }
+        map
+    })
+}
+
+/// Encode with tiktoken-rs alone: the reference path, used as a test oracle and for
+/// text outside printable ASCII.
+pub fn reference_encode(text: &str) -> Vec<Token> {
+    core().encode_ordinary(text)
+}
+
+/// A cl100k_base encoder with a piece cache. Cheap to create; one per worker thread.
+pub struct Encoder {
+    ranks: &'static FxHashMap<Box<[u8]>, Token>,
+    cache: FxHashMap<Box<[u8]>, Box<[Token]>>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Encoder {
+    pub fn new() -> Self {
+        Encoder {
+            ranks: ranks(),
+            cache: FxHashMap::default(),
+        }
+    }
+
+    /// Tokens of `text`.
+    pub fn encode(&mut self, text: &str) -> Vec<Token> {
+        let mut out = Vec::with_capacity(text.len() / 3);
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Append the tokens of `text` to `out`.
+    pub fn encode_into(&mut self, text: &str, out: &mut Vec<Token>) {
+        let s = text.as_bytes();
+        if !pretok::is_printable_ascii(s) {
+            out.extend(reference_encode(text));
+            return;
+        }
+        let mut i = 0;
+        while i < s.len() {
+            let e = pretok::piece_end(s, i);
+            self.encode_piece(&s[i..e], out);
+            i = e;
+        }
+    }
+
+    /// Append the tokens of one pre-tokenizer piece (printable ASCII).
+    pub(crate) fn encode_piece(&mut self, piece: &[u8], out: &mut Vec<Token>) {
+        if let Some(&rank) = self.ranks.get(piece) {
+            out.push(rank);
+            return;
+        }
+        if let Some(tokens) = self.cache.get(piece) {
+            out.extend_from_slice(tokens);
+            return;
+        }
+        let tokens: Vec<Token> = if piece.len() > LONG_PIECE {
+            // An ASCII piece re-splits into itself: every alternative is maximal.
+            reference_encode(std::str::from_utf8(piece).unwrap_or_default())
+        } else {
+            byte_pair_merge(self.ranks, piece)
+        };
+        out.extend_from_slice(&tokens);
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(piece.into(), tokens.into_boxed_slice());
+    }
+}
+
+/// Byte-pair merge of one piece: repeatedly join the adjacent pair whose joined bytes have
+/// the lowest rank (leftmost on ties), until no joined pair is in the vocabulary.
+fn byte_pair_merge(ranks: &FxHashMap<Box<[u8]>, Token>, piece: &[u8]) -> Vec<Token> {
+    // bounds[k] = start of part k; the last entry is piece.len().
+    let mut bounds: Vec<usize> = (0..=piece.len()).collect();
+    let pair_rank = |bounds: &[usize], k: usize| -> Token {
+        if k + 2 < bounds.len() {
+            ranks.get(&piece[bounds[k]..bounds[k + 2]]).copied().unwrap_or(Token::MAX)
+        } else {
+            Token::MAX
+        }
+    };
+    let mut pair: Vec<Token> = (0..bounds.len()).map(|k| pair_rank(&bounds, k)).collect();
+    loop {
+        let mut best = Token::MAX;
+        let mut at = 0;
+        for (k, &r) in pair.iter().enumerate() {
+            if r < best {
+                best = r;
+                at = k;
+            }
+        }
+        if best == Token::MAX {
+            break;
+        }
+        bounds.remove(at + 1);
+        pair.remove(at + 1);
+        pair[at] = pair_rank(&bounds, at);
+        if at > 0 {
+            pair[at - 1] = pair_rank(&bounds, at - 1);
+        }
+    }
+    bounds
+        .windows(2)
+        .map(|w| ranks.get(&piece[w[0]..w[1]]).copied().unwrap_or(Token::MAX))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_matches_reference_on_json_like_text() {
+        let text = r#"[{"role":"user","content":"Fix the bug in parser.py \u00fc  and don't   stop 1234567 {x} 'LL"}]   "#;
+        let mut enc = Encoder::new();
+        assert_eq!(enc.encode(text), reference_encode(text));
+        // Second run hits the piece cache and must agree too.
+        assert_eq!(enc.encode(text), reference_encode(text));
+    }
+}
