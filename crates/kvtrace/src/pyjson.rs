@@ -549,7 +549,11 @@ mod tests {
         assert_eq!(py_round(0.25, 1), 0.2);
         assert_eq!(py_round(0.35, 1), 0.3); // 0.35 is 0.34999… in binary
         assert_eq!(py_round(2.675, 2), 2.67);
-        assert_eq!(py_round(7258.745, 2), 7258.75);
+        // Values printed by CPython 3.11's round().
+        assert_eq!(py_round(7258.745, 2), 7258.74);
+        assert_eq!(py_round(0.125, 2), 0.12);
+        assert_eq!(py_round(11.25, 1), 11.2);
+        assert_eq!(py_round(2.5, 0), 2.0);
         assert_eq!(float_repr(py_round(12.0, 1)), "12.0");
     }
 

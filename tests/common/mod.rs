@@ -1,0 +1,85 @@
+//! Test harness: fixture paths, a temp-dir builder and a wrapper around the real binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `tests/fixtures` of the workspace.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+pub fn golden() -> PathBuf {
+    fixtures().join("golden")
+}
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// The salt of the golden runs.
+pub const SALT: &str = "00112233445566778899aabbccddeeff";
+
+/// Path of a binary of this package.
+pub fn bin(name: &str) -> PathBuf {
+    let path = match name {
+        "build-minimal-traces" => env!("CARGO_BIN_EXE_build-minimal-traces"),
+        "build-message-index" => env!("CARGO_BIN_EXE_build-message-index"),
+        "build-conversation-index" => env!("CARGO_BIN_EXE_build-conversation-index"),
+        other => panic!("unknown binary {other}"),
+    };
+    PathBuf::from(path)
+}
+
+/// Run a binary with arguments; returns its output.
+pub fn run<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> Output {
+    Command::new(bin(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
+}
+
+/// Run and require success; returns stdout.
+pub fn ok<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> String {
+    let out = run(name, args);
+    assert!(
+        out.status.success(),
+        "{name} failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Files of a directory, sorted, as (name, bytes).
+pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The golden run command lines: (run name, arguments with OUT replaced by `out`).
+pub fn golden_runs(out: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(golden().join("expected/RUNS.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (name, cmd) = line.split_once(": ").unwrap();
+            let args = cmd
+                .split_whitespace()
+                .skip(1)
+                .map(|a| match a {
+                    "OUT" => out.join(name).display().to_string(),
+                    a if a.starts_with("capture/") => golden().join(a).display().to_string(),
+                    a => a.to_owned(),
+                })
+                .collect();
+            (name.to_owned(), args)
+        })
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! End-to-end golden tests: the trace files an independent implementation of SPEC
+//! produced for the golden capture, reproduced byte for byte by the real binary.
+
+use std::path::Path;
+
+mod common;
+use common::*;
+
+#[test]
+fn golden_runs_are_reproduced_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = golden_runs(tmp.path());
+    assert_eq!(runs.len(), 8);
+    for (name, args) in runs {
+        let mut args = args;
+        args.push("--quiet".into());
+        ok("build-minimal-traces", &args);
+        let want = dir_files(&golden().join("expected").join(&name));
+        let got = dir_files(&tmp.path().join(&name));
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&want), "{name}: file names");
+        for ((file, g), (_, w)) in got.iter().zip(&want) {
+            assert!(g == w, "{name}/{file} differs from the golden file");
+        }
+    }
+}
+
+fn build(out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let db = golden().join("capture/requests.db");
+    let jsonl = golden().join("capture/jsonl");
+    let mut args: Vec<String> = vec![
+        db.display().to_string(),
+        "--jsonl-dir".into(),
+        jsonl.display().to_string(),
+        "--salt".into(),
+        SALT.into(),
+        "--quiet".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"--output") {
+        args.push("--output-dir".into());
+        args.push(out.display().to_string());
+    }
+    ok("build-minimal-traces", &args);
+    dir_files(out)
+}
+
+#[test]
+fn thread_count_does_not_change_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = ["--include-subagents", "--split-at-gap", "3600"];
+    let one = build(&tmp.path().join("t1"), &[&flags[..], &["--threads", "1"]].concat());
+    let four = build(&tmp.path().join("t4"), &[&flags[..], &["--threads", "4"]].concat());
+    assert_eq!(one.len(), 6);
+    assert_eq!(one, four);
+}
+
+#[test]
+fn conversation_id_with_output_names_split_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("one.json");
+    let out_s = out.display().to_string();
+    build(
+        tmp.path(),
+        &["--conversation-id", "5f0c9e2a", "--output", &out_s, "--split-at-gap", "3600", "--include-subagents"],
+    );
+    let files: Vec<String> = dir_files(tmp.path()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(files, ["one_s1.json", "one_s2.json"]);
+    // The single-conversation mode follows the all-files rules (SPEC §4.9.7): one id
+    // space from 1, so its first segment equals run04's first trace of that conversation.
+    let s1 = std::fs::read(tmp.path().join("one_s1.json")).unwrap();
+    let golden_s1 = std::fs::read(golden().join("expected/run04/5f0c9e2a-7b1_s1.json")).unwrap();
+    assert_eq!(s1, golden_s1);
+}
+
+#[test]
+fn single_conversation_without_split_writes_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c.json");
+    let out_s = out.display().to_string();
+    build(tmp.path(), &["--conversation-id", "e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5", "--output", &out_s]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("{\n  \"id\": \"e7a1c2b3-4d5\",\n"), "{text}");
+    assert!(!text.ends_with('\n'), "trace files end without a newline");
+}
+
+/// With --anonymize nothing identifying survives: ids, paths, timestamps, the salt, or
+/// any 20-character run of text from the inputs.
+#[test]
+fn anonymized_output_leaks_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = build(tmp.path(), &["--include-subagents", "--anonymize", "--split-at-gap", "3600"]);
+    assert!(!files.is_empty());
+    let output: String = files.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+    let mut secrets: Vec<String> = vec![SALT.to_owned()];
+    // Every string value of every input, and every 20-char window of long ones.
+    let mut strings: Vec<String> = Vec::new();
+    let jsonl = golden().join("capture/jsonl");
+    for entry in walk(&jsonl) {
+        secrets.push(entry.file_stem().unwrap().to_string_lossy().replace("agent-", ""));
+        for line in std::fs::read_to_string(&entry).unwrap_or_default().lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                collect_strings(&v, &mut strings);
+            }
+        }
+    }
+    let conn = rusqlite::Connection::open(golden().join("capture/requests.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT id, timestamp, body, response FROM requests").unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok([r.get::<_, Option<String>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
+        .unwrap();
+    for row in rows {
+        for cell in row.unwrap().into_iter().flatten() {
+            match serde_json::from_str::<serde_json::Value>(&cell) {
+                Ok(v) if v.is_object() => collect_strings(&v, &mut strings),
+                _ => strings.push(cell),
+            }
+        }
+    }
+    // Values the trace format itself carries (model names, block types, stop reasons,
+    // sub-agent types and statuses, its own field names) are not secrets.
+    const FORMAT: &[&str] = &[
+        "text", "tool_use", "tool_result", "thinking", "end_turn", "max_tokens", "Explore", "Plan",
+        "general-purpose", "completed", "subagent", "subagent_type", "duration_ms", "total_tokens",
+        "tool_use_count", "status", "requests", "models", "tool_tokens", "system_tokens", "hash_ids",
+        "input_types", "output_types", "block_size", "hash_id_scope", "think_time", "api_time",
+    ];
+    let allowed = |s: &str| s.starts_with("claude-") || FORMAT.contains(&s);
+    for s in strings {
+        if allowed(&s) || s.chars().count() < 8 {
+            continue;
+        }
+        let chars: Vec<char> = s.chars().collect();
+        if chars.len() <= 20 {
+            secrets.push(s.clone());
+        } else {
+            for w in chars.windows(20).step_by(7) {
+                secrets.push(w.iter().collect());
+            }
+        }
+    }
+    for secret in &secrets {
+        let escaped = serde_json::to_string(secret).unwrap();
+        let escaped = escaped.trim_matches('"');
+        assert!(!output.contains(secret.as_str()) && !output.contains(escaped), "leaked {secret:?}");
+    }
+    assert!(secrets.len() > 500, "the scan must cover the inputs ({} secrets)", secrets.len());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Ok(inner) = serde_json::from_str::<serde_json::Value>(s) {
+                if inner.is_object() || inner.is_array() {
+                    collect_strings(&inner, out);
+                    return;
+                }
+            }
+            out.push(s.clone())
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        // Keys are schema (some, like subagent_type, are trace fields too), not content.
+        serde_json::Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
