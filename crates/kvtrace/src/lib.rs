@@ -18,6 +18,8 @@ pub mod capture;
 pub mod index;
 pub mod pyjson;
 pub mod session;
+pub mod simulate;
 pub mod stamp;
 pub mod tokens;
 pub mod trace;
+pub mod validate;

@@ -47,7 +47,7 @@ pub struct Context<'a> {
 }
 
 /// Rows named by a session's message ids, ordered as §4.1 says.
-fn matched_rows(
+pub fn matched_rows(
     cap: &Capture,
     index: &MessageIndex,
     log: &SessionLog,

@@ -2,6 +2,7 @@
 //! (SPEC §4.5–§4.6).
 
 pub mod json;
+pub mod read;
 
 use std::io::Write as _;
 use std::path::Path;

@@ -1,0 +1,72 @@
+//! validate-trace-cache: simulated cache hit rates of traces vs the API's (SPEC §6).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::validate::{self, ValidateError, ValidateOptions};
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Compare the cache hit rate simulated from trace hash ids with the rate the API reported",
+    after_help = "EXAMPLE:\n  validate-trace-cache traces/ --db examples/requests.db --jsonl-dir examples/jsonl --ttl 300\n\n\
+Anonymized traces (trace_0001…) are matched to their conversations by content: the\n\
+sequence of (model, out, stop) of their requests must occur in exactly one conversation."
+)]
+struct Args {
+    /// A trace file, or a directory of them.
+    path: PathBuf,
+    /// The capture the traces were built from.
+    #[arg(long)]
+    db: PathBuf,
+    /// The session logs the traces were built from.
+    #[arg(long)]
+    jsonl_dir: PathBuf,
+    /// Cache TTL in seconds (every use refreshes a block); infinite when absent.
+    #[arg(long)]
+    ttl: Option<f64>,
+    /// Count this fraction of each conversation's tools+system prefix as already cached.
+    #[arg(long, default_value_t = 0.0)]
+    warm_prefix: f64,
+    /// Also write one CSV row per trace to this file.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    if !(0.0..=1.0).contains(&args.warm_prefix) {
+        return Err(unusable(anyhow::anyhow!("--warm-prefix must be between 0 and 1")));
+    }
+    if args.ttl.is_some_and(|t| !(t >= 0.0)) {
+        return Err(unusable(anyhow::anyhow!("--ttl must be a number of seconds >= 0")));
+    }
+    let opts = ValidateOptions {
+        traces: args.path.clone(),
+        db: args.db.clone(),
+        jsonl_dir: args.jsonl_dir.clone(),
+        ttl: args.ttl,
+        warm_prefix: args.warm_prefix,
+    };
+    let report = validate::validate(&opts).map_err(|e| match e {
+        ValidateError::Capture(_) | ValidateError::SessionDir(_) | ValidateError::Traces(_) => unusable(e),
+    })?;
+    if let Some(csv) = &args.csv {
+        kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;
+    }
+    if args.json {
+        kvtrace_cli::print_json(&report)
+    } else {
+        let text = validate::render_text(&report, &args.db, &args.jsonl_dir);
+        kvtrace_cli::out(text.trim_end_matches('\n'))
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}
