@@ -7,10 +7,17 @@ fn assert_unusable(name: &str, args: &[&str], needle: &str) {
     let out = run(name, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning:"))
+        .collect();
     assert_eq!(lines.len(), 1, "one line expected, got {stderr:?}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
-    assert!(lines[0].contains(needle), "{name}: {:?} lacks {needle:?}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{name}: {:?} lacks {needle:?}",
+        lines[0]
+    );
 }
 
 struct Bad {
@@ -26,7 +33,11 @@ struct Bad {
 fn bad_inputs() -> Bad {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();
-    std::fs::write(dir.path().join("not.db"), "this is not a database, just text\n".repeat(100)).unwrap();
+    std::fs::write(
+        dir.path().join("not.db"),
+        "this is not a database, just text\n".repeat(100),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("empty.db"), "").unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("other.db")).unwrap();
     conn.execute_batch("CREATE TABLE things (id TEXT)").unwrap();
@@ -47,14 +58,47 @@ fn bad_inputs() -> Bad {
 fn build_minimal_traces_rejects_unusable_input() {
     let b = bad_inputs();
     let t = "build-minimal-traces";
-    assert_unusable(t, &[&b.missing, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out], "no such file");
-    assert_unusable(t, &[&b.not_sqlite, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out], "not an SQLite database");
-    assert_unusable(t, &[&b.empty, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out], "no `requests` table");
-    assert_unusable(t, &[&b.no_table, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out], "no `requests` table");
+    assert_unusable(
+        t,
+        &[&b.missing, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out],
+        "no such file",
+    );
+    assert_unusable(
+        t,
+        &[
+            &b.not_sqlite,
+            "--jsonl-dir",
+            &b.jsonl,
+            "--output-dir",
+            &b.out,
+        ],
+        "not an SQLite database",
+    );
+    assert_unusable(
+        t,
+        &[&b.empty, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out],
+        "no `requests` table",
+    );
+    assert_unusable(
+        t,
+        &[&b.no_table, "--jsonl-dir", &b.jsonl, "--output-dir", &b.out],
+        "no `requests` table",
+    );
     let db = golden().join("capture/requests.db").display().to_string();
-    assert_unusable(t, &[&db, "--jsonl-dir", &b.missing, "--output-dir", &b.out], "no such directory");
-    assert_unusable(t, &[&db, "--jsonl-dir", &b.jsonl, "--salt", "xyz"], "32 hexadecimal");
-    assert!(!std::path::Path::new(&b.out).exists(), "no output on failure");
+    assert_unusable(
+        t,
+        &[&db, "--jsonl-dir", &b.missing, "--output-dir", &b.out],
+        "no such directory",
+    );
+    assert_unusable(
+        t,
+        &[&db, "--jsonl-dir", &b.jsonl, "--salt", "xyz"],
+        "32 hexadecimal",
+    );
+    assert!(
+        !std::path::Path::new(&b.out).exists(),
+        "no output on failure"
+    );
 }
 
 #[test]
@@ -63,10 +107,24 @@ fn index_tools_reject_unusable_input() {
     for db in [&b.missing, &b.not_sqlite, &b.empty, &b.no_table] {
         let out = format!("{}/idx.json", b.out);
         let out = out.as_str();
-        let needle = if db == &b.missing { "no such file" } else if db == &b.not_sqlite { "not an SQLite" } else { "no `requests` table" };
+        let needle = if db == &b.missing {
+            "no such file"
+        } else if db == &b.not_sqlite {
+            "not an SQLite"
+        } else {
+            "no `requests` table"
+        };
         assert_unusable("build-message-index", &[db, "--output", out], needle);
-        assert_unusable("build-conversation-index", &[db, "--projects-path", &b.jsonl], needle);
+        assert_unusable(
+            "build-conversation-index",
+            &[db, "--projects-path", &b.jsonl],
+            needle,
+        );
     }
     let db = golden().join("capture/requests.db").display().to_string();
-    assert_unusable("build-conversation-index", &[&db, "--projects-path", &b.missing], "no such directory");
+    assert_unusable(
+        "build-conversation-index",
+        &[&db, "--projects-path", &b.missing],
+        "no such directory",
+    );
 }

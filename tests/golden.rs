@@ -49,8 +49,14 @@ fn build(out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
 fn thread_count_does_not_change_output() {
     let tmp = tempfile::tempdir().unwrap();
     let flags = ["--include-subagents", "--split-at-gap", "3600"];
-    let one = build(&tmp.path().join("t1"), &[&flags[..], &["--threads", "1"]].concat());
-    let four = build(&tmp.path().join("t4"), &[&flags[..], &["--threads", "4"]].concat());
+    let one = build(
+        &tmp.path().join("t1"),
+        &[&flags[..], &["--threads", "1"]].concat(),
+    );
+    let four = build(
+        &tmp.path().join("t4"),
+        &[&flags[..], &["--threads", "4"]].concat(),
+    );
     assert_eq!(one.len(), 6);
     assert_eq!(one, four);
 }
@@ -62,7 +68,15 @@ fn conversation_id_with_output_names_split_files() {
     let out_s = out.display().to_string();
     build(
         tmp.path(),
-        &["--conversation-id", "5f0c9e2a", "--output", &out_s, "--split-at-gap", "3600", "--include-subagents"],
+        &[
+            "--conversation-id",
+            "5f0c9e2a",
+            "--output",
+            &out_s,
+            "--split-at-gap",
+            "3600",
+            "--include-subagents",
+        ],
     );
     let files: Vec<String> = dir_files(tmp.path()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(files, ["one_s1.json", "one_s2.json"]);
@@ -78,9 +92,20 @@ fn single_conversation_without_split_writes_one_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("c.json");
     let out_s = out.display().to_string();
-    build(tmp.path(), &["--conversation-id", "e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5", "--output", &out_s]);
+    build(
+        tmp.path(),
+        &[
+            "--conversation-id",
+            "e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5",
+            "--output",
+            &out_s,
+        ],
+    );
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("{\n  \"id\": \"e7a1c2b3-4d5\",\n"), "{text}");
+    assert!(
+        text.starts_with("{\n  \"id\": \"e7a1c2b3-4d5\",\n"),
+        "{text}"
+    );
     assert!(!text.ends_with('\n'), "trace files end without a newline");
 }
 
@@ -89,15 +114,32 @@ fn single_conversation_without_split_writes_one_file() {
 #[test]
 fn anonymized_output_leaks_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let files = build(tmp.path(), &["--include-subagents", "--anonymize", "--split-at-gap", "3600"]);
+    let files = build(
+        tmp.path(),
+        &[
+            "--include-subagents",
+            "--anonymize",
+            "--split-at-gap",
+            "3600",
+        ],
+    );
     assert!(!files.is_empty());
-    let output: String = files.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+    let output: String = files
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
     let mut secrets: Vec<String> = vec![SALT.to_owned()];
     // Every string value of every input, and every 20-char window of long ones.
     let mut strings: Vec<String> = Vec::new();
     let jsonl = golden().join("capture/jsonl");
     for entry in walk(&jsonl) {
-        secrets.push(entry.file_stem().unwrap().to_string_lossy().replace("agent-", ""));
+        secrets.push(
+            entry
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .replace("agent-", ""),
+        );
         for line in std::fs::read_to_string(&entry).unwrap_or_default().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                 collect_strings(&v, &mut strings);
@@ -105,9 +147,18 @@ fn anonymized_output_leaks_nothing() {
         }
     }
     let conn = rusqlite::Connection::open(golden().join("capture/requests.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT id, timestamp, body, response FROM requests").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, timestamp, body, response FROM requests")
+        .unwrap();
     let rows = stmt
-        .query_map([], |r| Ok([r.get::<_, Option<String>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
+        .query_map([], |r| {
+            Ok([
+                r.get::<_, Option<String>>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ])
+        })
         .unwrap();
     for row in rows {
         for cell in row.unwrap().into_iter().flatten() {
@@ -120,10 +171,33 @@ fn anonymized_output_leaks_nothing() {
     // Values the trace format itself carries (model names, block types, stop reasons,
     // sub-agent types and statuses, its own field names) are not secrets.
     const FORMAT: &[&str] = &[
-        "text", "tool_use", "tool_result", "thinking", "end_turn", "max_tokens", "Explore", "Plan",
-        "general-purpose", "completed", "subagent", "subagent_type", "duration_ms", "total_tokens",
-        "tool_use_count", "status", "requests", "models", "tool_tokens", "system_tokens", "hash_ids",
-        "input_types", "output_types", "block_size", "hash_id_scope", "think_time", "api_time",
+        "text",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "end_turn",
+        "max_tokens",
+        "Explore",
+        "Plan",
+        "general-purpose",
+        "completed",
+        "subagent",
+        "subagent_type",
+        "duration_ms",
+        "total_tokens",
+        "tool_use_count",
+        "status",
+        "requests",
+        "models",
+        "tool_tokens",
+        "system_tokens",
+        "hash_ids",
+        "input_types",
+        "output_types",
+        "block_size",
+        "hash_id_scope",
+        "think_time",
+        "api_time",
     ];
     let allowed = |s: &str| s.starts_with("claude-") || FORMAT.contains(&s);
     for s in strings {
@@ -142,9 +216,16 @@ fn anonymized_output_leaks_nothing() {
     for secret in &secrets {
         let escaped = serde_json::to_string(secret).unwrap();
         let escaped = escaped.trim_matches('"');
-        assert!(!output.contains(secret.as_str()) && !output.contains(escaped), "leaked {secret:?}");
+        assert!(
+            !output.contains(secret.as_str()) && !output.contains(escaped),
+            "leaked {secret:?}"
+        );
     }
-    assert!(secrets.len() > 500, "the scan must cover the inputs ({} secrets)", secrets.len());
+    assert!(
+        secrets.len() > 500,
+        "the scan must cover the inputs ({} secrets)",
+        secrets.len()
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

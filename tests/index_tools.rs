@@ -10,7 +10,15 @@ fn message_index_maps_every_message_id() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("idx.json");
     let db = golden().join("capture/requests.db");
-    let json = ok("build-message-index", &[db.as_os_str(), "--output".as_ref(), out.as_os_str(), "--json".as_ref()]);
+    let json = ok(
+        "build-message-index",
+        &[
+            db.as_os_str(),
+            "--output".as_ref(),
+            out.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
     let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -60,23 +68,41 @@ fn conversation_index_table_and_requests_untouched() {
     let jsonl = golden().join("capture/jsonl");
     let json = ok(
         "build-conversation-index",
-        &[db.as_os_str(), "--projects-path".as_ref(), jsonl.as_os_str(), "--json".as_ref()],
+        &[
+            db.as_os_str(),
+            "--projects-path".as_ref(),
+            jsonl.as_os_str(),
+            "--json".as_ref(),
+        ],
     );
     assert_eq!(checksum(&db), before, "requests must be untouched");
     let s: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(s["files"], 7);
     let conn = Connection::open(&db).unwrap();
     let schema: String = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE name = 'conversation_index'", [], |r| r.get(0))
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'conversation_index'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    for col in ["conversation_id TEXT NOT NULL", "request_id TEXT NOT NULL", "timestamp DATETIME NOT NULL", "turn_number INTEGER", "message_id TEXT", "PRIMARY KEY (conversation_id, request_id)"] {
+    for col in [
+        "conversation_id TEXT NOT NULL",
+        "request_id TEXT NOT NULL",
+        "timestamp DATETIME NOT NULL",
+        "turn_number INTEGER",
+        "message_id TEXT",
+        "PRIMARY KEY (conversation_id, request_id)",
+    ] {
         assert!(schema.contains(col), "{schema} lacks {col}");
     }
     let indexes: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversation_index' AND sql IS NOT NULL", [], |r| r.get(0))
         .unwrap();
     assert_eq!(indexes, 2);
-    let n: i64 = conn.query_row("SELECT count(*) FROM conversation_index", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM conversation_index", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(s["rows_inserted"], n);
     // Every parent and agent request of the golden traces is indexed under its file.
     let parent: i64 = conn
@@ -84,10 +110,23 @@ fn conversation_index_table_and_requests_untouched() {
         .unwrap();
     assert_eq!(parent, 6);
     let rate = s["match_rate"].as_f64().unwrap();
-    let (matched, ids) = (s["matched"].as_f64().unwrap(), s["message_ids"].as_f64().unwrap());
+    let (matched, ids) = (
+        s["matched"].as_f64().unwrap(),
+        s["message_ids"].as_f64().unwrap(),
+    );
     assert!((rate - 100.0 * matched / ids).abs() < 1e-9 && rate > 50.0 && rate <= 100.0);
     // Running twice replaces the table rather than duplicating rows.
-    ok("build-conversation-index", &[db.as_os_str(), "--projects-path".as_ref(), jsonl.as_os_str(), "-q".as_ref()]);
-    let again: i64 = conn.query_row("SELECT count(*) FROM conversation_index", [], |r| r.get(0)).unwrap();
+    ok(
+        "build-conversation-index",
+        &[
+            db.as_os_str(),
+            "--projects-path".as_ref(),
+            jsonl.as_os_str(),
+            "-q".as_ref(),
+        ],
+    );
+    let again: i64 = conn
+        .query_row("SELECT count(*) FROM conversation_index", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(again, n);
 }

@@ -16,11 +16,20 @@ fn validate_in_golden(traces: &Path, extra: &[&str]) -> String {
     let out = Command::new(validate_bin())
         .current_dir(golden())
         .arg(traces)
-        .args(["--db", "capture/requests.db", "--jsonl-dir", "capture/jsonl"])
+        .args([
+            "--db",
+            "capture/requests.db",
+            "--jsonl-dir",
+            "capture/jsonl",
+        ])
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -30,7 +39,10 @@ fn golden_validation_outputs_are_reproduced() {
         let traces = golden().join("expected").join(run);
         for (suffix, extra) in [("inf", &[][..]), ("ttl300", &["--ttl", "300"][..])] {
             let got = validate_in_golden(&traces, extra);
-            let want = std::fs::read_to_string(golden().join(format!("expected/validate-{run}-{suffix}.txt"))).unwrap();
+            let want = std::fs::read_to_string(
+                golden().join(format!("expected/validate-{run}-{suffix}.txt")),
+            )
+            .unwrap();
             assert_eq!(got, want, "validate-{run}-{suffix}");
         }
     }
@@ -46,9 +58,18 @@ fn json_and_csv_reports_agree_with_text() {
     assert_eq!(v["summary"]["traces"], 6);
     assert_eq!(v["summary"]["valid"], 5);
     let t1 = &v["traces"][0];
-    assert_eq!((t1["sim_hits"].as_u64(), t1["sim_blocks"].as_u64()), (Some(69), Some(108)));
-    assert_eq!((t1["api_read"].as_u64(), t1["api_total"].as_u64()), (Some(39_670), Some(47_152)));
-    assert!(v["traces"][5]["error"].as_str().unwrap().starts_with("Ambiguous"));
+    assert_eq!(
+        (t1["sim_hits"].as_u64(), t1["sim_blocks"].as_u64()),
+        (Some(69), Some(108))
+    );
+    assert_eq!(
+        (t1["api_read"].as_u64(), t1["api_total"].as_u64()),
+        (Some(39_670), Some(47_152))
+    );
+    assert!(v["traces"][5]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Ambiguous"));
     let gap = v["summary"]["mean_abs_gap_pp"].as_f64().unwrap();
     assert!(gap > 0.0 && gap < 100.0);
     let csv = std::fs::read_to_string(csv).unwrap();
@@ -58,11 +79,17 @@ fn json_and_csv_reports_agree_with_text() {
 
 /// A hand-made trace for the 5f0c conversation of the golden capture (its parent rows
 /// have (model, out, stop) = the golden trace's), with hash ids chosen for known answers.
-fn hand_trace(dir: &Path, name: &str, scope: &str, parents: &[(f64, &[u64])], sub: Option<(f64, &[(f64, &[u64])])>) {
-    let golden_trace: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(golden().join("expected/run02/5f0c9e2a-7b1.json")).unwrap()).unwrap();
+/// (t, hash ids) of one request.
+type Req<'a> = (f64, &'a [u64]);
+
+fn hand_trace(dir: &Path, name: &str, scope: &str, parents: &[Req], sub: Option<(f64, &[Req])>) {
+    let golden_trace: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(golden().join("expected/run02/5f0c9e2a-7b1.json")).unwrap(),
+    )
+    .unwrap();
     let reqs = golden_trace["requests"].as_array().unwrap();
-    let golden_parents: Vec<&serde_json::Value> = reqs.iter().filter(|r| r["type"] != "subagent").collect();
+    let golden_parents: Vec<&serde_json::Value> =
+        reqs.iter().filter(|r| r["type"] != "subagent").collect();
     let mut items = Vec::new();
     for (i, (t, ids)) in parents.iter().enumerate() {
         let mut r = golden_parents[i].clone();
@@ -71,7 +98,11 @@ fn hand_trace(dir: &Path, name: &str, scope: &str, parents: &[(f64, &[u64])], su
         items.push(r);
     }
     if let Some((t, sreqs)) = sub {
-        let mut entry = reqs.iter().find(|r| r["type"] == "subagent").unwrap().clone();
+        let mut entry = reqs
+            .iter()
+            .find(|r| r["type"] == "subagent")
+            .unwrap()
+            .clone();
         entry["t"] = t.into();
         for (j, (st, ids)) in sreqs.iter().enumerate() {
             entry["requests"][j]["t"] = (*st).into();
@@ -97,7 +128,11 @@ fn report(traces: &Path, extra: &[&str]) -> serde_json::Value {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -121,7 +156,10 @@ fn ttl_edges_flattening_and_warm_prefix_have_known_answers() {
     assert_eq!(t["error"], serde_json::Value::Null, "{t}");
     // Timeline: p0 (0), sub r0 at 10, sub r1 at 15, p1 300, p2 600, p3 900.5, p4 901, p5 2000.
     // Infinite: p0 0/3, s0 1/2 (1), s1 1/1 (7), p1 3/4, p2 1/2, p3 2/2, p4 2/2, p5 0/1.
-    assert_eq!((t["sim_hits"].as_u64(), t["sim_blocks"].as_u64()), (Some(10), Some(17)));
+    assert_eq!(
+        (t["sim_hits"].as_u64(), t["sim_blocks"].as_u64()),
+        (Some(10), Some(17))
+    );
     // API side covers 6 parent rows + the 2 rows of that sub-agent.
     assert_eq!(t["matched"], 8);
     let r300 = report(&dir.join("g.json"), &["--ttl", "300"]);
@@ -129,7 +167,10 @@ fn ttl_edges_flattening_and_warm_prefix_have_known_answers() {
     // TTL 300: p0 0/3; s0: 1 used at 0, now 10 → hit, 7 new; s1: 7 hit; p1 at 300: 1 (last 10)
     // hit, 2 and 3 (last 0, exactly 300) hit, 4 new → 3/4; p2 at 600: 1 (last 300) hit, 5 new;
     // p3 at 900.5: 2 (last 300) miss, 5 (last 600, 300.5) miss; p4: 2/2; p5 0/1.
-    assert_eq!((t["sim_hits"].as_u64(), t["sim_blocks"].as_u64()), (Some(8), Some(17)));
+    assert_eq!(
+        (t["sim_hits"].as_u64(), t["sim_blocks"].as_u64()),
+        (Some(8), Some(17))
+    );
     // Warm prefix: floor(0.5 * (128 + 64) / 64) = 1 block of the first request is warm.
     let warm = report(&dir.join("g.json"), &["--warm-prefix", "0.5"]);
     assert_eq!(warm["traces"][0]["sim_hits"], 11);
@@ -138,7 +179,14 @@ fn ttl_edges_flattening_and_warm_prefix_have_known_answers() {
     hand_trace(dir, "l.json", "local", &parents, Some(sub));
     let r = report(&dir.join("l.json"), &[]);
     let t = &r["traces"][0];
-    assert_eq!((t["sim_hits"].as_u64(), t["sim_blocks"].as_u64(), t["matched"].as_u64()), (Some(8), Some(14), Some(6)));
+    assert_eq!(
+        (
+            t["sim_hits"].as_u64(),
+            t["sim_blocks"].as_u64(),
+            t["matched"].as_u64()
+        ),
+        (Some(8), Some(14), Some(6))
+    );
 }
 
 #[test]
@@ -150,16 +198,32 @@ fn anonymized_matching_reports_no_match_and_ambiguity() {
             "tool_tokens": 0, "system_tokens": 0, "requests": reqs});
         std::fs::write(dir.join(format!("{name}.json")), doc.to_string()).unwrap();
     };
-    let req = |model: &str, out: u64, stop: &str| {
-        serde_json::json!({"t": 0.0, "type": "s", "model": model, "in": 100, "out": out, "hash_ids": [1], "stop": stop})
-    };
-    trace("trace_0001", serde_json::json!([req("claude-opus-4-6", 999_999, "end_turn")]));
-    trace("trace_0002", serde_json::json!([req("claude-sonnet-4-5-20250929", 52, "end_turn"), req("claude-sonnet-4-5-20250929", 35, "end_turn")]));
+    let req = |model: &str, out: u64, stop: &str| serde_json::json!({"t": 0.0, "type": "s", "model": model, "in": 100, "out": out, "hash_ids": [1], "stop": stop});
+    trace(
+        "trace_0001",
+        serde_json::json!([req("claude-opus-4-6", 999_999, "end_turn")]),
+    );
+    trace(
+        "trace_0002",
+        serde_json::json!([
+            req("claude-sonnet-4-5-20250929", 52, "end_turn"),
+            req("claude-sonnet-4-5-20250929", 35, "end_turn")
+        ]),
+    );
     std::fs::write(dir.join("trace_0003.json"), "{\"not\": \"a trace\"}").unwrap();
     let r = report(dir, &[]);
-    let errs: Vec<String> = r["traces"].as_array().unwrap().iter().map(|t| t["error"].as_str().unwrap_or("").to_owned()).collect();
+    let errs: Vec<String> = r["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["error"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert!(errs[0].starts_with("No match"), "{}", errs[0]);
-    assert!(errs[1].starts_with("Ambiguous") && errs[1].contains("2 runs"), "{}", errs[1]);
+    assert!(
+        errs[1].starts_with("Ambiguous") && errs[1].contains("2 runs"),
+        "{}",
+        errs[1]
+    );
     assert!(errs[2].contains("not a trace"), "{}", errs[2]);
     assert_eq!(r["summary"]["valid"], 0);
 }

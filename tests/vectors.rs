@@ -21,9 +21,17 @@ fn pyjson_vectors_match_cpython() {
     for v in vectors {
         let input = v["input"].as_str().unwrap();
         let mut parsed = pyjson::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
-        assert_eq!(parsed.to_python(), v["expected"].as_str().unwrap(), "input {input:?}");
+        assert_eq!(
+            parsed.to_python(),
+            v["expected"].as_str().unwrap(),
+            "input {input:?}"
+        );
         parsed.normalize();
-        assert_eq!(parsed.to_python(), v["normalized"].as_str().unwrap(), "normalized {input:?}");
+        assert_eq!(
+            parsed.to_python(),
+            v["normalized"].as_str().unwrap(),
+            "normalized {input:?}"
+        );
     }
 }
 
@@ -35,7 +43,12 @@ fn cl100k_vectors_match_tiktoken() {
     let bpe = bpe_openai::cl100k_base();
     for v in vectors {
         let text = v["text"].as_str().unwrap();
-        let want: Vec<u32> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(enc.encode(text), want, "ours on {text:?}");
         assert_eq!(reference_encode(text), want, "tiktoken-rs on {text:?}");
         assert_eq!(bpe.encode(text), want, "bpe-openai on {text:?}");
@@ -47,9 +60,17 @@ fn cl100k_vectors_match_tiktoken() {
 #[test]
 fn encoders_agree_on_capture_sections() {
     let db = common::golden().join("capture/requests.db");
-    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut stmt = conn.prepare("SELECT body FROM requests ORDER BY timestamp").unwrap();
-    let bodies: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT body FROM requests ORDER BY timestamp")
+        .unwrap();
+    let bodies: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let bpe = bpe_openai::cl100k_base();
     let mut enc = Encoder::new();
     let mut inc = IncrementalEncoder::new();

@@ -49,7 +49,9 @@ impl Salt {
             .and_then(|mut f| f.read_exact(&mut bytes))
             .or_else(|_| {
                 use rand::RngCore as _;
-                rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(std::io::Error::other)
+                rand::rngs::OsRng
+                    .try_fill_bytes(&mut bytes)
+                    .map_err(std::io::Error::other)
             })
             .map_err(SaltError::Random)?;
         let mut s = String::with_capacity(32);
@@ -106,7 +108,10 @@ pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut
         text.push(':');
         text.push_str(itoa.format(k as u64));
         text.push(':');
-        for (j, &t) in tokens[k * block_size..(k + 1) * block_size].iter().enumerate() {
+        for (j, &t) in tokens[k * block_size..(k + 1) * block_size]
+            .iter()
+            .enumerate()
+        {
             if j > 0 {
                 text.push(' ');
             }
@@ -185,7 +190,9 @@ mod tests {
         chain_digests(&salt, &tokens, 4, &mut out);
         assert_eq!(out.len(), 2, "the partial last block is dropped");
         let h0 = sha_hex16("00112233445566778899aabbccddeeff:0:0:0 1 2 3");
-        let h1 = sha_hex16(&format!("00112233445566778899aabbccddeeff:{h0:016x}:1:4 5 6 7"));
+        let h1 = sha_hex16(&format!(
+            "00112233445566778899aabbccddeeff:{h0:016x}:1:4 5 6 7"
+        ));
         assert_eq!(out, [h0, h1]);
         // Resuming from a computed prefix gives the same chain.
         let mut resumed = vec![h0];

@@ -71,9 +71,11 @@ pub struct MessageIndexSummary {
 /// Scan the capture and write the message index to `output` atomically.
 pub fn write_message_index(db: &Path, output: &Path) -> Result<MessageIndexSummary, IndexError> {
     let index = Capture::open(db)?.message_index()?;
-    write_atomic(output, message_index_json(&index).as_bytes()).map_err(|source| IndexError::Write {
-        path: output.to_owned(),
-        source,
+    write_atomic(output, message_index_json(&index).as_bytes()).map_err(|source| {
+        IndexError::Write {
+            path: output.to_owned(),
+            source,
+        }
     })?;
     Ok(MessageIndexSummary {
         rows: index.rows,
@@ -144,7 +146,8 @@ pub fn build_conversation_index(
         path: db.to_owned(),
         source,
     };
-    let mut conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql)?;
+    let mut conn =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql)?;
     let _ = conn.busy_timeout(std::time::Duration::from_secs(30));
     let tx = conn.transaction().map_err(sql)?;
     tx.execute_batch(
@@ -165,7 +168,9 @@ pub fn build_conversation_index(
         ..Default::default()
     };
     {
-        let mut ts_of = tx.prepare("SELECT timestamp FROM requests WHERE id = ?1").map_err(sql)?;
+        let mut ts_of = tx
+            .prepare("SELECT timestamp FROM requests WHERE id = ?1")
+            .map_err(sql)?;
         let mut insert = tx
             .prepare(
                 "INSERT OR IGNORE INTO conversation_index
@@ -174,7 +179,9 @@ pub fn build_conversation_index(
             )
             .map_err(sql)?;
         for file in &files {
-            let Ok(log) = SessionLog::read(file) else { continue };
+            let Ok(log) = SessionLog::read(file) else {
+                continue;
+            };
             summary.unparseable_lines += log.unparseable_lines;
             let conversation = crate::session::dir::stem(file);
             for (turn, mid) in log.message_ids.iter().enumerate() {

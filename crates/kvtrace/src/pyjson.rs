@@ -137,7 +137,10 @@ fn is_volatile_key(k: &str) -> bool {
 
 /// Parse one JSON document (surrounding whitespace allowed) the way `json.loads` does.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.skip_ws();
     let v = p.value(0)?;
     p.skip_ws();
@@ -352,9 +355,13 @@ impl Parser<'_> {
                         b'r' => out.push_str("\\r"),
                         b't' => out.push_str("\\t"),
                         b'u' => {
-                            let hex = s.get(self.i..self.i + 4).ok_or(self.err("bad \\u escape"))?;
-                            let hex = std::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
-                            let unit = u16::from_str_radix(hex, 16).map_err(|_| self.err("bad \\u escape"))?;
+                            let hex = s
+                                .get(self.i..self.i + 4)
+                                .ok_or(self.err("bad \\u escape"))?;
+                            let hex =
+                                std::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
+                            let unit = u16::from_str_radix(hex, 16)
+                                .map_err(|_| self.err("bad \\u escape"))?;
                             self.i += 4;
                             // Surrogates (paired or lone) come out as their own \uXXXX, so
                             // each UTF-16 unit maps independently.
@@ -371,7 +378,9 @@ impl Parser<'_> {
                 }
                 _ => {
                     let len = utf8_len(b);
-                    let chunk = s.get(self.i..self.i + len).ok_or(self.err("invalid UTF-8"))?;
+                    let chunk = s
+                        .get(self.i..self.i + len)
+                        .ok_or(self.err("invalid UTF-8"))?;
                     let ch = std::str::from_utf8(chunk)
                         .map_err(|_| self.err("invalid UTF-8"))?
                         .chars()
@@ -463,10 +472,18 @@ pub fn float_repr(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` yields the shortest round-trip digits as `d.ddde[-]X`.
     let sci = format!("{x:e}");
@@ -528,7 +545,10 @@ mod tests {
 
     #[test]
     fn repeated_key_keeps_first_position_last_value() {
-        assert_eq!(reserialize(r#"{"a":1,"b":2,"a":3}"#).unwrap(), r#"{"a":3,"b":2}"#);
+        assert_eq!(
+            reserialize(r#"{"a":1,"b":2,"a":3}"#).unwrap(),
+            r#"{"a":3,"b":2}"#
+        );
     }
 
     #[test]
@@ -541,7 +561,10 @@ mod tests {
     fn normalize_strips_cache_control_and_signature_at_any_depth() {
         let mut v = parse(r#"[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}},{"a":{"signature":"s","b":1}}]"#).unwrap();
         v.normalize();
-        assert_eq!(v.to_python(), r#"[{"type":"text","text":"x"},{"a":{"b":1}}]"#);
+        assert_eq!(
+            v.to_python(),
+            r#"[{"type":"text","text":"x"},{"a":{"b":1}}]"#
+        );
     }
 
     #[test]
@@ -568,7 +591,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_reported() {
-        for bad in ["", "{", "[1,]", "01", "\"abc", "{\"a\" 1}", "tru", "1 2", "\"\\x\""] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "01",
+            "\"abc",
+            "{\"a\" 1}",
+            "tru",
+            "1 2",
+            "\"\\x\"",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
     }

@@ -44,19 +44,44 @@ pub fn timeline(trace: &Trace, flatten_subagents: bool) -> Vec<Placed<'_>> {
     let mut sub_index = 0;
     for (pos, item) in trace.items.iter().enumerate() {
         match item {
-            Item::Request(r) => out.push((r.t, 0, pos, 0, Placed { time: r.t, request: r, subagent: None })),
+            Item::Request(r) => out.push((
+                r.t,
+                0,
+                pos,
+                0,
+                Placed {
+                    time: r.t,
+                    request: r,
+                    subagent: None,
+                },
+            )),
             Item::Subagent(s) => {
                 if flatten_subagents {
                     for (j, r) in s.requests.iter().enumerate() {
                         let time = s.t + r.t;
-                        out.push((time, 1, pos, j, Placed { time, request: r, subagent: Some(sub_index) }));
+                        out.push((
+                            time,
+                            1,
+                            pos,
+                            j,
+                            Placed {
+                                time,
+                                request: r,
+                                subagent: Some(sub_index),
+                            },
+                        ));
                     }
                 }
                 sub_index += 1;
             }
         }
     }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    out.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
     out.into_iter().map(|x| x.4).collect()
 }
 
@@ -108,23 +133,40 @@ mod tests {
     }
 
     fn placed(reqs: &[TraceRequest]) -> Vec<Placed<'_>> {
-        reqs.iter().map(|r| Placed { time: r.t, request: r, subagent: None }).collect()
+        reqs.iter()
+            .map(|r| Placed {
+                time: r.t,
+                request: r,
+                subagent: None,
+            })
+            .collect()
     }
 
     #[test]
     fn ttl_boundary_and_refresh() {
-        let reqs = [req(0.0, &[1, 2]), req(300.0, &[1]), req(600.0, &[1, 2]), req(900.1, &[1])];
+        let reqs = [
+            req(0.0, &[1, 2]),
+            req(300.0, &[1]),
+            req(600.0, &[1, 2]),
+            req(900.1, &[1]),
+        ];
         let p = placed(&reqs);
         // Infinite: everything after first sight hits.
         assert_eq!(simulate(&p, None, 0), SimResult { hits: 4, blocks: 6 });
         // TTL 300: id 1 at 300 (exactly TTL) hits and refreshes, so it hits at 600;
         // id 2 idle for 600 s misses; id 1 at 900.1 is 300.1 s after its last use: miss.
-        assert_eq!(simulate(&p, Some(300.0), 0), SimResult { hits: 2, blocks: 6 });
+        assert_eq!(
+            simulate(&p, Some(300.0), 0),
+            SimResult { hits: 2, blocks: 6 }
+        );
     }
 
     #[test]
     fn warm_prefix_counts_first_blocks() {
         let reqs = [req(0.0, &[1, 2, 3]), req(1.0, &[1, 2, 3, 4])];
-        assert_eq!(simulate(&placed(&reqs), None, 2), SimResult { hits: 5, blocks: 7 });
+        assert_eq!(
+            simulate(&placed(&reqs), None, 2),
+            SimResult { hits: 5, blocks: 7 }
+        );
     }
 }

@@ -44,7 +44,11 @@ impl RowFacts {
         let usage = resp.as_ref().map(|r| r.usage).unwrap_or_default();
         Some(RowFacts {
             request_id: row.id.clone(),
-            key: (model, usage.output.unwrap_or(0), resp.as_ref().map(Response::stop).unwrap_or_default()),
+            key: (
+                model,
+                usage.output.unwrap_or(0),
+                resp.as_ref().map(Response::stop).unwrap_or_default(),
+            ),
             input: usage.input.unwrap_or(0),
             cache_read: usage.cache_read.unwrap_or(0),
             cache_creation: usage.cache_creation.unwrap_or(0),
@@ -69,17 +73,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn load(cap: &Capture, dir: &SessionDir, index: &MessageIndex) -> Result<Catalog, CaptureError> {
+    pub fn load(
+        cap: &Capture,
+        dir: &SessionDir,
+        index: &MessageIndex,
+    ) -> Result<Catalog, CaptureError> {
         let load = |path: &Path| -> Result<Conversation, CaptureError> {
             let log = SessionLog::read(path).unwrap_or_default();
             let rows = matched_rows(cap, index, &log, &mut Counts::default())?;
             Ok(Conversation {
-                file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                file_name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 rows: rows.iter().filter_map(RowFacts::of).collect(),
                 links: log.links.iter().map(|l| l.agent_id.clone()).collect(),
             })
         };
-        let parents = dir.parents.iter().map(|p| load(p)).collect::<Result<_, _>>()?;
+        let parents = dir
+            .parents
+            .iter()
+            .map(|p| load(p))
+            .collect::<Result<_, _>>()?;
         let agents = dir
             .agents
             .iter()
@@ -158,10 +173,16 @@ pub fn validate(opts: &ValidateOptions) -> Result<Report, ValidateError> {
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
     let index = cap.message_index()?;
     let catalog = Catalog::load(&cap, &dir, &index)?;
-    let traces = files.iter().map(|f| validate_one(f, &catalog, opts)).collect::<Vec<_>>();
+    let traces = files
+        .iter()
+        .map(|f| validate_one(f, &catalog, opts))
+        .collect::<Vec<_>>();
     let valid: Vec<&TraceReport> = traces.iter().filter(|t| t.is_valid()).collect();
     let fold = |f: &dyn Fn(&TraceReport) -> f64, min: bool| {
-        valid.iter().map(|t| f(t)).reduce(if min { f64::min } else { f64::max })
+        valid
+            .iter()
+            .map(|t| f(t))
+            .reduce(if min { f64::min } else { f64::max })
     };
     let api = |t: &TraceReport| t.api_rate.unwrap_or(0.0);
     let sim = |t: &TraceReport| t.sim_rate;
@@ -172,8 +193,13 @@ pub fn validate(opts: &ValidateOptions) -> Result<Report, ValidateError> {
         api_rate_max: fold(&api, false),
         sim_rate_min: fold(&sim, true),
         sim_rate_max: fold(&sim, false),
-        mean_abs_gap_pp: (!valid.is_empty())
-            .then(|| valid.iter().map(|t| (t.sim_rate - api(t)).abs()).sum::<f64>() / valid.len() as f64),
+        mean_abs_gap_pp: (!valid.is_empty()).then(|| {
+            valid
+                .iter()
+                .map(|t| (t.sim_rate - api(t)).abs())
+                .sum::<f64>()
+                / valid.len() as f64
+        }),
     };
     Ok(Report {
         ttl: opts.ttl,
@@ -184,11 +210,16 @@ pub fn validate(opts: &ValidateOptions) -> Result<Report, ValidateError> {
 }
 
 fn keys(reqs: &[&TraceRequest]) -> Vec<(String, u64, String)> {
-    reqs.iter().map(|r| (r.model.clone(), r.output, r.stop.clone())).collect()
+    reqs.iter()
+        .map(|r| (r.model.clone(), r.output, r.stop.clone()))
+        .collect()
 }
 
 /// Every (conversation, start) where `seq` occurs as a contiguous run.
-fn runs<'c>(seq: &[(String, u64, String)], convs: &[&'c Conversation]) -> Vec<(&'c Conversation, usize)> {
+fn runs<'c>(
+    seq: &[(String, u64, String)],
+    convs: &[&'c Conversation],
+) -> Vec<(&'c Conversation, usize)> {
     let mut out = Vec::new();
     if seq.is_empty() {
         return out;
@@ -198,7 +229,11 @@ fn runs<'c>(seq: &[(String, u64, String)], convs: &[&'c Conversation]) -> Vec<(&
             continue;
         }
         for s in 0..=c.rows.len() - seq.len() {
-            if c.rows[s..s + seq.len()].iter().zip(seq).all(|(r, k)| &r.key == k) {
+            if c.rows[s..s + seq.len()]
+                .iter()
+                .zip(seq)
+                .all(|(r, k)| &r.key == k)
+            {
                 out.push((*c, s));
             }
         }
@@ -240,7 +275,10 @@ fn base_id(id: &str) -> &str {
 
 fn validate_one(file: &Path, catalog: &Catalog, opts: &ValidateOptions) -> TraceReport {
     let mut rep = TraceReport {
-        id: file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        id: file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         file: file.to_owned(),
         items: 0,
         matched: 0,
@@ -276,11 +314,18 @@ fn validate_one(file: &Path, catalog: &Catalog, opts: &ValidateOptions) -> Trace
             rep.sim_blocks = sim.blocks;
             rep.sim_rate = sim.rate();
             rep.api_read = rows.iter().map(|r| r.cache_read).sum();
-            rep.api_total = rows.iter().map(|r| r.input + r.cache_read + r.cache_creation).sum();
+            rep.api_total = rows
+                .iter()
+                .map(|r| r.input + r.cache_read + r.cache_creation)
+                .sum();
             if rows.iter().any(|r| r.has_cache_fields) && rep.api_total > 0 {
                 let api = 100.0 * rep.api_read as f64 / rep.api_total as f64;
                 rep.api_rate = Some(api);
-                rep.accuracy = Some(if api > 0.0 { rep.sim_rate / api * 100.0 } else { 0.0 });
+                rep.accuracy = Some(if api > 0.0 {
+                    rep.sim_rate / api * 100.0
+                } else {
+                    0.0
+                });
             }
         }
         Err(e) => rep.error = Some(e),
@@ -295,7 +340,11 @@ fn match_rows<'c>(trace: &Trace, catalog: &'c Catalog) -> Result<Vec<&'c RowFact
     let seq = keys(&parents);
     // By name: a parent file whose name starts with the trace id (sans segment suffix).
     let base = base_id(&trace.id);
-    let named: Vec<&Conversation> = catalog.parents.iter().filter(|c| !base.is_empty() && c.file_name.starts_with(base)).collect();
+    let named: Vec<&Conversation> = catalog
+        .parents
+        .iter()
+        .filter(|c| !base.is_empty() && c.file_name.starts_with(base))
+        .collect();
     let all: Vec<&Conversation> = catalog.parents.iter().collect();
     let candidates = if named.len() == 1 { named } else { all };
     let parent_rows = unique_run("the parent requests", &seq, &candidates)?;
@@ -306,7 +355,12 @@ fn match_rows<'c>(trace: &Trace, catalog: &'c Catalog) -> Result<Vec<&'c RowFact
     let mut rows: Vec<&RowFacts> = parent_rows.iter().collect();
     if simulate::flattens(trace) {
         let linked: Vec<&Conversation> = conv
-            .map(|c| c.links.iter().filter_map(|id| catalog.agents.get(id)).collect())
+            .map(|c| {
+                c.links
+                    .iter()
+                    .filter_map(|id| catalog.agents.get(id))
+                    .collect()
+            })
             .unwrap_or_default();
         for (n, sub) in trace.subagents().enumerate() {
             let reqs: Vec<&TraceRequest> = sub.requests.iter().collect();
@@ -339,7 +393,11 @@ const THIN: &str = "------------------------------------------------------------
 /// The report as the reference prints it; `db` and `jsonl` are shown as given.
 pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "Validating {} trace(s) against API metrics", report.traces.len());
+    let _ = writeln!(
+        o,
+        "Validating {} trace(s) against API metrics",
+        report.traces.len()
+    );
     let _ = writeln!(o, "Database: {}", db.display());
     let _ = writeln!(o, "JSONL dir: {}", jsonl.display());
     match report.ttl {
@@ -352,7 +410,11 @@ pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
         }
     }
     if report.warm_prefix > 0.0 {
-        let _ = writeln!(o, "Warm prefix: {:.0}% of tools + system", report.warm_prefix * 100.0);
+        let _ = writeln!(
+            o,
+            "Warm prefix: {:.0}% of tools + system",
+            report.warm_prefix * 100.0
+        );
     }
     let _ = writeln!(o, "{RULE}");
     // As the reference: a blank line after the rule and after every trace block (an
@@ -364,14 +426,27 @@ pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
             continue;
         }
         let _ = writeln!(o, "{} ({} reqs, {} matched)", t.id, t.items, t.matched);
-        let _ = writeln!(o, "  Simulated: {:.1}% ({}/{} blocks)", t.sim_rate, thousands(t.sim_hits), thousands(t.sim_blocks));
+        let _ = writeln!(
+            o,
+            "  Simulated: {:.1}% ({}/{} blocks)",
+            t.sim_rate,
+            thousands(t.sim_hits),
+            thousands(t.sim_blocks)
+        );
         match (t.api_rate, t.accuracy) {
             (Some(api), Some(acc)) => {
-                let _ = writeln!(o, "  API:       {api:.1}% ({}/{} tokens)", thousands(t.api_read), thousands(t.api_total));
+                let _ = writeln!(
+                    o,
+                    "  API:       {api:.1}% ({}/{} tokens)",
+                    thousands(t.api_read),
+                    thousands(t.api_total)
+                );
                 let _ = writeln!(o, "  Accuracy:  {acc:.1}%");
             }
             _ => {
-                o.push_str("  API:       no cache usage data (the upstream returned no cache fields)\n");
+                o.push_str(
+                    "  API:       no cache usage data (the upstream returned no cache fields)\n",
+                );
                 o.push_str("  Accuracy:  n/a\n");
             }
         }
@@ -382,7 +457,12 @@ pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
     o.push_str("SUMMARY\n");
     let _ = writeln!(o, "{THIN}");
     let _ = writeln!(o, "Valid traces: {}/{}", s.valid, s.traces);
-    if let (Some(a0), Some(a1), Some(s0), Some(s1)) = (s.api_rate_min, s.api_rate_max, s.sim_rate_min, s.sim_rate_max) {
+    if let (Some(a0), Some(a1), Some(s0), Some(s1)) = (
+        s.api_rate_min,
+        s.api_rate_max,
+        s.sim_rate_min,
+        s.sim_rate_max,
+    ) {
         let _ = writeln!(o, "API rate range: {a0:.1}% - {a1:.1}%");
         let _ = writeln!(o, "Sim rate range: {s0:.1}% - {s1:.1}%");
         if s.valid >= 2 {

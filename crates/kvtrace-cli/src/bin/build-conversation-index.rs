@@ -39,11 +39,14 @@ fn run() -> Result<(), Failure> {
             .map(|h| PathBuf::from(h).join(".claude/projects"))
             .unwrap_or_else(|| PathBuf::from(".claude/projects")),
     };
-    let summary = index::build_conversation_index(&args.db, &projects, args.message_index.as_deref())
-        .map_err(|e| match e {
-            IndexError::Capture(_) | IndexError::MissingDir(_) | IndexError::BadIndexFile { .. } => unusable(e),
-            other => Failure::from(other),
-        })?;
+    let summary =
+        index::build_conversation_index(&args.db, &projects, args.message_index.as_deref())
+            .map_err(|e| match e {
+                IndexError::Capture(_)
+                | IndexError::MissingDir(_)
+                | IndexError::BadIndexFile { .. } => unusable(e),
+                other => Failure::from(other),
+            })?;
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {

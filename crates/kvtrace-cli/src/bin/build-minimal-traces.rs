@@ -113,7 +113,9 @@ fn run() -> Result<(), Failure> {
         bar.set_position(done as u64);
     };
     let summary = build::run(&opts, &progress).map_err(|e| match e {
-        BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => unusable(e),
+        BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => {
+            unusable(e)
+        }
         other => Failure::from(other),
     })?;
     bar.finish_and_clear();
@@ -134,7 +136,11 @@ fn run() -> Result<(), Failure> {
         }
     }
     if args.strict && summary.skipped.damaged() > 0 {
-        return Err(anyhow::anyhow!("--strict: {} damaged lines or rows were skipped", summary.skipped.damaged()).into());
+        return Err(anyhow::anyhow!(
+            "--strict: {} damaged lines or rows were skipped",
+            summary.skipped.damaged()
+        )
+        .into());
     }
     Ok(())
 }

@@ -40,10 +40,14 @@ struct Args {
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
     if !(0.0..=1.0).contains(&args.warm_prefix) {
-        return Err(unusable(anyhow::anyhow!("--warm-prefix must be between 0 and 1")));
+        return Err(unusable(anyhow::anyhow!(
+            "--warm-prefix must be between 0 and 1"
+        )));
     }
-    if args.ttl.is_some_and(|t| !(t >= 0.0)) {
-        return Err(unusable(anyhow::anyhow!("--ttl must be a number of seconds >= 0")));
+    if args.ttl.is_some_and(|t| t.is_nan() || t < 0.0) {
+        return Err(unusable(anyhow::anyhow!(
+            "--ttl must be a number of seconds >= 0"
+        )));
     }
     let opts = ValidateOptions {
         traces: args.path.clone(),
@@ -53,7 +57,9 @@ fn run() -> Result<(), Failure> {
         warm_prefix: args.warm_prefix,
     };
     let report = validate::validate(&opts).map_err(|e| match e {
-        ValidateError::Capture(_) | ValidateError::SessionDir(_) | ValidateError::Traces(_) => unusable(e),
+        ValidateError::Capture(_) | ValidateError::SessionDir(_) | ValidateError::Traces(_) => {
+            unusable(e)
+        }
     })?;
     if let Some(csv) = &args.csv {
         kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())

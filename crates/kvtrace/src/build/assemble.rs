@@ -77,7 +77,10 @@ impl RecordState {
             ("model", J::Str(p.model.clone())),
             ("in", J::Int(p.tokens_in as i64)),
             ("out", J::Int(p.out() as i64)),
-            ("hash_ids", J::List(ids.iter().map(|&i| J::Int(i as i64)).collect())),
+            (
+                "hash_ids",
+                J::List(ids.iter().map(|&i| J::Int(i as i64)).collect()),
+            ),
             ("input_types", strs(&input_types)),
             ("output_types", strs(&output_types)),
             ("stop", J::Str(stop.clone())),
@@ -242,7 +245,10 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
                 ("t", J::Float(t)),
                 ("type", J::Str("subagent".into())),
                 ("agent_id", J::Str(a.agent_id.clone())),
-                ("subagent_type", a.subagent_type.clone().map_or(J::Null, J::Str)),
+                (
+                    "subagent_type",
+                    a.subagent_type.clone().map_or(J::Null, J::Str),
+                ),
                 ("duration_ms", J::from_serde(&a.link.duration_ms)),
                 ("total_tokens", J::from_serde(&a.link.total_tokens)),
                 ("tool_use_count", J::from_serde(&a.link.tool_use_count)),
@@ -272,13 +278,21 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
             ("requests", J::List(merged)),
         ];
         if shape.include_subagents {
-            let pair = |i: u64, o: u64| J::Obj(vec![("input", J::Int(i as i64)), ("output", J::Int(o as i64))]);
+            let pair = |i: u64, o: u64| {
+                J::Obj(vec![
+                    ("input", J::Int(i as i64)),
+                    ("output", J::Int(o as i64)),
+                ])
+            };
             header.push((
                 "totals",
                 J::Obj(vec![
                     ("parent_tokens", pair(parent_in, parent_out)),
                     ("subagent_tokens", pair(sub_in, sub_out)),
-                    ("combined_tokens", pair(parent_in + sub_in, parent_out + sub_out)),
+                    (
+                        "combined_tokens",
+                        pair(parent_in + sub_in, parent_out + sub_out),
+                    ),
                     ("subagent_count", J::Int(subagents as i64)),
                 ]),
             ));

@@ -171,11 +171,19 @@ pub fn build_traces(
     for g in &gathered {
         summary.skipped.add(&g.counts);
         let mut local = IdMap::new();
-        let ids = if opts.shape.local_ids { &mut local } else { &mut global };
+        let ids = if opts.shape.local_ids {
+            &mut local
+        } else {
+            &mut global
+        };
         traces.extend(assemble::assemble(g, &opts.shape, ids));
         max_ids = max_ids.max(local.len());
     }
-    summary.unique_blocks = if opts.shape.local_ids { max_ids } else { global.len() };
+    summary.unique_blocks = if opts.shape.local_ids {
+        max_ids
+    } else {
+        global.len()
+    };
     for (n, t) in traces.iter_mut().enumerate() {
         summary.parent_requests += t.parent_requests;
         summary.subagents += t.subagents;
@@ -205,12 +213,17 @@ pub fn run(
     }
     for t in &traces {
         let path = match &opts.output {
-            Output::Dir(dir) => dir.join(format!("{}.json", t.id.chars().take(16).collect::<String>())),
+            Output::Dir(dir) => dir.join(format!(
+                "{}.json",
+                t.id.chars().take(16).collect::<String>()
+            )),
             Output::File(file) if split => with_suffix(file, t.segment.unwrap_or(0)),
             Output::File(file) => file.clone(),
         };
-        write_atomic(&path, t.json.to_layout().as_bytes())
-            .map_err(|source| BuildError::Write { path: path.clone(), source })?;
+        write_atomic(&path, t.json.to_layout().as_bytes()).map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
+        })?;
         summary.files.push(path);
     }
     Ok(summary)
@@ -218,7 +231,10 @@ pub fn run(
 
 /// `out.json` + `2` → `out_s2.json`.
 fn with_suffix(file: &Path, n: usize) -> PathBuf {
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match file.extension() {
         Some(ext) => format!("{stem}_s{n}.{}", ext.to_string_lossy()),
         None => format!("{stem}_s{n}"),

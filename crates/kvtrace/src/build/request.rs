@@ -37,7 +37,10 @@ pub struct Processed {
 impl Processed {
     /// `usage.output_tokens` when an integer, else 0 (§4.9.8).
     pub fn out(&self) -> u64 {
-        self.response.as_ref().and_then(|r| r.usage.output).unwrap_or(0)
+        self.response
+            .as_ref()
+            .and_then(|r| r.usage.output)
+            .unwrap_or(0)
     }
 }
 
@@ -49,21 +52,12 @@ pub enum Skip {
 }
 
 /// Per-thread tokenization state: the encoder's piece cache and the section memo.
+#[derive(Default)]
 pub struct Tokenizer {
     enc: Encoder,
     sections: FxHashMap<(u128, usize), Arc<[Token]>>,
     /// Bytes of section text tokenized (after memo hits are excluded).
     pub fresh_bytes: u64,
-}
-
-impl Default for Tokenizer {
-    fn default() -> Self {
-        Tokenizer {
-            enc: Encoder::new(),
-            sections: FxHashMap::default(),
-            fresh_bytes: 0,
-        }
-    }
 }
 
 /// Memo entries beyond this are dropped wholesale (bounded memory on huge runs).
@@ -106,11 +100,7 @@ impl Stream {
     }
 
     /// Tokens of a body's three sections, concatenated, and the section sizes.
-    pub fn tokenize(
-        &mut self,
-        tk: &mut Tokenizer,
-        body: &Value,
-    ) -> (Vec<Token>, usize, usize) {
+    pub fn tokenize(&mut self, tk: &mut Tokenizer, body: &Value) -> (Vec<Token>, usize, usize) {
         let mut all: Vec<Token> = Vec::new();
         let mut sizes = [0usize; 2];
         for (i, name) in ["tools", "system"].into_iter().enumerate() {
@@ -206,7 +196,9 @@ fn message_types(messages: Option<&Value>) -> Vec<String> {
     for m in msgs {
         match m.get("content") {
             // The reference reads a missing content as "" (a string).
-            None | Some(Value::Str(_)) if matches!(m, Value::Object(_)) => types.push("text".into()),
+            None | Some(Value::Str(_)) if matches!(m, Value::Object(_)) => {
+                types.push("text".into())
+            }
             Some(Value::Array(blocks)) => {
                 for b in blocks {
                     if let Some(t) = b.get("type").and_then(Value::as_string) {

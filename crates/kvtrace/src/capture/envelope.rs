@@ -122,10 +122,16 @@ impl Response {
             status_code: env.get("statusCode").and_then(Value::as_i64),
             model: msg.get("model").and_then(Value::as_str).map(str::to_owned),
             usage: Usage::from_value(msg.get("usage")),
-            stop_reason: msg.get("stop_reason").and_then(Value::as_str).map(str::to_owned),
+            stop_reason: msg
+                .get("stop_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             content_types,
             response_time_ms: env.get("responseTime").and_then(Value::as_f64),
-            completed_at: env.get("completedAt").and_then(Value::as_str).and_then(Stamp::parse),
+            completed_at: env
+                .get("completedAt")
+                .and_then(Value::as_str)
+                .and_then(Stamp::parse),
             ttft_ms: env
                 .get("ttft")
                 .filter(|v| v.is_number())
@@ -133,7 +139,10 @@ impl Response {
                 .or_else(|| header_ttft_ms(env.get("headers"))),
             is_streaming: env.get("isStreaming").and_then(Value::as_bool),
             chunks,
-            error_text: env.get("bodyText").and_then(Value::as_str).map(str::to_owned),
+            error_text: env
+                .get("bodyText")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 
@@ -168,9 +177,12 @@ static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new
 
 /// First value of a header, looked up case-insensitively (HTTP names are).
 fn header<'a>(headers: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    let v = headers
-        .get(name)
-        .or_else(|| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))?;
+    let v = headers.get(name).or_else(|| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })?;
     match v {
         Value::Array(items) => items.first()?.as_str(),
         Value::String(s) => Some(s),
@@ -239,13 +251,17 @@ mod tests {
         let a = Response::parse(r#"{"statusCode":200,"body":{"id":"msg_1","content":[{"type":"text"}],"stop_reason":"end_turn","usage":{"output_tokens":5}}}"#).unwrap();
         assert_eq!(a.message_id.as_deref(), Some("msg_1"));
         assert_eq!(a.usage.output, Some(5));
-        let b = Response::parse(r#"{"statusCode":200,"body":"{\"id\":\"msg_2\",\"usage\":null}"}"#).unwrap();
+        let b = Response::parse(r#"{"statusCode":200,"body":"{\"id\":\"msg_2\",\"usage\":null}"}"#)
+            .unwrap();
         assert_eq!(b.message_id.as_deref(), Some("msg_2"));
         let c = Response::parse(r#"{"id":"msg_3","type":"message","content":null}"#).unwrap();
         assert_eq!(c.message_id.as_deref(), Some("msg_3"));
         assert!(c.output_types().is_empty());
         let d = Response::parse(r#"{"statusCode":529,"bodyText":"overloaded"}"#).unwrap();
-        assert_eq!((d.message_id, d.error_text.as_deref()), (None, Some("overloaded")));
+        assert_eq!(
+            (d.message_id, d.error_text.as_deref()),
+            (None, Some("overloaded"))
+        );
         assert!(Response::parse("null").is_none());
         assert!(Response::parse("{not json").is_none());
         let e = Response::parse(r#"{"body":{"id":"chatcmpl-1"}}"#).unwrap();
@@ -265,7 +281,8 @@ mod tests {
 
     #[test]
     fn ttft_sources_in_precedence_order() {
-        let st = r#"{"headers":{"Server-Timing":["x-originResponse;dur=640.5, cdn-cache;desc=MISS"]}}"#;
+        let st =
+            r#"{"headers":{"Server-Timing":["x-originResponse;dur=640.5, cdn-cache;desc=MISS"]}}"#;
         assert_eq!(Response::parse(st).unwrap().ttft_ms, Some(640.5));
         let envoy = r#"{"headers":{"X-Envoy-Upstream-Service-Time":["1530"]}}"#;
         assert_eq!(Response::parse(envoy).unwrap().ttft_ms, Some(1530.0));

@@ -145,7 +145,10 @@ impl Capture {
         } else {
             "SELECT id, timestamp, body, response, NULL FROM requests WHERE id = ?1"
         };
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(&self.path, e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| classify(&self.path, e))?;
         stmt.query_row([id], |r| {
             Ok(Row {
                 id: text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned(),
@@ -206,7 +209,9 @@ impl MessageIndex {
 
     /// The request id of a message id.
     pub fn get(&self, message_id: &str) -> Option<&str> {
-        self.pos.get(message_id).map(|&i| self.entries[i].1.as_str())
+        self.pos
+            .get(message_id)
+            .map(|&i| self.entries[i].1.as_str())
     }
 
     /// `(message id, request id)` pairs in insertion order.

@@ -69,7 +69,8 @@ impl SessionDir {
         for (id, path) in nested {
             dir.agents.insert(id, path);
         }
-        dir.parents.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        dir.parents
+            .sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         Ok(dir)
     }
 
@@ -78,21 +79,32 @@ impl SessionDir {
         if let Some(p) = self.parents.iter().find(|p| stem(p) == id) {
             return Ok(p);
         }
-        let matches: Vec<&PathBuf> = self.parents.iter().filter(|p| stem(p).starts_with(id)).collect();
+        let matches: Vec<&PathBuf> = self
+            .parents
+            .iter()
+            .filter(|p| stem(p).starts_with(id))
+            .collect();
         match matches.as_slice() {
             [one] => Ok(one),
             [] => Err(format!("no session file for conversation id {id:?}")),
-            many => Err(format!("conversation id {id:?} matches {} session files", many.len())),
+            many => Err(format!(
+                "conversation id {id:?} matches {} session files",
+                many.len()
+            )),
         }
     }
 }
 
 fn agent_id_of(name: &str) -> Option<String> {
-    name.strip_prefix("agent-")?.strip_suffix(".jsonl").map(str::to_owned)
+    name.strip_prefix("agent-")?
+        .strip_suffix(".jsonl")
+        .map(str::to_owned)
 }
 
 fn agent_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, PathBuf)> = rd
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -106,5 +118,7 @@ fn agent_files(dir: &Path) -> Vec<(String, PathBuf)> {
 
 /// File stem as a string.
 pub fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -100,7 +100,10 @@ impl SessionLog {
     }
 
     fn add_entry(&mut self, e: &Value, seen: &mut FxHashSet<String>) {
-        let time = e.get("timestamp").and_then(Value::as_str).and_then(Stamp::parse);
+        let time = e
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(Stamp::parse);
         if let Some(t) = time {
             if self.first_time.is_none_or(|f| t.micros < f.micros) {
                 self.first_time = Some(t);
@@ -113,7 +116,11 @@ impl SessionLog {
         match e.get("type").and_then(Value::as_str) {
             Some("assistant") => {
                 let Some(msg) = message else { return };
-                if let Some(id) = msg.get("id").and_then(Value::as_str).filter(|id| id.starts_with("msg_")) {
+                if let Some(id) = msg
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| id.starts_with("msg_"))
+                {
                     if seen.insert(id.to_owned()) {
                         self.message_ids.push(id.to_owned());
                         self.messages.push(AssistantMessage {
@@ -129,8 +136,12 @@ impl SessionLog {
                 if let Some(Value::Array(blocks)) = msg.get("content") {
                     for b in blocks {
                         let is_spawn = b.get("type").and_then(Value::as_str) == Some("tool_use")
-                            && matches!(b.get("name").and_then(Value::as_str), Some("Task" | "Agent"));
-                        let Some(id) = b.get("id").and_then(Value::as_str).filter(|_| is_spawn) else {
+                            && matches!(
+                                b.get("name").and_then(Value::as_str),
+                                Some("Task" | "Agent")
+                            );
+                        let Some(id) = b.get("id").and_then(Value::as_str).filter(|_| is_spawn)
+                        else {
                             continue;
                         };
                         self.spawns.push(Spawn {
@@ -145,8 +156,12 @@ impl SessionLog {
                 }
             }
             Some("user") => {
-                let Some(Value::Object(tur)) = e.get("toolUseResult") else { return };
-                let Some(agent_id) = tur.get("agentId").and_then(Value::as_str) else { return };
+                let Some(Value::Object(tur)) = e.get("toolUseResult") else {
+                    return;
+                };
+                let Some(agent_id) = tur.get("agentId").and_then(Value::as_str) else {
+                    return;
+                };
                 let tool_use_id = message
                     .and_then(|m| m.get("content"))
                     .and_then(|c| c.get(0))
@@ -162,7 +177,10 @@ impl SessionLog {
                     total_tokens: field("totalTokens"),
                     tool_use_count: field("totalToolUseCount"),
                     // The reference defaults a missing status to "unknown".
-                    status: tur.get("status").cloned().unwrap_or_else(|| "unknown".into()),
+                    status: tur
+                        .get("status")
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".into()),
                 });
             }
             _ => {}
@@ -214,6 +232,9 @@ mod tests {
         assert_eq!(link.duration_ms, Value::from(5));
         let spawn = log.spawn_for(link).unwrap();
         assert_eq!(spawn.subagent_type.as_deref(), Some("Explore"));
-        assert_eq!(log.first_time.unwrap().isoformat(), "2026-03-25T19:42:10.600000+00:00");
+        assert_eq!(
+            log.first_time.unwrap().isoformat(),
+            "2026-03-25T19:42:10.600000+00:00"
+        );
     }
 }

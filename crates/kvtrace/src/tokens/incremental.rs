@@ -44,7 +44,9 @@ impl IncrementalEncoder {
         }
         let shared = common_prefix(&self.text, s);
         // Last kept piece: the final one whose end plus two bytes of look-ahead is shared.
-        let keep = self.piece_ends.partition_point(|&(end, _)| end as usize + 2 <= shared);
+        let keep = self
+            .piece_ends
+            .partition_point(|&(end, _)| end as usize + 2 <= shared);
         let (start, ntok) = match keep {
             0 => (0, 0),
             k => {
@@ -106,7 +108,11 @@ mod tests {
             r#"totally different"#,
         ];
         for t in texts {
-            assert_eq!(inc.encode(&mut enc, t).to_vec(), full.encode(t), "text {t:?}");
+            assert_eq!(
+                inc.encode(&mut enc, t).to_vec(),
+                full.encode(t),
+                "text {t:?}"
+            );
         }
     }
 

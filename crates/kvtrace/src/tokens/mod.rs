@@ -128,7 +128,10 @@ fn byte_pair_merge(ranks: &FxHashMap<Box<[u8]>, Token>, piece: &[u8]) -> Vec<Tok
     let mut bounds: Vec<usize> = (0..=piece.len()).collect();
     let pair_rank = |bounds: &[usize], k: usize| -> Token {
         if k + 2 < bounds.len() {
-            ranks.get(&piece[bounds[k]..bounds[k + 2]]).copied().unwrap_or(Token::MAX)
+            ranks
+                .get(&piece[bounds[k]..bounds[k + 2]])
+                .copied()
+                .unwrap_or(Token::MAX)
         } else {
             Token::MAX
         }

@@ -87,33 +87,53 @@ impl Trace {
             path: path.to_owned(),
             source,
         })?;
-        Trace::parse(&text).map_err(|why| TraceError::NotATrace {
-            path: path.to_owned(),
-            why,
-        })
-        .map(|mut t| {
-            t.path = path.to_owned();
-            t
-        })
+        Trace::parse(&text)
+            .map_err(|why| TraceError::NotATrace {
+                path: path.to_owned(),
+                why,
+            })
+            .map(|mut t| {
+                t.path = path.to_owned();
+                t
+            })
     }
 
     pub fn parse(text: &str) -> Result<Trace, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
         let obj = v.as_object().ok_or("not a JSON object")?;
-        let id = obj.get("id").and_then(Value::as_str).ok_or("no string `id`")?;
-        let block_size = obj.get("block_size").and_then(Value::as_u64).ok_or("no integer `block_size`")?;
+        let id = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("no string `id`")?;
+        let block_size = obj
+            .get("block_size")
+            .and_then(Value::as_u64)
+            .ok_or("no integer `block_size`")?;
         if block_size == 0 {
             return Err("`block_size` is 0".into());
         }
-        let reqs = obj.get("requests").and_then(Value::as_array).ok_or("no `requests` list")?;
+        let reqs = obj
+            .get("requests")
+            .and_then(Value::as_array)
+            .ok_or("no `requests` list")?;
         let mut items = Vec::with_capacity(reqs.len());
         for (i, r) in reqs.iter().enumerate() {
             let item = if r.get("type").and_then(Value::as_str) == Some("subagent") {
-                let sub = r.get("requests").and_then(Value::as_array).ok_or(format!("request {i}: sub-agent without `requests`"))?;
+                let sub = r
+                    .get("requests")
+                    .and_then(Value::as_array)
+                    .ok_or(format!("request {i}: sub-agent without `requests`"))?;
                 Item::Subagent(TraceSubagent {
                     t: num(r, "t").ok_or(format!("request {i}: no `t`"))?,
-                    agent_id: r.get("agent_id").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    subagent_type: r.get("subagent_type").and_then(Value::as_str).map(str::to_owned),
+                    agent_id: r
+                        .get("agent_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    subagent_type: r
+                        .get("subagent_type")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     requests: sub
                         .iter()
                         .enumerate()
@@ -131,9 +151,16 @@ impl Trace {
             path: PathBuf::new(),
             id: id.to_owned(),
             block_size,
-            scope: obj.get("hash_id_scope").and_then(Value::as_str).unwrap_or("global").to_owned(),
+            scope: obj
+                .get("hash_id_scope")
+                .and_then(Value::as_str)
+                .unwrap_or("global")
+                .to_owned(),
             tool_tokens: obj.get("tool_tokens").and_then(Value::as_u64).unwrap_or(0),
-            system_tokens: obj.get("system_tokens").and_then(Value::as_u64).unwrap_or(0),
+            system_tokens: obj
+                .get("system_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
             items,
         })
     }
@@ -144,15 +171,32 @@ fn num(v: &Value, k: &str) -> Option<f64> {
 }
 
 fn request(r: &Value) -> Result<TraceRequest, String> {
-    let ids = r.get("hash_ids").and_then(Value::as_array).ok_or("no `hash_ids` list")?;
+    let ids = r
+        .get("hash_ids")
+        .and_then(Value::as_array)
+        .ok_or("no `hash_ids` list")?;
     Ok(TraceRequest {
         t: num(r, "t").ok_or("no numeric `t`")?,
         streaming: r.get("type").and_then(Value::as_str) == Some("s"),
-        model: r.get("model").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
-        input: r.get("in").and_then(Value::as_u64).ok_or("no integer `in`")?,
+        model: r
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        input: r
+            .get("in")
+            .and_then(Value::as_u64)
+            .ok_or("no integer `in`")?,
         output: r.get("out").and_then(Value::as_u64).unwrap_or(0),
-        hash_ids: ids.iter().map(|x| x.as_u64().ok_or("non-integer hash id")).collect::<Result<_, _>>()?,
-        stop: r.get("stop").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        hash_ids: ids
+            .iter()
+            .map(|x| x.as_u64().ok_or("non-integer hash id"))
+            .collect::<Result<_, _>>()?,
+        stop: r
+            .get("stop")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         api_time: num(r, "api_time"),
         ttft: num(r, "ttft"),
         think_time: num(r, "think_time"),
@@ -172,6 +216,9 @@ pub fn trace_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     } else if path.is_file() {
         Ok(vec![path.to_owned()])
     } else {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display())))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{}: no such file or directory", path.display()),
+        ))
     }
 }

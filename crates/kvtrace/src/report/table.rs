@@ -1,0 +1,151 @@
+//! A small table model rendered as a markdown table or CSV, with numbers formatted in
+//! one place (thousands separators, fixed decimals, `%`).
+
+use std::fmt::Write as _;
+
+/// A table cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A number, its decimals, and whether it is a percentage.
+    Num(f64, usize, bool),
+    Text(String),
+    Empty,
+}
+
+impl Cell {
+    /// For humans: `12,345`, `3.5`, `81.2%`, `–` for a missing value.
+    pub fn human(&self) -> String {
+        match self {
+            Cell::Num(x, decimals, pct) => {
+                let s = group_thousands(&format!("{x:.decimals$}"));
+                if *pct {
+                    format!("{s}%")
+                } else {
+                    s
+                }
+            }
+            Cell::Text(t) => t.clone(),
+            Cell::Empty => "–".to_owned(),
+        }
+    }
+
+    /// For machines: plain digits, no separators, empty when missing.
+    pub fn raw(&self) -> String {
+        match self {
+            Cell::Num(x, decimals, _) => format!("{x:.decimals$}"),
+            Cell::Text(t) => csv_field(t),
+            Cell::Empty => String::new(),
+        }
+    }
+}
+
+/// Insert thousands separators into the integer part of a formatted number.
+pub fn group_thousands(s: &str) -> String {
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", s),
+    };
+    let (int, frac) = match rest.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (rest, None),
+    };
+    let mut out = String::from(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A table with a header row and labelled rows.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<(String, Vec<Cell>)>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, label: &str, cells: Vec<Cell>) {
+        self.rows.push((label.to_owned(), cells));
+    }
+
+    /// A GitHub-flavoured markdown table, numbers right-aligned.
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "| {} |", self.header.join(" | "));
+        let aligns: Vec<&str> = (0..self.header.len())
+            .map(|i| if i == 0 { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(o, "|{}|", aligns.join("|"));
+        for (label, cells) in &self.rows {
+            let cells: Vec<String> = cells.iter().map(Cell::human).collect();
+            let _ = writeln!(o, "| {label} | {} |", cells.join(" | "));
+        }
+        o
+    }
+
+    /// CSV with a snake_case-free header as given and raw numbers.
+    pub fn csv(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "{}",
+            self.header
+                .iter()
+                .map(|h| csv_field(h))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        for (label, cells) in &self.rows {
+            let cells: Vec<String> = cells.iter().map(Cell::raw).collect();
+            let _ = writeln!(o, "{},{}", csv_field(label), cells.join(","));
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_and_rounded() {
+        assert_eq!(Cell::Num(1234567.0, 0, false).human(), "1,234,567");
+        assert_eq!(Cell::Num(-1234.56, 1, false).human(), "-1,234.6");
+        assert_eq!(Cell::Num(81.25, 1, true).human(), "81.2%");
+        assert_eq!(Cell::Num(999.0, 0, false).human(), "999");
+        assert_eq!(Cell::Empty.raw(), "");
+    }
+
+    #[test]
+    fn markdown_and_csv_shapes() {
+        let mut t = Table::new(&["Metric", "Min"]);
+        t.push("Rows, all", vec![Cell::Num(1000.0, 0, false)]);
+        assert_eq!(
+            t.markdown(),
+            "| Metric | Min |\n|---|---:|\n| Rows, all | 1,000 |\n"
+        );
+        assert_eq!(t.csv(), "Metric,Min\n\"Rows, all\",1000\n");
+    }
+}
