@@ -1,0 +1,37 @@
+# kvtrace pipeline recipes. `just --list` shows them.
+
+db := "examples/requests.db"
+jsonl := "examples/jsonl"
+out := "traces"
+bin := "target/release"
+
+# Build the release binaries.
+build:
+    cargo build --release --workspace
+
+# Run the whole pipeline on a capture: index → traces → validate → summarize.
+pipeline db=db jsonl=jsonl out=out: build
+    {{bin}}/build-message-index {{db}} --output {{out}}-message_id_index.json
+    {{bin}}/build-minimal-traces {{db}} --jsonl-dir {{jsonl}} --output-dir {{out}} --include-subagents --anonymize
+    {{bin}}/validate-trace-cache {{out}} --db {{db}} --jsonl-dir {{jsonl}} --ttl 300
+    {{bin}}/trace-stats {{out}}
+
+# The pipeline on the bundled examples/.
+demo: (pipeline db jsonl out)
+
+# The test suite.
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks of build-minimal-traces on a synthetic capture (see docs/benchmarks.md).
+bench conversations="200" seed="7": build
+    bash scripts/bench.sh {{conversations}} {{seed}}
+
+# Regenerate the bundled example capture.
+examples: build
+    {{bin}}/synth-capture --preset example --output examples --force
