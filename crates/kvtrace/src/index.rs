@@ -184,7 +184,8 @@ pub fn build_conversation_index(
             };
             summary.unparseable_lines += log.unparseable_lines;
             let conversation = crate::session::dir::stem(file);
-            for (turn, mid) in log.message_ids.iter().enumerate() {
+            for m in &log.messages {
+                let (turn, mid) = (m.assistant_line, &m.id);
                 summary.message_ids += 1;
                 let Some(rid) = index.get(mid) else { continue };
                 let ts: Option<String> = ts_of

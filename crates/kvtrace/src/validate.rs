@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::build::gather::matched_rows;
 use crate::build::Counts;
-use crate::capture::{Capture, CaptureError, MessageIndex, Response, Row};
+use crate::capture::{Capture, CaptureError, MessageIndex, Response, RowRef};
 use crate::session::{SessionDir, SessionDirError, SessionLog};
 use crate::simulate::{self, SimResult};
 use crate::stamp::Stamp;
@@ -33,17 +33,15 @@ pub struct RowFacts {
 }
 
 impl RowFacts {
-    fn of(row: &Row) -> Option<RowFacts> {
-        Stamp::parse(&row.timestamp)?;
-        let body: serde_json::Value = serde_json::from_str(row.body.as_deref()?).ok()?;
-        let model = match body.as_object()?.get("model") {
-            Some(serde_json::Value::String(m)) => m.clone(),
-            _ => "unknown".to_owned(),
-        };
-        let resp = row.response.as_deref().and_then(Response::parse);
+    /// Facts of a row that becomes a trace record (rows the builder skips are skipped).
+    fn of(row: RowRef<'_>) -> Option<RowFacts> {
+        Stamp::parse(row.timestamp)?;
+        let body = crate::pyjson::split_body(row.body?).ok()?;
+        let model = body.model.unwrap_or_else(|| "unknown".to_owned());
+        let resp = row.response.and_then(Response::parse);
         let usage = resp.as_ref().map(|r| r.usage).unwrap_or_default();
         Some(RowFacts {
-            request_id: row.id.clone(),
+            request_id: row.id.to_owned(),
             key: (
                 model,
                 usage.output.unwrap_or(0),
@@ -80,13 +78,19 @@ impl Catalog {
     ) -> Result<Catalog, CaptureError> {
         let load = |path: &Path| -> Result<Conversation, CaptureError> {
             let log = SessionLog::read(path).unwrap_or_default();
-            let rows = matched_rows(cap, index, &log, &mut Counts::default())?;
+            let keys = matched_rows(cap, index, &log, &mut Counts::default())?;
+            let mut rows = Vec::with_capacity(keys.len());
+            for k in &keys {
+                if let Some(Some(facts)) = cap.with_row(&k.id, RowFacts::of)? {
+                    rows.push(facts);
+                }
+            }
             Ok(Conversation {
                 file_name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                rows: rows.iter().filter_map(RowFacts::of).collect(),
+                rows,
                 links: log.links.iter().map(|l| l.agent_id.clone()).collect(),
             })
         };

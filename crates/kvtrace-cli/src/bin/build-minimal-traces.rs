@@ -62,6 +62,9 @@ struct Args {
     /// Tokenize every request from scratch (slow; the benchmark baseline).
     #[arg(long, hide = true)]
     full_tokenization: bool,
+    /// Benchmark floor: only read every byte of the used rows, write nothing.
+    #[arg(long, hide = true)]
+    scan_only: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -107,6 +110,10 @@ fn run() -> Result<(), Failure> {
         threads: args.threads,
         full_tokenization: args.full_tokenization,
     };
+    if args.scan_only {
+        let s = build::scan_used_rows(&opts).map_err(unusable)?;
+        return kvtrace_cli::print_json(&s);
+    }
     let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);

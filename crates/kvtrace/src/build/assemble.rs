@@ -7,7 +7,7 @@
 use rustc_hash::FxHashSet;
 
 use super::gather::{Gathered, GatheredAgent};
-use super::request::Processed;
+use super::request::{is_context_reset, Processed};
 use crate::blocks::IdMap;
 use crate::pyjson::py_round;
 use crate::stamp::Stamp;
@@ -95,7 +95,8 @@ impl RecordState {
         }
         let think = match self.last_completed {
             Some(done) => Some(p.ts.seconds_since(&done).max(0.0)),
-            None if p.ts == self.origin => Some(0.0),
+            // Equal instants (Python compares aware datetimes by instant).
+            None if p.ts.micros == self.origin.micros => Some(0.0),
             None => None,
         };
         if let Some(secs) = think {
@@ -109,17 +110,6 @@ impl RecordState {
         self.prev_ids = ids;
         J::Obj(fields)
     }
-}
-
-/// A context reset: fewer than half of the previous request's blocks survive.
-fn is_context_reset(prev: &[u64], cur: &[u64]) -> bool {
-    if prev.is_empty() || cur.is_empty() {
-        return false;
-    }
-    let cur: FxHashSet<u64> = cur.iter().copied().collect();
-    let prev_set: FxHashSet<u64> = prev.iter().copied().collect();
-    let preserved = prev_set.iter().filter(|d| cur.contains(d)).count();
-    (preserved as f64) / (prev.len() as f64) < 0.5
 }
 
 fn strs(v: &[String]) -> J {

@@ -8,7 +8,7 @@ use rustc_hash::FxHashSet;
 use super::request::{Processed, Skip, Stream, Tokenizer};
 use super::Counts;
 use crate::blocks::Salt;
-use crate::capture::{Capture, CaptureError, MessageIndex, Row};
+use crate::capture::{Capture, CaptureError, MessageIndex};
 use crate::session::{SessionDir, SessionLog};
 use crate::stamp::Stamp;
 
@@ -46,13 +46,21 @@ pub struct Context<'a> {
     pub full: bool,
 }
 
-/// Rows named by a session's message ids, ordered as §4.1 says.
+/// A matched row: request id and `timestamp` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowKey {
+    pub id: String,
+    pub timestamp: String,
+}
+
+/// Rows named by a session's message ids, ordered as §4.1 says. Only ids and timestamps
+/// are read here; bodies are fetched one at a time when processed (bounded memory).
 pub fn matched_rows(
     cap: &Capture,
     index: &MessageIndex,
     log: &SessionLog,
     counts: &mut Counts,
-) -> Result<Vec<Row>, CaptureError> {
+) -> Result<Vec<RowKey>, CaptureError> {
     let mut seen: FxHashSet<&str> = FxHashSet::default();
     let mut rows = Vec::new();
     for mid in &log.message_ids {
@@ -63,8 +71,11 @@ pub fn matched_rows(
         if !seen.insert(rid) {
             continue;
         }
-        match cap.fetch(rid)? {
-            Some(row) => rows.push(row),
+        match cap.timestamp_of(rid)? {
+            Some(timestamp) => rows.push(RowKey {
+                id: rid.to_owned(),
+                timestamp,
+            }),
             None => counts.missing_rows += 1,
         }
     }
@@ -74,21 +85,26 @@ pub fn matched_rows(
 }
 
 fn process_rows(
-    rows: &[Row],
+    cap: &Capture,
+    rows: &[RowKey],
     tk: &mut Tokenizer,
     ctx: &Context<'_>,
     counts: &mut Counts,
-) -> Vec<Processed> {
+) -> Result<Vec<Processed>, CaptureError> {
     let mut stream = Stream::new(ctx.full);
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        match stream.process(tk, ctx.salt, ctx.block_size, row) {
-            Ok(p) => out.push(p),
-            Err(Skip::BadBody) => counts.bad_bodies += 1,
-            Err(Skip::BadTimestamp) => counts.bad_timestamps += 1,
+    for key in rows {
+        match cap.with_row(&key.id, |row| {
+            stream.process(tk, ctx.salt, ctx.block_size, row)
+        })? {
+            Some(Ok(p)) => out.push(p),
+            Some(Err(Skip::BadBody)) => counts.bad_bodies += 1,
+            Some(Err(Skip::BadTimestamp)) => counts.bad_timestamps += 1,
+            // Deleted since it was indexed (a live capture).
+            None => counts.missing_rows += 1,
         }
     }
-    out
+    Ok(out)
 }
 
 /// Gather one parent conversation from its session file.
@@ -109,7 +125,7 @@ pub fn gather(
     counts.unparseable_lines += log.unparseable_lines;
     let rows = matched_rows(cap, ctx.index, &log, &mut counts)?;
     let indexed = rows.len();
-    let requests = process_rows(&rows, tk, ctx, &mut counts);
+    let requests = process_rows(cap, &rows, tk, ctx, &mut counts)?;
     let mut agents = Vec::new();
     if ctx.include_subagents {
         let mut linked: FxHashSet<&str> = FxHashSet::default();
@@ -132,7 +148,7 @@ pub fn gather(
             };
             counts.unparseable_lines += agent_log.unparseable_lines;
             let rows = matched_rows(cap, ctx.index, &agent_log, &mut counts)?;
-            let requests = process_rows(&rows, tk, ctx, &mut counts);
+            let requests = process_rows(cap, &rows, tk, ctx, &mut counts)?;
             if requests.is_empty() {
                 continue;
             }

@@ -241,3 +241,71 @@ fn with_suffix(file: &Path, n: usize) -> PathBuf {
     };
     file.with_file_name(name)
 }
+
+/// What the benchmark's bare scan read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanSummary {
+    pub rows: usize,
+    pub bytes: u64,
+    /// Seconds to build the message index and read the session logs.
+    pub select_seconds: f64,
+    /// Seconds to read every byte of `body` and `response` of the used rows.
+    pub scan_seconds: f64,
+    /// A checksum of the bytes, so the read cannot be optimized away.
+    pub checksum: u64,
+}
+
+/// The benchmark floor: select the rows a build would use (message index, session logs,
+/// sub-agent files) and read every byte of their `body` and `response`, doing nothing else.
+pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
+    let t0 = std::time::Instant::now();
+    let cap = Capture::open(&opts.db)?;
+    let dir = SessionDir::scan(&opts.jsonl_dir)?;
+    let index = cap.message_index()?;
+    let mut ids: Vec<String> = Vec::new();
+    let mut counts = Counts::default();
+    for parent in &dir.parents {
+        let log = crate::session::SessionLog::read(parent).unwrap_or_default();
+        ids.extend(
+            gather::matched_rows(&cap, &index, &log, &mut counts)?
+                .into_iter()
+                .map(|k| k.id),
+        );
+        if opts.shape.include_subagents {
+            for link in &log.links {
+                if let Some(path) = dir.agents.get(&link.agent_id) {
+                    let alog = crate::session::SessionLog::read(path).unwrap_or_default();
+                    ids.extend(
+                        gather::matched_rows(&cap, &index, &alog, &mut counts)?
+                            .into_iter()
+                            .map(|k| k.id),
+                    );
+                }
+            }
+        }
+    }
+    let select_seconds = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let mut s = ScanSummary {
+        select_seconds,
+        ..ScanSummary::default()
+    };
+    for id in &ids {
+        let got = cap.with_row(id, |r| {
+            let mut sum = 0u64;
+            let mut n = 0u64;
+            for part in [r.body, r.response].into_iter().flatten() {
+                n += part.len() as u64;
+                sum = sum.wrapping_add(part.as_bytes().iter().map(|&b| u64::from(b)).sum::<u64>());
+            }
+            (n, sum)
+        })?;
+        if let Some((n, sum)) = got {
+            s.rows += 1;
+            s.bytes += n;
+            s.checksum ^= sum;
+        }
+    }
+    s.scan_seconds = t1.elapsed().as_secs_f64();
+    Ok(s)
+}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::blocks::{chain_digests, Digest64, Salt};
-use crate::capture::{Response, Row};
-use crate::pyjson::{self, Value};
+use crate::capture::{Response, RowRef};
+use crate::pyjson::{self, Body, TranscodeError, Value};
 use crate::stamp::Stamp;
 use crate::tokens::incremental::IncrementalEncoder;
 use crate::tokens::{Encoder, Token};
@@ -55,7 +55,7 @@ pub enum Skip {
 #[derive(Default)]
 pub struct Tokenizer {
     enc: Encoder,
-    sections: FxHashMap<(u128, usize), Arc<[Token]>>,
+    sections: FxHashMap<(u128, usize), SectionTokens>,
     /// Bytes of section text tokenized (after memo hits are excluded).
     pub fresh_bytes: u64,
 }
@@ -63,30 +63,70 @@ pub struct Tokenizer {
 /// Memo entries beyond this are dropped wholesale (bounded memory on huge runs).
 const SECTION_MEMO_LIMIT: usize = 4096;
 
+/// A section's tokens, memoized by the hash of its *stored* text: equal stored bytes give
+/// equal normalized serializations, so a repeated tools or system section is neither
+/// transcoded nor tokenized again. `None` memoizes an empty section.
+type SectionTokens = Option<Arc<[Token]>>;
+
 impl Tokenizer {
-    /// Tokens of a section text that repeats across requests (tools, system).
-    fn memo(&mut self, text: &str) -> Arc<[Token]> {
-        let key = (xxhash_rust::xxh3::xxh3_128(text.as_bytes()), text.len());
+    fn section(&mut self, raw: &str, scratch: &mut String) -> Result<SectionTokens, Skip> {
+        let key = (xxhash_rust::xxh3::xxh3_128(raw.as_bytes()), raw.len());
         if let Some(t) = self.sections.get(&key) {
-            return t.clone();
+            return Ok(t.clone());
         }
-        self.fresh_bytes += text.len() as u64;
-        let tokens: Arc<[Token]> = self.enc.encode(text).into();
+        serialize_section(raw, scratch)?;
+        let tokens: SectionTokens = if is_empty_text(scratch) {
+            None
+        } else {
+            self.fresh_bytes += scratch.len() as u64;
+            Some(self.enc.encode(scratch).into())
+        };
         if self.sections.len() >= SECTION_MEMO_LIMIT {
             self.sections.clear();
         }
         self.sections.insert(key, tokens.clone());
-        tokens
+        Ok(tokens)
     }
+}
+
+/// Normalized CPython serialization of one stored section into `out` (cleared first):
+/// the one-pass transcoder, or the tree parser when an object repeats a key.
+pub fn serialize_section(raw: &str, out: &mut String) -> Result<(), Skip> {
+    out.clear();
+    match pyjson::transcode(raw, out) {
+        Ok(()) => Ok(()),
+        Err(TranscodeError::DuplicateKey) => {
+            let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
+            v.normalize();
+            out.clear();
+            v.write_to(out);
+            Ok(())
+        }
+        Err(TranscodeError::Json(_)) => Err(Skip::BadBody),
+    }
+}
+
+/// Python falsiness of a serialized section (`if tools:` in the reference, §4.2).
+fn is_empty_text(text: &str) -> bool {
+    matches!(
+        text,
+        "null" | "false" | "[]" | "{}" | "\"\"" | "0" | "0.0" | "-0.0"
+    )
 }
 
 /// A stream of requests of one conversation (or sub-agent), in order.
 #[derive(Default)]
 pub struct Stream {
     messages: IncrementalEncoder,
+    messages_json: pyjson::ArrayTranscoder,
+    scratch: String,
     prev_tokens: Vec<Token>,
+    /// Reused buffer for the next request's tokens (swapped with `prev_tokens`), so large
+    /// token vectors are not reallocated — and their pages not faulted in — per request.
+    next_tokens: Vec<Token>,
     prev_digests: Vec<Digest64>,
-    /// `true`: every request is tokenized from scratch (the baseline / oracle path).
+    /// `true`: every request is serialized and tokenized from scratch (the baseline /
+    /// differential-test oracle): no section memo, no incremental encoding, no digest reuse.
     pub full: bool,
 }
 
@@ -99,35 +139,54 @@ impl Stream {
         }
     }
 
-    /// Tokens of a body's three sections, concatenated, and the section sizes.
-    pub fn tokenize(&mut self, tk: &mut Tokenizer, body: &Value) -> (Vec<Token>, usize, usize) {
-        let mut all: Vec<Token> = Vec::new();
+    /// Tokens of a body's three sections, concatenated, and the tools and system sizes.
+    pub fn tokenize(
+        &mut self,
+        tk: &mut Tokenizer,
+        body: &Body<'_>,
+    ) -> Result<(Vec<Token>, usize, usize), Skip> {
+        let mut all = std::mem::take(&mut self.next_tokens);
+        all.clear();
         let mut sizes = [0usize; 2];
-        for (i, name) in ["tools", "system"].into_iter().enumerate() {
-            if let Some(text) = section_text(body, name) {
-                if self.full {
-                    tk.fresh_bytes += text.len() as u64;
-                    let t = tk.enc.encode(&text);
-                    sizes[i] = t.len();
-                    all.extend_from_slice(&t);
-                } else {
-                    let t = tk.memo(&text);
-                    sizes[i] = t.len();
-                    all.extend_from_slice(&t);
+        for (i, raw) in [body.tools, body.system].into_iter().enumerate() {
+            let Some(raw) = raw else { continue };
+            if self.full {
+                serialize_section(raw, &mut self.scratch)?;
+                if !is_empty_text(&self.scratch) {
+                    tk.fresh_bytes += self.scratch.len() as u64;
+                    let before = all.len();
+                    tk.enc.encode_into(&self.scratch, &mut all);
+                    sizes[i] = all.len() - before;
+                }
+            } else if let Some(t) = tk.section(raw, &mut self.scratch)? {
+                sizes[i] = t.len();
+                all.extend_from_slice(&t);
+            }
+        }
+        if let Some(raw) = body.messages {
+            if self.full {
+                serialize_section(raw, &mut self.scratch)?;
+                if !is_empty_text(&self.scratch) {
+                    tk.fresh_bytes += self.scratch.len() as u64;
+                    tk.enc.encode_into(&self.scratch, &mut all);
+                }
+            } else {
+                let text: &str = match self.messages_json.transcode(raw) {
+                    Ok(text) => text,
+                    Err(TranscodeError::DuplicateKey) => {
+                        serialize_section(raw, &mut self.scratch)?;
+                        &self.scratch
+                    }
+                    Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+                };
+                if !is_empty_text(text) {
+                    let before = self.messages.fresh_bytes;
+                    all.extend_from_slice(self.messages.encode(&mut tk.enc, text));
+                    tk.fresh_bytes += self.messages.fresh_bytes - before;
                 }
             }
         }
-        if let Some(text) = section_text(body, "messages") {
-            if self.full {
-                tk.fresh_bytes += text.len() as u64;
-                tk.enc.encode_into(&text, &mut all);
-            } else {
-                let before = self.messages.fresh_bytes;
-                all.extend_from_slice(self.messages.encode(&mut tk.enc, &text));
-                tk.fresh_bytes += self.messages.fresh_bytes - before;
-            }
-        }
-        (all, sizes[0], sizes[1])
+        Ok((all, sizes[0], sizes[1]))
     }
 
     /// Process one row. The digests of the token prefix shared with the previous request
@@ -137,54 +196,57 @@ impl Stream {
         tk: &mut Tokenizer,
         salt: &Salt,
         block_size: usize,
-        row: &Row,
+        row: RowRef<'_>,
     ) -> Result<Processed, Skip> {
-        let ts = Stamp::parse(&row.timestamp).ok_or(Skip::BadTimestamp)?;
-        let body_text = row.body.as_deref().ok_or(Skip::BadBody)?;
-        let mut body = pyjson::parse(body_text).map_err(|_| Skip::BadBody)?;
-        if !matches!(body, Value::Object(_)) {
-            return Err(Skip::BadBody);
-        }
-        // Normalizing the whole body once equals normalizing each section (§4.2).
-        body.normalize();
-        let (tokens, tool_tokens, system_tokens) = self.tokenize(tk, &body);
+        let ts = Stamp::parse(row.timestamp).ok_or(Skip::BadTimestamp)?;
+        let body_text = row.body.ok_or(Skip::BadBody)?;
+        let body = pyjson::split_body(body_text).map_err(|_| Skip::BadBody)?;
+        let (tokens, tool_tokens, system_tokens) = self.tokenize(tk, &body)?;
         let shared_blocks = if self.full {
             0
         } else {
             common_prefix(&self.prev_tokens, &tokens) / block_size
         };
-        let mut digests = std::mem::take(&mut self.prev_digests);
-        digests.truncate(shared_blocks);
+        let mut digests: Vec<Digest64> =
+            self.prev_digests[..shared_blocks.min(self.prev_digests.len())].to_vec();
         chain_digests(salt, &tokens, block_size, &mut digests);
-        self.prev_digests = digests.clone();
+        // Message content types are needed only where the context was replaced (§4.5):
+        // parse the messages as a tree just for those requests.
+        let message_types = if is_context_reset(&self.prev_digests, &digests) {
+            body.messages
+                .and_then(|raw| pyjson::parse(raw).ok())
+                .map(|v| message_types(Some(&v)))
+        } else {
+            None
+        };
+        self.prev_digests.clone_from(&digests);
         let tokens_in = tokens.len();
-        self.prev_tokens = tokens;
+        self.next_tokens = std::mem::replace(&mut self.prev_tokens, tokens);
         Ok(Processed {
-            request_id: row.id.clone(),
+            request_id: row.id.to_owned(),
             ts,
-            ts_text: row.timestamp.clone(),
-            streaming: body.get("stream") == Some(&Value::Bool(true)),
-            model: body
-                .get("model")
-                .and_then(Value::as_string)
-                .unwrap_or_else(|| "unknown".to_owned()),
+            ts_text: row.timestamp.to_owned(),
+            streaming: body.stream,
+            model: body.model.unwrap_or_else(|| "unknown".to_owned()),
             tokens_in,
             tool_tokens,
             system_tokens,
             digests,
-            message_types: message_types(body.get("messages")),
-            response: row.response.as_deref().and_then(Response::parse),
+            message_types: message_types.unwrap_or_default(),
+            response: row.response.and_then(Response::parse),
         })
     }
 }
 
-/// The Python-serialized text of a section of a normalized body, `None` if it is empty.
-pub fn section_text(body: &Value, name: &str) -> Option<String> {
-    let v = body.get(name)?;
-    if v.is_empty_section() {
-        return None;
+/// A context reset: fewer than half of the previous request's blocks survive (§4.5).
+pub fn is_context_reset(prev: &[Digest64], cur: &[Digest64]) -> bool {
+    if prev.is_empty() || cur.is_empty() {
+        return false;
     }
-    Some(v.to_python())
+    let cur: rustc_hash::FxHashSet<Digest64> = cur.iter().copied().collect();
+    let prev_set: rustc_hash::FxHashSet<Digest64> = prev.iter().copied().collect();
+    let preserved = prev_set.iter().filter(|d| cur.contains(d)).count();
+    (preserved as f64) / (prev.len() as f64) < 0.5
 }
 
 /// Sorted distinct content types of all messages (`"text"` for string content).

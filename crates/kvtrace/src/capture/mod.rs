@@ -163,6 +163,52 @@ impl Capture {
     }
 }
 
+/// A stored request borrowed from SQLite for the duration of a callback.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub id: &'a str,
+    pub timestamp: &'a str,
+    pub body: Option<&'a str>,
+    pub response: Option<&'a str>,
+}
+
+impl Capture {
+    /// The `timestamp` of a request id (`None`: no such row).
+    pub fn timestamp_of(&self, id: &str) -> Result<Option<String>, CaptureError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT timestamp FROM requests WHERE id = ?1")
+            .map_err(|e| classify(&self.path, e))?;
+        stmt.query_row([id], |r| {
+            Ok(text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned())
+        })
+        .optional()
+        .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Run `f` on a row borrowed in place (no copy of its body), by request id.
+    pub fn with_row<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(RowRef<'_>) -> T,
+    ) -> Result<Option<T>, CaptureError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, timestamp, body, response FROM requests WHERE id = ?1")
+            .map_err(|e| classify(&self.path, e))?;
+        let mut rows = stmt.query([id]).map_err(|e| classify(&self.path, e))?;
+        let Some(r) = rows.next().map_err(|e| classify(&self.path, e))? else {
+            return Ok(None);
+        };
+        Ok(Some(f(RowRef {
+            id: text_of(r.get_ref(0).ok()).unwrap_or_default(),
+            timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
+            body: text_of(r.get_ref(2).ok()),
+            response: text_of(r.get_ref(3).ok()),
+        })))
+    }
+}
+
 /// A TEXT (or UTF-8 BLOB) cell as `&str`; `None` for NULL, numbers or invalid UTF-8.
 fn text_of(v: Option<rusqlite::types::ValueRef<'_>>) -> Option<&str> {
     match v? {

@@ -66,6 +66,8 @@ impl SessionDir {
                 None => dir.parents.push(path),
             }
         }
+        // Deterministic whatever the directory listing order: by path, later wins.
+        nested.sort_by(|a, b| a.1.cmp(&b.1));
         for (id, path) in nested {
             dir.agents.insert(id, path);
         }

@@ -24,6 +24,8 @@ pub struct AssistantMessage {
     pub model: Option<String>,
     pub timestamp: Option<Stamp>,
     pub lines: usize,
+    /// Index of its first line among the file's assistant lines.
+    pub assistant_line: usize,
 }
 
 /// A spawning `tool_use` block (named `Task` or `Agent`, §4.9.1).
@@ -65,6 +67,8 @@ pub struct SessionLog {
     pub entries: usize,
     /// Non-empty lines that did not (bad JSON, not an object, invalid UTF-8).
     pub unparseable_lines: usize,
+    /// Assistant lines seen (with or without a message id).
+    pub assistant_lines: usize,
 }
 
 impl SessionLog {
@@ -115,6 +119,7 @@ impl SessionLog {
         let message = e.get("message");
         match e.get("type").and_then(Value::as_str) {
             Some("assistant") => {
+                self.assistant_lines += 1;
                 let Some(msg) = message else { return };
                 if let Some(id) = msg
                     .get("id")
@@ -128,6 +133,7 @@ impl SessionLog {
                             model: msg.get("model").and_then(Value::as_str).map(str::to_owned),
                             timestamp: time,
                             lines: 1,
+                            assistant_line: self.assistant_lines - 1,
                         });
                     } else if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == id) {
                         m.lines += 1;

@@ -71,7 +71,7 @@ impl IncrementalEncoder {
 }
 
 /// Length of the longest common prefix, compared eight bytes at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {

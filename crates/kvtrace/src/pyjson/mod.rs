@@ -13,6 +13,9 @@
 
 use std::fmt::Write as _;
 
+mod transcode;
+pub use transcode::{split_body, transcode, ArrayTranscoder, Body, TranscodeError};
+
 use thiserror::Error;
 
 /// Deepest nesting accepted. CPython's default recursion limit (1000) rejects deeper
@@ -131,22 +134,16 @@ impl Value {
 }
 
 /// Keys the reference strips before hashing: they move between otherwise equal requests.
-fn is_volatile_key(k: &str) -> bool {
+pub(crate) fn is_volatile_key(k: &str) -> bool {
     k == "cache_control" || k == "signature"
 }
 
 /// Parse one JSON document (surrounding whitespace allowed) the way `json.loads` does.
 pub fn parse(text: &str) -> Result<Value, JsonError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    };
+    let mut p = Lexer::new(text);
     p.skip_ws();
     let v = p.value(0)?;
-    p.skip_ws();
-    if p.i != p.s.len() {
-        return Err(JsonError::Syntax(p.i, "extra data"));
-    }
+    p.finish()?;
     Ok(v)
 }
 
@@ -155,23 +152,87 @@ pub fn reserialize(text: &str) -> Result<String, JsonError> {
     Ok(parse(text)?.to_python())
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
+/// A cursor over JSON text. Tokens are written straight into CPython's output form; the
+/// tree parser below and the streaming [`transcode`] share it.
+pub(crate) struct Lexer<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) s: &'a [u8],
+    pub(crate) i: usize,
 }
 
-impl Parser<'_> {
-    fn err(&self, what: &'static str) -> JsonError {
+/// Bytes copied unchanged into an escaped string: printable ASCII but `"` and `\`.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// End of the run of [`PLAIN`] bytes starting at `i`, eight bytes at a time.
+#[inline]
+fn plain_run_end(s: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Bytes b with b < n have their high bit set in (x - n*LO) & !x & HI (no b >= 0x80).
+    let has_less = |x: u64, n: u64| x.wrapping_sub(n * LO) & !x & HI;
+    let has_byte = |x: u64, b: u64| has_less(x ^ (b * LO), 1);
+    while i + 8 <= s.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        let x = u64::from_le_bytes(w);
+        // Any byte >= 0x7f, < 0x20, '"' or '\\' ends the run.
+        let special = (x & HI)
+            | has_less(x, 0x20)
+            | has_byte(x, 0x22)
+            | has_byte(x, 0x5c)
+            | has_byte(x, 0x7f);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < s.len() && PLAIN[s[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
+impl<'a> Lexer<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Lexer {
+            text,
+            s: text.as_bytes(),
+            i: 0,
+        }
+    }
+
+    pub(crate) fn err(&self, what: &'static str) -> JsonError {
         JsonError::Syntax(self.i, what)
     }
 
-    fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, lit: &str) -> bool {
+    /// Only white space may follow the document.
+    pub(crate) fn finish(&mut self) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.i != self.s.len() {
+            return Err(self.err("extra data"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    pub(crate) fn eat(&mut self, lit: &str) -> bool {
         if self.s[self.i..].starts_with(lit.as_bytes()) {
             self.i += lit.len();
             true
@@ -180,24 +241,38 @@ impl Parser<'_> {
         }
     }
 
+    /// A literal (`true`, `NaN`, …) at the cursor, written as CPython writes it back.
+    pub(crate) fn literal(&mut self) -> Option<&'static str> {
+        ["true", "false", "null", "NaN", "Infinity", "-Infinity"]
+            .into_iter()
+            .find(|&lit| self.eat(lit))
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep);
         }
-        match self.s.get(self.i) {
+        match self.peek() {
             None => Err(self.err("unexpected end")),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Value::Str(self.string()?.into())),
-            Some(b't') if self.eat("true") => Ok(Value::Bool(true)),
-            Some(b'f') if self.eat("false") => Ok(Value::Bool(false)),
-            Some(b'n') if self.eat("null") => Ok(Value::Null),
-            // CPython accepts these non-standard literals and writes them back unchanged.
-            Some(b'N') if self.eat("NaN") => Ok(Value::Number("NaN".into())),
-            Some(b'I') if self.eat("Infinity") => Ok(Value::Number("Infinity".into())),
-            Some(b'-') if self.eat("-Infinity") => Ok(Value::Number("-Infinity".into())),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
+            Some(b'"') => {
+                let mut s = String::new();
+                self.string_into(&mut s)?;
+                Ok(Value::Str(s.into()))
+            }
+            Some(b'-' | b'0'..=b'9') if !self.s[self.i..].starts_with(b"-Infinity") => {
+                let mut s = String::new();
+                self.number_into(&mut s)?;
+                Ok(Value::Number(s.into()))
+            }
+            Some(_) => match self.literal() {
+                Some("true") => Ok(Value::Bool(true)),
+                Some("false") => Ok(Value::Bool(false)),
+                Some("null") => Ok(Value::Null),
+                Some(lit) => Ok(Value::Number(lit.into())),
+                None => Err(self.err("unexpected character")),
+            },
         }
     }
 
@@ -205,36 +280,26 @@ impl Parser<'_> {
         self.i += 1;
         let mut members: Vec<(Box<str>, Value)> = Vec::new();
         self.skip_ws();
-        if self.s.get(self.i) == Some(&b'}') {
+        if self.peek() == Some(b'}') {
             self.i += 1;
             return Ok(Value::Object(members));
         }
         loop {
             self.skip_ws();
-            if self.s.get(self.i) != Some(&b'"') {
+            if self.peek() != Some(b'"') {
                 return Err(self.err("expected a key"));
             }
-            let key = self.string()?;
-            self.skip_ws();
-            if self.s.get(self.i) != Some(&b':') {
-                return Err(self.err("expected ':'"));
-            }
-            self.i += 1;
-            self.skip_ws();
+            let mut key = String::new();
+            self.string_into(&mut key)?;
+            self.colon()?;
             let v = self.value(depth + 1)?;
             // dict semantics: a repeated key keeps its first position and takes the last value.
             match members.iter_mut().find(|(k, _)| **k == *key) {
                 Some(slot) => slot.1 = v,
                 None => members.push((key.into(), v)),
             }
-            self.skip_ws();
-            match self.s.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(Value::Object(members));
-                }
-                _ => return Err(self.err("expected ',' or '}'")),
+            if self.next_member(b'}')? {
+                return Ok(Value::Object(members));
             }
         }
     }
@@ -243,26 +308,48 @@ impl Parser<'_> {
         self.i += 1;
         let mut items = Vec::new();
         self.skip_ws();
-        if self.s.get(self.i) == Some(&b']') {
+        if self.peek() == Some(b']') {
             self.i += 1;
             return Ok(Value::Array(items));
         }
         loop {
             self.skip_ws();
             items.push(self.value(depth + 1)?);
-            self.skip_ws();
-            match self.s.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.err("expected ',' or ']'")),
+            if self.next_member(b']')? {
+                return Ok(Value::Array(items));
             }
         }
     }
 
-    fn number(&mut self) -> Result<Value, JsonError> {
+    /// After a key: white space, `:`, white space.
+    pub(crate) fn colon(&mut self) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expected ':'"));
+        }
+        self.i += 1;
+        self.skip_ws();
+        Ok(())
+    }
+
+    /// After a member: `,` (returns false) or the closing bracket (returns true).
+    pub(crate) fn next_member(&mut self, close: u8) -> Result<bool, JsonError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(self.err("expected ',' or a closing bracket")),
+        }
+    }
+
+    /// A number literal, appended in CPython's output form.
+    pub(crate) fn number_into(&mut self, out: &mut String) -> Result<(), JsonError> {
         let start = self.i;
         let s = self.s;
         let mut i = self.i;
@@ -300,37 +387,30 @@ impl Parser<'_> {
             }
         }
         self.i = i;
-        // The slice is ASCII digits and signs by construction.
-        let lit = std::str::from_utf8(&s[start..i]).map_err(|_| self.err("invalid number"))?;
-        let out = if is_float {
+        // ASCII digits and signs: always a char boundary.
+        let lit = &self.text[start..i];
+        if is_float {
             let x: f64 = lit.parse().map_err(|_| self.err("invalid number"))?;
-            float_repr(x)
+            out.push_str(&float_repr(x));
         } else if lit == "-0" {
-            "0".to_string()
+            out.push('0');
         } else {
-            lit.to_string()
-        };
-        Ok(Value::Number(out.into()))
+            out.push_str(lit);
+        }
+        Ok(())
     }
 
-    /// Read a string literal, returning its CPython `ensure_ascii` escaped body.
-    fn string(&mut self) -> Result<String, JsonError> {
+    /// A string literal, its CPython `ensure_ascii` escaped body appended (no quotes).
+    pub(crate) fn string_into(&mut self, out: &mut String) -> Result<(), JsonError> {
         self.i += 1; // opening quote
         let s = self.s;
-        let mut out = String::new();
         loop {
             // Fast path: a run of bytes that need no escaping on output.
             let run_start = self.i;
-            while let Some(&b) = s.get(self.i) {
-                if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-                    self.i += 1;
-                } else {
-                    break;
-                }
-            }
+            self.i = plain_run_end(s, self.i);
             if self.i > run_start {
-                // Printable ASCII is valid UTF-8.
-                out.push_str(std::str::from_utf8(&s[run_start..self.i]).unwrap_or_default());
+                // Printable ASCII bytes are char boundaries, so the slice is valid.
+                out.push_str(&self.text[run_start..self.i]);
             }
             let Some(&b) = s.get(self.i) else {
                 return Err(self.err("unterminated string"));
@@ -338,7 +418,7 @@ impl Parser<'_> {
             match b {
                 b'"' => {
                     self.i += 1;
-                    return Ok(out);
+                    return Ok(());
                 }
                 b'\\' => {
                     let Some(&e) = s.get(self.i + 1) else {
@@ -355,17 +435,19 @@ impl Parser<'_> {
                         b'r' => out.push_str("\\r"),
                         b't' => out.push_str("\\t"),
                         b'u' => {
-                            let hex = s
+                            let hex = self
+                                .text
                                 .get(self.i..self.i + 4)
                                 .ok_or(self.err("bad \\u escape"))?;
-                            let hex =
-                                std::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
+                            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                                return Err(self.err("bad \\u escape"));
+                            }
                             let unit = u16::from_str_radix(hex, 16)
                                 .map_err(|_| self.err("bad \\u escape"))?;
                             self.i += 4;
                             // Surrogates (paired or lone) come out as their own \uXXXX, so
                             // each UTF-16 unit maps independently.
-                            push_code_unit(&mut out, unit);
+                            push_code_unit(out, unit);
                         }
                         _ => return Err(self.err("invalid escape")),
                     }
@@ -374,35 +456,22 @@ impl Parser<'_> {
                     // Raw control character or DEL. CPython's strict mode rejects raw
                     // controls; we accept them (Go never writes them raw) and escape alike.
                     self.i += 1;
-                    push_code_unit(&mut out, u16::from(b));
+                    push_code_unit(out, u16::from(b));
                 }
                 _ => {
-                    let len = utf8_len(b);
-                    let chunk = s
-                        .get(self.i..self.i + len)
-                        .ok_or(self.err("invalid UTF-8"))?;
-                    let ch = std::str::from_utf8(chunk)
-                        .map_err(|_| self.err("invalid UTF-8"))?
+                    // The input is a &str, so this is the start of a valid UTF-8 char.
+                    let ch = self.text[self.i..]
                         .chars()
                         .next()
                         .ok_or(self.err("invalid UTF-8"))?;
-                    self.i += len;
+                    self.i += ch.len_utf8();
                     let mut units = [0u16; 2];
                     for &u in ch.encode_utf16(&mut units).iter() {
-                        push_code_unit(&mut out, u);
+                        push_code_unit(out, u);
                     }
                 }
             }
         }
-    }
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => 1,
     }
 }
 

@@ -1,0 +1,465 @@
+//! Streaming CPython serialization: stored JSON text → `json.dumps(normalized, separators=(',', ':'))`
+//! in one pass, without building a tree (SPEC §4.2).
+//!
+//! This is the hot path of trace building: every request body is read once, its top-level
+//! members located ([`split_body`]), and only the sections that need it transcoded. Volatile
+//! keys (`cache_control`, `signature`) are dropped on the way. A repeated key inside an
+//! object needs dict semantics (first position, last value), which a one-pass writer cannot
+//! give cheaply, so the transcoder reports [`TranscodeError::DuplicateKey`] and callers
+//! fall back to the tree parser — rare in practice, exact in both cases.
+
+use super::{is_volatile_key, JsonError, Lexer, MAX_DEPTH};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscodeError {
+    Json(JsonError),
+    /// An object repeats a key: use the tree parser.
+    DuplicateKey,
+}
+
+impl From<JsonError> for TranscodeError {
+    fn from(e: JsonError) -> Self {
+        TranscodeError::Json(e)
+    }
+}
+
+/// The top-level members of a request body the trace builder reads. Section values are
+/// raw slices of the stored text; a repeated top-level key keeps its last value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body<'a> {
+    /// `model` when it is a string (unescaped).
+    pub model: Option<String>,
+    /// `stream` is the literal `true`.
+    pub stream: bool,
+    pub tools: Option<&'a str>,
+    pub system: Option<&'a str>,
+    pub messages: Option<&'a str>,
+}
+
+/// Locate the members of a body object without transcoding them.
+pub fn split_body(text: &str) -> Result<Body<'_>, JsonError> {
+    let mut lx = Lexer::new(text);
+    let mut body = Body::default();
+    lx.skip_ws();
+    if lx.peek() != Some(b'{') {
+        return Err(lx.err("a request body must be a JSON object"));
+    }
+    lx.i += 1;
+    lx.skip_ws();
+    if lx.peek() == Some(b'}') {
+        lx.i += 1;
+        lx.finish()?;
+        return Ok(body);
+    }
+    let mut key = String::new();
+    let mut scratch = String::new();
+    loop {
+        lx.skip_ws();
+        if lx.peek() != Some(b'"') {
+            return Err(lx.err("expected a key"));
+        }
+        key.clear();
+        lx.string_into(&mut key)?;
+        lx.colon()?;
+        let start = lx.i;
+        match key.as_str() {
+            "model" if lx.peek() == Some(b'"') => {
+                scratch.clear();
+                lx.string_into(&mut scratch)?;
+                body.model = Some(super::unescape(&scratch));
+            }
+            _ => {
+                skip_value(&mut lx, 0)?;
+                let raw = &text[start..lx.i];
+                match key.as_str() {
+                    "model" => body.model = None,
+                    "stream" => body.stream = raw == "true",
+                    "tools" => body.tools = Some(raw),
+                    "system" => body.system = Some(raw),
+                    "messages" => body.messages = Some(raw),
+                    _ => {}
+                }
+            }
+        }
+        if lx.next_member(b'}')? {
+            lx.finish()?;
+            return Ok(body);
+        }
+    }
+}
+
+/// Validate and step over one value.
+fn skip_value(lx: &mut Lexer<'_>, depth: usize) -> Result<(), JsonError> {
+    if depth > MAX_DEPTH {
+        return Err(JsonError::TooDeep);
+    }
+    match lx.peek() {
+        None => Err(lx.err("unexpected end")),
+        Some(b'"') => skip_string(lx),
+        Some(open @ (b'{' | b'[')) => {
+            let close = if open == b'{' { b'}' } else { b']' };
+            lx.i += 1;
+            lx.skip_ws();
+            if lx.peek() == Some(close) {
+                lx.i += 1;
+                return Ok(());
+            }
+            loop {
+                lx.skip_ws();
+                if open == b'{' {
+                    if lx.peek() != Some(b'"') {
+                        return Err(lx.err("expected a key"));
+                    }
+                    skip_string(lx)?;
+                    lx.colon()?;
+                }
+                skip_value(lx, depth + 1)?;
+                if lx.next_member(close)? {
+                    return Ok(());
+                }
+            }
+        }
+        Some(b'-' | b'0'..=b'9') if !lx.s[lx.i..].starts_with(b"-Infinity") => {
+            let mut sink = String::new();
+            lx.number_into(&mut sink)
+        }
+        Some(_) => lx
+            .literal()
+            .map(|_| ())
+            .ok_or(lx.err("unexpected character")),
+    }
+}
+
+/// Step over a string: find the closing quote, checking escapes.
+fn skip_string(lx: &mut Lexer<'_>) -> Result<(), JsonError> {
+    lx.i += 1;
+    let s = lx.s;
+    loop {
+        let Some(pos) = memchr::memchr2(b'"', b'\\', &s[lx.i..]) else {
+            return Err(lx.err("unterminated string"));
+        };
+        lx.i += pos;
+        if s[lx.i] == b'"' {
+            lx.i += 1;
+            return Ok(());
+        }
+        match s.get(lx.i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => lx.i += 2,
+            Some(b'u')
+                if s.get(lx.i + 2..lx.i + 6)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                lx.i += 6
+            }
+            _ => return Err(lx.err("invalid escape")),
+        }
+    }
+}
+
+/// Append the normalized CPython serialization of one JSON value to `out`.
+pub fn transcode(raw: &str, out: &mut String) -> Result<(), TranscodeError> {
+    let mut lx = Lexer::new(raw);
+    let mut keys: Vec<Vec<(usize, usize)>> = Vec::new();
+    lx.skip_ws();
+    value(&mut lx, out, 0, &mut keys)?;
+    lx.finish()?;
+    Ok(())
+}
+
+fn value(
+    lx: &mut Lexer<'_>,
+    out: &mut String,
+    depth: usize,
+    keys: &mut Vec<Vec<(usize, usize)>>,
+) -> Result<(), TranscodeError> {
+    if depth > MAX_DEPTH {
+        return Err(JsonError::TooDeep.into());
+    }
+    match lx.peek() {
+        None => Err(lx.err("unexpected end").into()),
+        Some(b'"') => {
+            out.push('"');
+            lx.string_into(out)?;
+            out.push('"');
+            Ok(())
+        }
+        Some(b'{') => object(lx, out, depth, keys),
+        Some(b'[') => {
+            lx.i += 1;
+            out.push('[');
+            lx.skip_ws();
+            if lx.peek() == Some(b']') {
+                lx.i += 1;
+                out.push(']');
+                return Ok(());
+            }
+            let mut first = true;
+            loop {
+                lx.skip_ws();
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                value(lx, out, depth + 1, keys)?;
+                if lx.next_member(b']')? {
+                    out.push(']');
+                    return Ok(());
+                }
+            }
+        }
+        Some(b'-' | b'0'..=b'9') if !lx.s[lx.i..].starts_with(b"-Infinity") => {
+            Ok(lx.number_into(out)?)
+        }
+        Some(_) => match lx.literal() {
+            Some(lit) => {
+                out.push_str(lit);
+                Ok(())
+            }
+            None => Err(lx.err("unexpected character").into()),
+        },
+    }
+}
+
+fn object(
+    lx: &mut Lexer<'_>,
+    out: &mut String,
+    depth: usize,
+    keys: &mut Vec<Vec<(usize, usize)>>,
+) -> Result<(), TranscodeError> {
+    lx.i += 1;
+    out.push('{');
+    lx.skip_ws();
+    if lx.peek() == Some(b'}') {
+        lx.i += 1;
+        out.push('}');
+        return Ok(());
+    }
+    // Key ranges (in `out`) of the members written so far, per nesting level, reused.
+    if keys.len() <= depth {
+        keys.resize_with(depth + 1, Vec::new);
+    }
+    keys[depth].clear();
+    let mut emitted = 0usize;
+    loop {
+        lx.skip_ws();
+        if lx.peek() != Some(b'"') {
+            return Err(lx.err("expected a key").into());
+        }
+        let member_start = out.len();
+        if emitted > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        let key_start = out.len();
+        lx.string_into(out)?;
+        let key_end = out.len();
+        lx.colon()?;
+        if is_volatile_key(&out[key_start..key_end]) {
+            // Dropped with its value (validated, then discarded).
+            out.truncate(member_start);
+            let mut sink = String::new();
+            value(lx, &mut sink, depth + 1, keys)?;
+        } else {
+            let key = &out[key_start..key_end];
+            if keys[depth].iter().any(|&(a, b)| &out[a..b] == key) {
+                return Err(TranscodeError::DuplicateKey);
+            }
+            keys[depth].push((key_start, key_end));
+            out.push_str("\":");
+            value(lx, out, depth + 1, keys)?;
+            emitted += 1;
+        }
+        if lx.next_member(b'}')? {
+            out.push('}');
+            return Ok(());
+        }
+    }
+}
+
+/// Where a top-level array element ended: in the stored text and in the output.
+pub type Mark = (usize, usize);
+
+/// Incremental transcoding of a top-level array (a conversation's `messages`).
+///
+/// Request k+1's stored messages usually repeat request k's and append a few. Each
+/// element's output depends only on its own bytes, so when the stored texts share a prefix,
+/// every element that ends inside it has the same output, and the same position in the
+/// output. We keep the previous stored text, its output and the end marks of its elements,
+/// and transcode only from the last element that ends inside the shared prefix.
+#[derive(Debug, Default)]
+pub struct ArrayTranscoder {
+    raw: String,
+    out: String,
+    marks: Vec<Mark>,
+    /// Stored bytes transcoded afresh (for benchmarks).
+    pub fresh_bytes: u64,
+}
+
+impl ArrayTranscoder {
+    /// The normalized CPython serialization of `raw`, reusing the previous call's work.
+    pub fn transcode(&mut self, raw: &str) -> Result<&str, TranscodeError> {
+        let shared = crate::tokens::incremental::common_prefix(self.raw.as_bytes(), raw.as_bytes());
+        let keep = self
+            .marks
+            .partition_point(|&(raw_end, _)| raw_end <= shared);
+        let result = if keep > 0 {
+            let (raw_end, out_end) = self.marks[keep - 1];
+            self.marks.truncate(keep);
+            self.out.truncate(out_end);
+            self.resume(raw, raw_end)
+        } else {
+            self.fresh(raw)
+        };
+        self.raw.clear();
+        match result {
+            Ok(()) => {
+                self.raw.push_str(raw);
+                Ok(&self.out)
+            }
+            Err(e) => {
+                self.marks.clear();
+                self.out.clear();
+                Err(e)
+            }
+        }
+    }
+
+    fn fresh(&mut self, raw: &str) -> Result<(), TranscodeError> {
+        self.out.clear();
+        self.marks.clear();
+        self.fresh_bytes += raw.len() as u64;
+        let mut lx = Lexer::new(raw);
+        lx.skip_ws();
+        if lx.peek() != Some(b'[') {
+            // Not an array: transcode whole, nothing to reuse next time.
+            let mut keys = Vec::new();
+            value(&mut lx, &mut self.out, 0, &mut keys)?;
+            return Ok(lx.finish()?);
+        }
+        lx.i += 1;
+        self.out.push('[');
+        lx.skip_ws();
+        if lx.peek() == Some(b']') {
+            lx.i += 1;
+            self.out.push(']');
+            return Ok(lx.finish()?);
+        }
+        self.elements(&mut lx, true)
+    }
+
+    fn resume(&mut self, raw: &str, raw_end: usize) -> Result<(), TranscodeError> {
+        self.fresh_bytes += (raw.len() - raw_end) as u64;
+        let mut lx = Lexer::new(raw);
+        lx.i = raw_end;
+        if lx.next_member(b']')? {
+            self.out.push(']');
+            return Ok(lx.finish()?);
+        }
+        self.elements(&mut lx, false)
+    }
+
+    /// Elements from the cursor (just after `[` or a `,`) to the closing `]`.
+    fn elements(&mut self, lx: &mut Lexer<'_>, mut first: bool) -> Result<(), TranscodeError> {
+        let mut keys = Vec::new();
+        loop {
+            lx.skip_ws();
+            if !first {
+                self.out.push(',');
+            }
+            first = false;
+            value(lx, &mut self.out, 1, &mut keys)?;
+            self.marks.push((lx.i, self.out.len()));
+            if lx.next_member(b']')? {
+                self.out.push(']');
+                return Ok(lx.finish()?);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pyjson::parse;
+
+    fn tree(raw: &str) -> String {
+        let mut v = parse(raw).unwrap();
+        v.normalize();
+        v.to_python()
+    }
+
+    #[test]
+    fn transcoding_equals_tree_serialization() {
+        for raw in [
+            r#"{"a": [1, 2.50, -0, 1e5, "x\u003cy", {"cache_control": {"type": "ephemeral"}, "b": null}], "signature": "s", "c": true}"#,
+            r#"[{"type":"text","text":"caf\u00e9 \ud83d\ude00 \ud800","cache_control":{}} , {"signature":"x"}]"#,
+            r#"  {"nested": {"signature": {"cache_control": 1}, "keep": {"a": {"signature": "x", "b": 1}}}}  "#,
+            r#""plain""#,
+            "NaN",
+            "-Infinity",
+            "{}",
+            "[]",
+        ] {
+            let mut out = String::new();
+            transcode(raw, &mut out).unwrap();
+            assert_eq!(out, tree(raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn duplicates_and_errors() {
+        let mut out = String::new();
+        assert_eq!(
+            transcode(r#"{"a":1,"b":{"a":2},"a":3}"#, &mut out),
+            Err(TranscodeError::DuplicateKey)
+        );
+        // The same key in sibling objects is not a duplicate.
+        out.clear();
+        transcode(r#"[{"a":1},{"a":2}]"#, &mut out).unwrap();
+        assert_eq!(out, r#"[{"a":1},{"a":2}]"#);
+        for bad in ["{", "[1,]", "{\"a\" 1}", "\"\\x\"", "01"] {
+            assert!(transcode(bad, &mut String::new()).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(5000) + &"]".repeat(5000);
+        assert_eq!(
+            transcode(&deep, &mut String::new()),
+            Err(TranscodeError::Json(JsonError::TooDeep))
+        );
+    }
+
+    #[test]
+    fn array_transcoder_reuses_only_what_is_shared() {
+        let mut at = ArrayTranscoder::default();
+        let texts = [
+            r#"[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]}]"#,
+            r#"[{"role":"user","content":[{"type":"text","text":"a"}]}, {"role":"assistant","content":"b\u00e9"}]"#,
+            r#"[{"role":"user","content":[{"type":"text","text":"a"}]}, {"role":"assistant","content":"b\u00e9"},{"x":1}]"#,
+            r#"[{"role":"user","content":[{"type":"text","text":"a"}]}]"#,
+            r#"[{"role":"user","content":[{"type":"text","text":"a"}]}, {"a":1,"a":2}]"#,
+            r#"[{"role":"user","content":[{"type":"text","text":"a"}]},{"z":[]}]"#,
+            r#"[]"#,
+            r#""not an array""#,
+            r#"[{"k":"v"}]"#,
+        ];
+        for raw in texts {
+            let want = {
+                let mut out = String::new();
+                transcode(raw, &mut out).map(|_| out)
+            };
+            let got = at.transcode(raw).map(str::to_owned);
+            assert_eq!(got, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn split_body_finds_sections() {
+        let b = split_body(r#"{"model":"claude-\u0078","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"system":"s","stream":true,"tools":null,"stream":false,"stream":true}"#).unwrap();
+        assert_eq!(b.model.as_deref(), Some("claude-x"));
+        assert!(b.stream);
+        assert_eq!(b.messages, Some(r#"[{"role":"user","content":"hi"}]"#));
+        assert_eq!(b.system, Some(r#""s""#));
+        assert_eq!(b.tools, Some("null"));
+        assert!(split_body("[1]").is_err());
+        assert!(split_body(r#"{"model":"x"} trailing"#).is_err());
+    }
+}
