@@ -12,6 +12,9 @@ pub mod request;
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
@@ -110,15 +113,21 @@ pub struct BuildSummary {
     pub skipped: Counts,
 }
 
-/// Gather, assemble and return the traces in output order (nothing written).
-pub fn build_traces(
+/// Conversations gathered in parallel per window; assembly and writing follow in order.
+/// The window bounds memory to a few conversations per thread, whatever the DB size.
+const WINDOW_PER_THREAD: usize = 4;
+
+/// Gather and assemble every selected conversation, handing each trace to `emit` in
+/// output order (ids, anonymized names and all). Memory stays bounded: conversations
+/// are gathered a window at a time and dropped once their traces are emitted.
+pub fn build_with(
     opts: &BuildOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(Vec<BuiltTrace>, BuildSummary), BuildError> {
+    emit: &mut dyn FnMut(BuiltTrace) -> Result<(), BuildError>,
+) -> Result<BuildSummary, BuildError> {
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
     let index = cap.message_index()?;
-    drop(cap);
     let parents: Vec<&Path> = match &opts.conversation_id {
         Some(id) => vec![dir.find_parent(id).map_err(BuildError::Conversation)?],
         None => dir.parents.iter().map(PathBuf::as_path).collect(),
@@ -131,71 +140,66 @@ pub fn build_traces(
         include_subagents: opts.shape.include_subagents,
         full: opts.full_tokenization,
     };
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| BuildError::Threads(e.to_string()))?;
+    // Per-thread state (a read-only connection, a tokenizer with its caches), lent to
+    // tasks and returned, so caches live for the whole run.
+    let states: Mutex<Vec<(Capture, Tokenizer)>> = Mutex::new(vec![(cap, Tokenizer::default())]);
+    let done = AtomicUsize::new(0);
     let total = parents.len();
-    let run = || -> Result<Vec<Gathered>, CaptureError> {
-        parents
-            .par_iter()
-            .map_init(
-                || (None, Tokenizer::default()),
-                |(cap, tk): &mut (Option<Capture>, Tokenizer), path| {
-                    let cap = match cap {
-                        Some(c) => c,
-                        None => cap.insert(Capture::open(&opts.db)?),
-                    };
-                    let g = gather::gather(cap, tk, &ctx, path);
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    progress(n, total);
-                    g
-                },
-            )
-            .collect()
-    };
-    let gathered = if opts.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.threads)
-            .build()
-            .map_err(|e| BuildError::Threads(e.to_string()))?
-            .install(run)?
-    } else {
-        run()?
-    };
+    let window = pool.current_num_threads().max(1) * WINDOW_PER_THREAD;
 
     let mut summary = BuildSummary {
-        conversations: gathered.len(),
+        conversations: parents.len(),
         ..BuildSummary::default()
     };
     let mut global = IdMap::new();
-    let mut traces = Vec::new();
-    let mut max_ids = 0;
-    for g in &gathered {
-        summary.skipped.add(&g.counts);
-        let mut local = IdMap::new();
-        let ids = if opts.shape.local_ids {
-            &mut local
-        } else {
-            &mut global
-        };
-        traces.extend(assemble::assemble(g, &opts.shape, ids));
-        max_ids = max_ids.max(local.len());
-    }
-    summary.unique_blocks = if opts.shape.local_ids {
-        max_ids
-    } else {
-        global.len()
-    };
-    for (n, t) in traces.iter_mut().enumerate() {
-        summary.parent_requests += t.parent_requests;
-        summary.subagents += t.subagents;
-        summary.subagent_requests += t.subagent_requests;
-        if opts.shape.anonymize {
-            t.id = format!("trace_{:04}", n + 1);
-            assemble::set_id(&mut t.json, &t.id);
-            assemble::anonymize_agents(&mut t.json);
+    let mut max_local = 0;
+    let mut emitted = 0usize;
+    for chunk in parents.chunks(window) {
+        let gathered: Vec<Result<Gathered, CaptureError>> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|path| {
+                    let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
+                    let (cap, mut tk) = match popped {
+                        Some(state) => state,
+                        None => (Capture::open(&opts.db)?, Tokenizer::default()),
+                    };
+                    let g = gather::gather(&cap, &mut tk, &ctx, path);
+                    if let Ok(mut s) = states.lock() {
+                        s.push((cap, tk));
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    g
+                })
+                .collect()
+        });
+        for g in gathered {
+            let g = g?;
+            summary.skipped.add(&g.counts);
+            let mut local = IdMap::new();
+            let ids = if opts.shape.local_ids { &mut local } else { &mut global };
+            for mut t in assemble::assemble(&g, &opts.shape, ids) {
+                emitted += 1;
+                summary.parent_requests += t.parent_requests;
+                summary.subagents += t.subagents;
+                summary.subagent_requests += t.subagent_requests;
+                if opts.shape.anonymize {
+                    t.id = format!("trace_{emitted:04}");
+                    assemble::set_id(&mut t.json, &t.id);
+                    assemble::anonymize_agents(&mut t.json);
+                }
+                emit(t)?;
+            }
+            max_local = max_local.max(local.len());
         }
     }
-    summary.traces = traces.len();
-    Ok((traces, summary))
+    summary.traces = emitted;
+    summary.unique_blocks = if opts.shape.local_ids { max_local } else { global.len() };
+    Ok(summary)
 }
 
 /// Build and write the traces; returns the summary with the files written.
@@ -203,29 +207,41 @@ pub fn run(
     opts: &BuildOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<BuildSummary, BuildError> {
-    let (traces, mut summary) = build_traces(opts, progress)?;
-    let split = traces.len() > 1;
     if let Output::Dir(dir) = &opts.output {
         std::fs::create_dir_all(dir).map_err(|source| BuildError::Write {
             path: dir.clone(),
             source,
         })?;
     }
-    for t in &traces {
-        let path = match &opts.output {
-            Output::Dir(dir) => dir.join(format!(
-                "{}.json",
-                t.id.chars().take(16).collect::<String>()
-            )),
-            Output::File(file) if split => with_suffix(file, t.segment.unwrap_or(0)),
-            Output::File(file) => file.clone(),
-        };
+    let write = |path: PathBuf, t: &BuiltTrace| -> Result<PathBuf, BuildError> {
         write_atomic(&path, t.json.to_layout().as_bytes()).map_err(|source| BuildError::Write {
             path: path.clone(),
             source,
         })?;
-        summary.files.push(path);
+        Ok(path)
+    };
+    let mut files = Vec::new();
+    // --output names files after the count of traces written (`_s1`, `_s2`, … when more
+    // than one, as the reference), so that conversation's traces are collected first.
+    let mut single: Vec<BuiltTrace> = Vec::new();
+    let mut summary = build_with(opts, progress, &mut |t: BuiltTrace| {
+        match &opts.output {
+            Output::Dir(dir) => {
+                let name = format!("{}.json", t.id.chars().take(16).collect::<String>());
+                files.push(write(dir.join(name), &t)?);
+            }
+            Output::File(_) => single.push(t),
+        }
+        Ok(())
+    })?;
+    if let Output::File(file) = &opts.output {
+        let many = single.len() > 1;
+        for (i, t) in single.iter().enumerate() {
+            let path = if many { with_suffix(file, i + 1) } else { file.clone() };
+            files.push(write(path, t)?);
+        }
     }
+    summary.files = files;
     Ok(summary)
 }
 

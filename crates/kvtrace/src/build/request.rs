@@ -61,7 +61,7 @@ pub struct Tokenizer {
 }
 
 /// Memo entries beyond this are dropped wholesale (bounded memory on huge runs).
-const SECTION_MEMO_LIMIT: usize = 4096;
+const SECTION_MEMO_LIMIT: usize = 256;
 
 /// A section's tokens, memoized by the hash of its *stored* text: equal stored bytes give
 /// equal normalized serializations, so a repeated tools or system section is neither

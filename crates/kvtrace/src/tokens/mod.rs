@@ -27,7 +27,7 @@ pub type Token = u32;
 const LONG_PIECE: usize = 256;
 
 /// Cached pieces are dropped wholesale past this many entries, bounding memory.
-const CACHE_LIMIT: usize = 1 << 20;
+const CACHE_LIMIT: usize = 1 << 18;
 
 fn core() -> &'static CoreBPE {
     tiktoken_rs::cl100k_base_singleton()
