@@ -88,6 +88,20 @@ pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// A flag set by the first Ctrl-C (SIGINT/SIGTERM), so a long run stops between files
+/// and leaves only complete outputs; a second Ctrl-C exits at once (code 130).
+pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    flag
+}
+
 /// Print a serializable summary as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     out(&serde_json::to_string_pretty(v)?)

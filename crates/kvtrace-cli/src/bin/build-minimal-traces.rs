@@ -109,6 +109,7 @@ fn run() -> Result<(), Failure> {
         salt,
         threads: args.threads,
         full_tokenization: args.full_tokenization,
+        cancel: Some(kvtrace_cli::interrupt_flag()),
     };
     if args.scan_only {
         let s = build::scan_used_rows(&opts).map_err(unusable)?;

@@ -12,8 +12,8 @@ pub mod request;
 
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -80,6 +80,8 @@ pub struct BuildOptions {
     pub threads: usize,
     /// Tokenize every request from scratch (the benchmark baseline).
     pub full_tokenization: bool,
+    /// Set (e.g. by a Ctrl-C handler) to stop after the traces already written.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Debug, Error)]
@@ -98,6 +100,8 @@ pub enum BuildError {
     },
     #[error("cannot start worker threads: {0}")]
     Threads(String),
+    #[error("interrupted: {0} complete traces were written, nothing partial")]
+    Interrupted(usize),
 }
 
 /// What a run did.
@@ -158,7 +162,11 @@ pub fn build_with(
     let mut global = IdMap::new();
     let mut max_local = 0;
     let mut emitted = 0usize;
+    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     for chunk in parents.chunks(window) {
+        if cancelled() {
+            return Err(BuildError::Interrupted(emitted));
+        }
         let gathered: Vec<Result<Gathered, CaptureError>> = pool.install(|| {
             chunk
                 .par_iter()
@@ -191,6 +199,9 @@ pub fn build_with(
                     t.id = format!("trace_{emitted:04}");
                     assemble::set_id(&mut t.json, &t.id);
                     assemble::anonymize_agents(&mut t.json);
+                }
+                if cancelled() {
+                    return Err(BuildError::Interrupted(emitted - 1));
                 }
                 emit(t)?;
             }

@@ -148,42 +148,47 @@ impl Stream {
         let mut all = std::mem::take(&mut self.next_tokens);
         all.clear();
         let mut sizes = [0usize; 2];
+        if self.full {
+            // The straightforward algorithm (benchmark baseline and differential oracle):
+            // tree parse, normalize, serialize and tokenize every section of every request
+            // with tiktoken-rs, no memo, no piece cache, no reuse.
+            for (i, raw) in [body.tools, body.system, body.messages].into_iter().enumerate() {
+                let Some(raw) = raw else { continue };
+                let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
+                if v.is_empty_section() {
+                    continue;
+                }
+                v.normalize();
+                let text = v.to_python();
+                tk.fresh_bytes += text.len() as u64;
+                let t = crate::tokens::reference_encode(&text);
+                if i < 2 {
+                    sizes[i] = t.len();
+                }
+                all.extend_from_slice(&t);
+            }
+            return Ok((all, sizes[0], sizes[1]));
+        }
         for (i, raw) in [body.tools, body.system].into_iter().enumerate() {
             let Some(raw) = raw else { continue };
-            if self.full {
-                serialize_section(raw, &mut self.scratch)?;
-                if !is_empty_text(&self.scratch) {
-                    tk.fresh_bytes += self.scratch.len() as u64;
-                    let before = all.len();
-                    tk.enc.encode_into(&self.scratch, &mut all);
-                    sizes[i] = all.len() - before;
-                }
-            } else if let Some(t) = tk.section(raw, &mut self.scratch)? {
+            if let Some(t) = tk.section(raw, &mut self.scratch)? {
                 sizes[i] = t.len();
                 all.extend_from_slice(&t);
             }
         }
         if let Some(raw) = body.messages {
-            if self.full {
-                serialize_section(raw, &mut self.scratch)?;
-                if !is_empty_text(&self.scratch) {
-                    tk.fresh_bytes += self.scratch.len() as u64;
-                    tk.enc.encode_into(&self.scratch, &mut all);
+            let text: &str = match self.messages_json.transcode(raw) {
+                Ok(text) => text,
+                Err(TranscodeError::DuplicateKey) => {
+                    serialize_section(raw, &mut self.scratch)?;
+                    &self.scratch
                 }
-            } else {
-                let text: &str = match self.messages_json.transcode(raw) {
-                    Ok(text) => text,
-                    Err(TranscodeError::DuplicateKey) => {
-                        serialize_section(raw, &mut self.scratch)?;
-                        &self.scratch
-                    }
-                    Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
-                };
-                if !is_empty_text(text) {
-                    let before = self.messages.fresh_bytes;
-                    all.extend_from_slice(self.messages.encode(&mut tk.enc, text));
-                    tk.fresh_bytes += self.messages.fresh_bytes - before;
-                }
+                Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+            };
+            if !is_empty_text(text) {
+                let before = self.messages.fresh_bytes;
+                all.extend_from_slice(self.messages.encode(&mut tk.enc, text));
+                tk.fresh_bytes += self.messages.fresh_bytes - before;
             }
         }
         Ok((all, sizes[0], sizes[1]))
