@@ -124,6 +124,11 @@ fn run() -> Result<(), Failure> {
         BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => {
             unusable(e)
         }
+        // 128 + SIGINT, as shells report an interrupted command.
+        BuildError::Interrupted(_) => Failure {
+            code: 130,
+            error: e.into(),
+        },
         other => Failure::from(other),
     })?;
     bar.finish_and_clear();
