@@ -15,6 +15,7 @@
 pub mod blocks;
 pub mod build;
 pub mod capture;
+pub mod export;
 pub mod index;
 pub mod pyjson;
 pub mod report;
