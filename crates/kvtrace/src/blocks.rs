@@ -128,6 +128,9 @@ pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut
 #[derive(Default)]
 pub struct IdMap {
     ids: FxHashMap<Digest64, u64>,
+    /// `digests[id - 1]` is the digest of `id` (kept only when `keep_digests` is set).
+    digests: Vec<Digest64>,
+    keep_digests: bool,
 }
 
 impl IdMap {
@@ -135,10 +138,58 @@ impl IdMap {
         Self::default()
     }
 
+    /// A map that also remembers each id's digest, for `--id-map` files.
+    pub fn with_digests() -> Self {
+        IdMap {
+            keep_digests: true,
+            ..Self::default()
+        }
+    }
+
     /// The id of `digest`, allocating the next one on first sight.
     pub fn id(&mut self, digest: Digest64) -> u64 {
         let next = self.ids.len() as u64 + 1;
-        *self.ids.entry(digest).or_insert(next)
+        let id = *self.ids.entry(digest).or_insert(next);
+        if id == next && self.keep_digests {
+            self.digests.push(digest);
+        }
+        id
+    }
+
+    /// Digests in id order (`[0]` is id 1), when kept.
+    pub fn digests(&self) -> &[Digest64] {
+        &self.digests
+    }
+
+    /// The id-map file: one `id<TAB>digest` line per id, in id order. Private: the
+    /// digests depend on the salt and must never travel with the traces.
+    pub fn to_tsv(&self) -> String {
+        let mut out = String::with_capacity(self.digests.len() * 24);
+        for (i, d) in self.digests.iter().enumerate() {
+            let _ = writeln!(out, "{}\t{d:016x}", i + 1);
+        }
+        out
+    }
+
+    /// Parse an id-map file back into digests in id order.
+    pub fn parse_tsv(text: &str) -> Result<Vec<Digest64>, String> {
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let (id, hex) = line
+                .split_once('\t')
+                .ok_or(format!("line {}: expected id<TAB>digest", n + 1))?;
+            let id: usize = id.parse().map_err(|_| format!("line {}: bad id", n + 1))?;
+            if id != out.len() + 1 {
+                return Err(format!("line {}: ids must be 1, 2, 3, … in order", n + 1));
+            }
+            out.push(
+                u64::from_str_radix(hex, 16).map_err(|_| format!("line {}: bad digest", n + 1))?,
+            );
+        }
+        Ok(out)
     }
 
     pub fn len(&self) -> usize {
@@ -198,6 +249,19 @@ mod tests {
         let mut resumed = vec![h0];
         chain_digests(&salt, &tokens, 4, &mut resumed);
         assert_eq!(resumed, out);
+    }
+
+    #[test]
+    fn id_map_round_trips() {
+        let mut m = IdMap::with_digests();
+        for d in [7, 3, 7, 0xffff_ffff_ffff_ffff] {
+            m.id(d);
+        }
+        assert_eq!(
+            IdMap::parse_tsv(&m.to_tsv()).unwrap(),
+            [7, 3, 0xffff_ffff_ffff_ffff]
+        );
+        assert!(IdMap::parse_tsv("2\t00").is_err());
     }
 
     #[test]

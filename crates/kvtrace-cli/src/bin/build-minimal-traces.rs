@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use kvtrace::blocks::Salt;
-use kvtrace::build::{self, BuildError, BuildOptions, Output, Shape};
+use kvtrace::blocks::{IdMap, Salt};
+use kvtrace::build::{self, batch, BuildError, BuildOptions, Output, Shape};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -13,16 +13,28 @@ use kvtrace_cli::{unusable, Failure};
     version,
     about = "Build compact, anonymizable KV-cache block traces from requests.db and Claude Code session logs",
     after_help = "EXAMPLE:\n  build-minimal-traces examples/requests.db --jsonl-dir examples/jsonl \\\n      --output-dir traces --include-subagents --anonymize\n\n\
-SALT: each run draws a secret random salt, so hash ids cannot be reversed into text.\n\
---salt / --salt-file FIX it, for reproducible or batched runs: anyone who knows the salt\n\
-can test guesses of the content against the hashes. Keep it private."
+SALT: each run draws a secret random salt for the block hashes. Traces hold only small\n\
+integer ids, never the hashes; the salted hashes appear only in an --id-map file.\n\
+--salt / --salt-file FIX the salt, for reproducible, batched or sharded runs: anyone who\n\
+holds the salt (and an id map) can test guesses of the content. Keep both private.\n\n\
+BATCH:\n  build-minimal-traces --batch captures.csv --output-dir traces --salt-file salt.hex\n\
+captures.csv rows: name,db,jsonl_dir (relative paths start at the manifest's folder)."
 )]
 struct Args {
     /// The capture (requests.db from claude-code-proxy).
-    db: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    db: Option<PathBuf>,
     /// Directory holding the session logs (<session>.jsonl and agent-*.jsonl files).
-    #[arg(long)]
-    jsonl_dir: PathBuf,
+    #[arg(long, required_unless_present = "batch")]
+    jsonl_dir: Option<PathBuf>,
+    /// Process every row (name,db,jsonl_dir) of a CSV manifest into <output-dir>/<name>/,
+    /// with one salt and one hash-id space; writes <output-dir>/batch_summary.csv.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["db", "conversation_id"])]
+    batch: Option<PathBuf>,
+    /// Also write a PRIVATE map of hash id → salted block digest (for merge-traces).
+    /// Keep it away from the traces: with it, ids can be tested against guessed content.
+    #[arg(long, value_name = "FILE", conflicts_with = "local_hash_ids")]
+    id_map: Option<PathBuf>,
     /// Build only this conversation (session id, or a unique prefix of it).
     #[arg(long)]
     conversation_id: Option<String>,
@@ -91,8 +103,8 @@ fn run() -> Result<(), Failure> {
         None => Salt::random().context("drawing a salt")?,
     };
     let opts = BuildOptions {
-        db: args.db.clone(),
-        jsonl_dir: args.jsonl_dir.clone(),
+        db: args.db.clone().unwrap_or_default(),
+        jsonl_dir: args.jsonl_dir.clone().unwrap_or_default(),
         conversation_id: args.conversation_id.clone(),
         output: match &args.output {
             Some(file) => Output::File(file.clone()),
@@ -116,11 +128,18 @@ fn run() -> Result<(), Failure> {
         return kvtrace_cli::print_json(&s);
     }
     let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
+    if let Some(manifest) = &args.batch {
+        return run_batch(&args, &opts, manifest, &bar);
+    }
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let summary = build::run(&opts, &progress).map_err(|e| match e {
+    let mut ids = match args.id_map {
+        Some(_) => IdMap::with_digests(),
+        None => IdMap::new(),
+    };
+    let summary = build::run_with(&opts, &mut ids, &progress).map_err(|e| match e {
         BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => {
             unusable(e)
         }
@@ -132,6 +151,9 @@ fn run() -> Result<(), Failure> {
         other => Failure::from(other),
     })?;
     bar.finish_and_clear();
+    if let Some(path) = &args.id_map {
+        batch::write_id_map(path, &ids)?;
+    }
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {
@@ -154,6 +176,49 @@ fn run() -> Result<(), Failure> {
             summary.skipped.damaged()
         )
         .into());
+    }
+    Ok(())
+}
+
+fn run_batch(
+    args: &Args,
+    template: &BuildOptions,
+    manifest: &std::path::Path,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), Failure> {
+    let rows = batch::read_manifest(manifest).map_err(unusable)?;
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let summary = batch::run_batch(
+        template,
+        &rows,
+        &args.output_dir,
+        args.strict,
+        args.id_map.as_deref(),
+        &progress,
+    )?;
+    bar.finish_and_clear();
+    if args.json {
+        kvtrace_cli::print_json(&summary)?;
+    } else if !args.quiet {
+        for r in &summary.rows {
+            match r.status.as_str() {
+                "ok" => eprintln!(
+                    "{}: {} traces, {} requests, {} new unique blocks",
+                    r.name, r.traces, r.requests, r.unique_blocks
+                ),
+                _ => eprintln!("{}: skipped: {}", r.name, r.error),
+            }
+        }
+        eprintln!(
+            "{} rows ({} failed), {} unique blocks; summary in {}",
+            summary.rows.len(),
+            summary.failed,
+            summary.unique_blocks,
+            summary.summary_csv.display()
+        );
     }
     Ok(())
 }

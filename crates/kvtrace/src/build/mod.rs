@@ -7,6 +7,7 @@
 //! whatever the thread count.
 
 pub mod assemble;
+pub mod batch;
 pub mod gather;
 pub mod request;
 
@@ -126,6 +127,7 @@ const WINDOW_PER_THREAD: usize = 4;
 /// are gathered a window at a time and dropped once their traces are emitted.
 pub fn build_with(
     opts: &BuildOptions,
+    global: &mut IdMap,
     progress: &(dyn Fn(usize, usize) + Sync),
     emit: &mut dyn FnMut(BuiltTrace) -> Result<(), BuildError>,
 ) -> Result<BuildSummary, BuildError> {
@@ -159,10 +161,14 @@ pub fn build_with(
         conversations: parents.len(),
         ..BuildSummary::default()
     };
-    let mut global = IdMap::new();
+    let ids_before = global.len();
     let mut max_local = 0;
     let mut emitted = 0usize;
-    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
     for chunk in parents.chunks(window) {
         if cancelled() {
             return Err(BuildError::Interrupted(emitted));
@@ -189,7 +195,11 @@ pub fn build_with(
             let g = g?;
             summary.skipped.add(&g.counts);
             let mut local = IdMap::new();
-            let ids = if opts.shape.local_ids { &mut local } else { &mut global };
+            let ids = if opts.shape.local_ids {
+                &mut local
+            } else {
+                &mut *global
+            };
             for mut t in assemble::assemble(&g, &opts.shape, ids) {
                 emitted += 1;
                 summary.parent_requests += t.parent_requests;
@@ -209,13 +219,26 @@ pub fn build_with(
         }
     }
     summary.traces = emitted;
-    summary.unique_blocks = if opts.shape.local_ids { max_local } else { global.len() };
+    summary.unique_blocks = if opts.shape.local_ids {
+        max_local
+    } else {
+        global.len() - ids_before
+    };
     Ok(summary)
 }
 
 /// Build and write the traces; returns the summary with the files written.
 pub fn run(
     opts: &BuildOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<BuildSummary, BuildError> {
+    run_with(opts, &mut IdMap::new(), progress)
+}
+
+/// [`run`] allocating ids from `global` (shared by the rows of a batch).
+pub fn run_with(
+    opts: &BuildOptions,
+    global: &mut IdMap,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<BuildSummary, BuildError> {
     if let Output::Dir(dir) = &opts.output {
@@ -235,7 +258,7 @@ pub fn run(
     // --output names files after the count of traces written (`_s1`, `_s2`, … when more
     // than one, as the reference), so that conversation's traces are collected first.
     let mut single: Vec<BuiltTrace> = Vec::new();
-    let mut summary = build_with(opts, progress, &mut |t: BuiltTrace| {
+    let mut summary = build_with(opts, global, progress, &mut |t: BuiltTrace| {
         match &opts.output {
             Output::Dir(dir) => {
                 let name = format!("{}.json", t.id.chars().take(16).collect::<String>());
@@ -248,7 +271,11 @@ pub fn run(
     if let Output::File(file) = &opts.output {
         let many = single.len() > 1;
         for (i, t) in single.iter().enumerate() {
-            let path = if many { with_suffix(file, i + 1) } else { file.clone() };
+            let path = if many {
+                with_suffix(file, i + 1)
+            } else {
+                file.clone()
+            };
             files.push(write(path, t)?);
         }
     }

@@ -152,7 +152,10 @@ impl Stream {
             // The straightforward algorithm (benchmark baseline and differential oracle):
             // tree parse, normalize, serialize and tokenize every section of every request
             // with tiktoken-rs, no memo, no piece cache, no reuse.
-            for (i, raw) in [body.tools, body.system, body.messages].into_iter().enumerate() {
+            for (i, raw) in [body.tools, body.system, body.messages]
+                .into_iter()
+                .enumerate()
+            {
                 let Some(raw) = raw else { continue };
                 let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
                 if v.is_empty_section() {

@@ -18,11 +18,33 @@ pub enum J {
     Str(String),
     List(Vec<J>),
     Obj(Vec<(&'static str, J)>),
+    /// A scalar already in output form (written verbatim), e.g. read back from a trace.
+    Raw(String),
+    /// An object with keys read back from a trace (same layout as `Obj`).
+    Map(Vec<(String, J)>),
 }
 
 impl J {
     fn is_scalar(&self) -> bool {
-        !matches!(self, J::List(_) | J::Obj(_))
+        !matches!(self, J::List(_) | J::Obj(_) | J::Map(_))
+    }
+
+    /// A parsed trace value, scalars kept exactly as they were written.
+    pub fn from_py(v: &crate::pyjson::Value) -> J {
+        use crate::pyjson::Value as V;
+        match v {
+            V::Null => J::Null,
+            V::Bool(b) => J::Bool(*b),
+            V::Number(n) => J::Raw(n.to_string()),
+            V::Str(s) => J::Raw(format!("\"{s}\"")),
+            V::Array(items) => J::List(items.iter().map(J::from_py).collect()),
+            V::Object(members) => J::Map(
+                members
+                    .iter()
+                    .map(|(k, v)| (crate::pyjson::unescape(k), J::from_py(v)))
+                    .collect(),
+            ),
+        }
     }
 
     /// A `serde_json` value carried through unchanged (e.g. sub-agent counters).
@@ -63,16 +85,23 @@ impl J {
                 escape_str(s, out);
                 out.push('"');
             }
-            J::List(_) | J::Obj(_) => {}
+            J::Raw(r) => out.push_str(r),
+            J::List(_) | J::Obj(_) | J::Map(_) => {}
         }
     }
 
     fn write_layout(&self, out: &mut String, indent: usize) {
         match self {
             J::Obj(members) if members.is_empty() => out.push_str("{}"),
-            J::Obj(members) => {
+            J::Map(members) if members.is_empty() => out.push_str("{}"),
+            J::Obj(_) | J::Map(_) => {
+                let members: Vec<(&str, &J)> = match self {
+                    J::Obj(m) => m.iter().map(|(k, v)| (*k, v)).collect(),
+                    J::Map(m) => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                    _ => Vec::new(),
+                };
                 out.push_str("{\n");
-                for (i, (k, v)) in members.iter().enumerate() {
+                for (i, (k, v)) in members.into_iter().enumerate() {
                     if i > 0 {
                         out.push_str(",\n");
                     }

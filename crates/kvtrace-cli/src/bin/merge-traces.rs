@@ -1,0 +1,75 @@
+//! merge-traces: renumber shards of a batch into one hash-id space (issue 8).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::build::batch;
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Merge the outputs of shards (run with one --salt-file and --id-map) into the ids one global run would give",
+    after_help = "EXAMPLE:\n  build-minimal-traces --batch shard1.csv --output-dir out/shard1 --salt-file salt.hex --id-map out/shard1.idmap\n  build-minimal-traces --batch shard2.csv --output-dir out/shard2 --salt-file salt.hex --id-map out/shard2.idmap\n  merge-traces out/shard1 out/shard2 --output-dir traces\n\n\
+Give shards in manifest order. A shard's id map is DIR.idmap beside its folder unless\n\
+given as DIR=MAPFILE."
+)]
+struct Args {
+    /// Shard output folders in manifest order (DIR or DIR=MAPFILE).
+    #[arg(required = true)]
+    shards: Vec<String>,
+    /// Where the renumbered traces go (paths relative to each shard folder are kept).
+    #[arg(long)]
+    output_dir: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No summary text.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    let mut shards = Vec::new();
+    for s in &args.shards {
+        let (dir, map) = match s.split_once('=') {
+            Some((d, m)) => (PathBuf::from(d), PathBuf::from(m)),
+            None => {
+                let dir = PathBuf::from(s.trim_end_matches('/'));
+                let map = dir.with_extension("idmap");
+                (dir, map)
+            }
+        };
+        if !dir.is_dir() {
+            return Err(unusable(anyhow::anyhow!(
+                "{}: no such directory",
+                dir.display()
+            )));
+        }
+        if !map.is_file() {
+            return Err(unusable(anyhow::anyhow!(
+                "{}: no id map (run the shard with --id-map)",
+                map.display()
+            )));
+        }
+        shards.push((dir, map));
+    }
+    let summary = batch::merge_shards(&shards, &args.output_dir).map_err(|e| match e {
+        batch::BatchError::Shard { .. } => unusable(e),
+        other => Failure::from(other),
+    })?;
+    if args.json {
+        kvtrace_cli::print_json(&summary)?;
+    } else if !args.quiet {
+        eprintln!(
+            "{} traces from {} shards, {} unique blocks",
+            summary.traces, summary.shards, summary.unique_blocks
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}
