@@ -35,3 +35,11 @@ bench conversations="200" seed="7": build
 # Regenerate the bundled example capture.
 examples: build
     {{bin}}/synth-capture --preset example --output examples --force
+
+# Run every capture folder under DIR (each with requests.db and jsonl/) as one batch.
+batch dir out="traces": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    manifest=$(mktemp)
+    for d in {{dir}}/*/; do [ -f "$d/requests.db" ] && echo "$(basename "$d"),$(realpath "$d/requests.db"),$(realpath "$d/jsonl")"; done > "$manifest"
+    {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents
