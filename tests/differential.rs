@@ -35,7 +35,12 @@ fn for_each_request(dir: &std::path::Path, mut f: impl FnMut(&mut Vec<(String, O
         let keys = matched_rows(&cap, &index, &log, &mut Counts::default()).unwrap();
         let mut bodies: Vec<(String, Option<String>)> = keys
             .iter()
-            .filter_map(|k| cap.with_row(&k.id, |r| (r.timestamp.to_owned(), r.body.map(str::to_owned))).unwrap())
+            .filter_map(|k| {
+                cap.with_row(&k.id, |r| {
+                    (r.timestamp.to_owned(), r.body.map(str::to_owned))
+                })
+                .unwrap()
+            })
             .collect();
         f(&mut bodies);
     }
@@ -43,7 +48,10 @@ fn for_each_request(dir: &std::path::Path, mut f: impl FnMut(&mut Vec<(String, O
 
 #[test]
 fn incremental_and_full_paths_give_identical_tokens_for_every_request() {
-    for (seed, proxy) in [(11, kvtrace_synth::ProxyMode::Fixed), (12, kvtrace_synth::ProxyMode::Mixed)] {
+    for (seed, proxy) in [
+        (11, kvtrace_synth::ProxyMode::Fixed),
+        (12, kvtrace_synth::ProxyMode::Mixed),
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         synth(tmp.path(), seed, proxy);
         let salt = Salt::from_hex("00112233445566778899aabbccddeeff").unwrap();
@@ -55,7 +63,9 @@ fn incremental_and_full_paths_give_identical_tokens_for_every_request() {
             let mut full = Stream::new(true);
             for (_, body) in rows.iter() {
                 let Some(body) = body else { continue };
-                let Ok(b) = pyjson::split_body(body) else { continue };
+                let Ok(b) = pyjson::split_body(body) else {
+                    continue;
+                };
                 let a = fast.tokenize(&mut fast_tk, &b).unwrap();
                 let z = full.tokenize(&mut full_tk, &b).unwrap();
                 assert_eq!(a, z, "request {requests}");
@@ -64,7 +74,10 @@ fn incremental_and_full_paths_give_identical_tokens_for_every_request() {
             let _ = &salt;
         });
         assert!(requests > 40, "only {requests} requests compared");
-        assert!(fast_tk.fresh_bytes * 3 < full_tk.fresh_bytes, "the fast path must tokenize far less text");
+        assert!(
+            fast_tk.fresh_bytes * 3 < full_tk.fresh_bytes,
+            "the fast path must tokenize far less text"
+        );
     }
 }
 

@@ -27,7 +27,7 @@ fn run_ok(input: &Path, out_dir: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
         out.as_os_str(),
         "--json".as_ref(),
     ];
-    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     let o = export(&args);
     assert!(
         o.status.success(),
@@ -73,7 +73,11 @@ fn field(lines: &[Value], key: &str) -> Vec<Value> {
 fn lines_have_mooncake_keys_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "a.json", trace("a", "global", 64, vec![req(1.5, 130, 9, &[1, 2])]));
+    write(
+        d,
+        "a.json",
+        trace("a", "global", 64, vec![req(1.5, 130, 9, &[1, 2])]),
+    );
     let out = d.join("out.jsonl");
     let o = export(&[
         d.join("a.json").as_os_str(),
@@ -113,7 +117,12 @@ fn ordering_subagents_and_stagger() {
     write(
         &d,
         "b.json",
-        trace("aa", "global", 64, vec![req(0.0, 64, 6, &[6]), req(1.5, 64, 7, &[7])]),
+        trace(
+            "aa",
+            "global",
+            64,
+            vec![req(0.0, 64, 6, &[6]), req(1.5, 64, 7, &[7])],
+        ),
     );
 
     // No stagger: both traces start at 0; ties keep trace order, and within a trace a
@@ -121,7 +130,10 @@ fn ordering_subagents_and_stagger() {
     let (lines, summary) = run_ok(&d, o, &[]);
     assert_eq!(
         field(&lines, "timestamp"),
-        json!([0, 0, 1500, 2500, 5000, 6500, 6500]).as_array().unwrap().clone()
+        json!([0, 0, 1500, 2500, 5000, 6500, 6500])
+            .as_array()
+            .unwrap()
+            .clone()
     );
     assert_eq!(
         field(&lines, "output_length"),
@@ -136,7 +148,10 @@ fn ordering_subagents_and_stagger() {
     let (lines, _) = run_ok(&d, o, &["--stagger", "5"]);
     assert_eq!(
         field(&lines, "timestamp"),
-        json!([0, 2500, 5000, 5000, 6500, 6500, 6500]).as_array().unwrap().clone()
+        json!([0, 2500, 5000, 5000, 6500, 6500, 6500])
+            .as_array()
+            .unwrap()
+            .clone()
     );
     assert_eq!(
         field(&lines, "output_length"),
@@ -164,10 +179,17 @@ fn local_scope_traces_get_disjoint_ids() {
             "a",
             "local",
             64,
-            vec![req(0.0, 128, 1, &[1, 2]), sub(1.0, vec![req(0.0, 64, 2, &[3])])],
+            vec![
+                req(0.0, 128, 1, &[1, 2]),
+                sub(1.0, vec![req(0.0, 64, 2, &[3])]),
+            ],
         ),
     );
-    write(&d, "b.json", trace("b", "local", 64, vec![req(0.0, 128, 3, &[1, 2])]));
+    write(
+        &d,
+        "b.json",
+        trace("b", "local", 64, vec![req(0.0, 128, 3, &[1, 2])]),
+    );
     let (lines, _) = run_ok(&d, o, &["--stagger", "10"]);
     assert_eq!(
         field(&lines, "hash_ids"),
@@ -226,7 +248,11 @@ fn reblocking_is_exact() {
 fn unusable_input_exits_2_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "a.json", trace("a", "global", 64, vec![req(0.0, 64, 1, &[1])]));
+    write(
+        d,
+        "a.json",
+        trace("a", "global", 64, vec![req(0.0, 64, 1, &[1])]),
+    );
     let out = d.join("out.jsonl");
     let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
         // Not a multiple of 64.
@@ -246,7 +272,11 @@ fn unusable_input_exits_2_with_one_line() {
         assert!(!out.exists(), "no output on error");
     }
     // A file that is not a trace, and mixed block sizes.
-    write(d, "b.json", trace("b", "global", 16, vec![req(0.0, 16, 1, &[1])]));
+    write(
+        d,
+        "b.json",
+        trace("b", "global", 16, vec![req(0.0, 16, 1, &[1])]),
+    );
     let o = export(&[
         d.as_os_str(),
         "--format".as_ref(),

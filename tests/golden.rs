@@ -114,51 +114,44 @@ fn single_conversation_without_split_writes_one_file() {
 #[test]
 fn anonymized_output_leaks_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let files = build(
-        tmp.path(),
-        &[
-            "--include-subagents",
-            "--anonymize",
-            "--split-at-gap",
-            "3600",
-        ],
-    );
+    let files = build(tmp.path(), &["--include-subagents", "--anonymize", "--split-at-gap", "3600"]);
     assert!(!files.is_empty());
-    let output: String = files
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
+    assert_no_leak(&golden().join("capture"), &files);
+}
+
+#[test]
+fn anonymized_examples_leak_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let db = examples().join("requests.db");
+    let jsonl = examples().join("jsonl");
+    ok(
+        "build-minimal-traces",
+        &[db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str(), "--output-dir".as_ref(), out.as_os_str(),
+          "--include-subagents".as_ref(), "--anonymize".as_ref(), "--salt".as_ref(), SALT.as_ref(), "-q".as_ref()],
+    );
+    let files = dir_files(&out);
+    assert_eq!(files.len(), 2);
+    assert_no_leak(&examples(), &files);
+}
+
+/// Scan every output byte for every secret of a capture folder (requests.db + jsonl/).
+fn assert_no_leak(capture: &Path, files: &[(String, Vec<u8>)]) {
+    let output: String = files.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
     let mut secrets: Vec<String> = vec![SALT.to_owned()];
-    // Every string value of every input, and every 20-char window of long ones.
     let mut strings: Vec<String> = Vec::new();
-    let jsonl = golden().join("capture/jsonl");
-    for entry in walk(&jsonl) {
-        secrets.push(
-            entry
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .replace("agent-", ""),
-        );
+    for entry in walk(&capture.join("jsonl")) {
+        secrets.push(entry.file_stem().unwrap().to_string_lossy().replace("agent-", ""));
         for line in std::fs::read_to_string(&entry).unwrap_or_default().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                 collect_strings(&v, &mut strings);
             }
         }
     }
-    let conn = rusqlite::Connection::open(golden().join("capture/requests.db")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT id, timestamp, body, response FROM requests")
-        .unwrap();
+    let conn = rusqlite::Connection::open(capture.join("requests.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT id, timestamp, body, response FROM requests").unwrap();
     let rows = stmt
-        .query_map([], |r| {
-            Ok([
-                r.get::<_, Option<String>>(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-            ])
-        })
+        .query_map([], |r| Ok([r.get::<_, Option<String>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
         .unwrap();
     for row in rows {
         for cell in row.unwrap().into_iter().flatten() {
@@ -171,61 +164,46 @@ fn anonymized_output_leaks_nothing() {
     // Values the trace format itself carries (model names, block types, stop reasons,
     // sub-agent types and statuses, its own field names) are not secrets.
     const FORMAT: &[&str] = &[
-        "text",
-        "tool_use",
-        "tool_result",
-        "thinking",
-        "end_turn",
-        "max_tokens",
-        "Explore",
-        "Plan",
-        "general-purpose",
-        "completed",
-        "subagent",
-        "subagent_type",
-        "duration_ms",
-        "total_tokens",
-        "tool_use_count",
-        "status",
-        "requests",
-        "models",
-        "tool_tokens",
-        "system_tokens",
-        "hash_ids",
-        "input_types",
-        "output_types",
-        "block_size",
-        "hash_id_scope",
-        "think_time",
-        "api_time",
+        "text", "tool_use", "tool_result", "thinking", "end_turn", "max_tokens", "Explore", "Plan",
+        "general-purpose", "completed", "subagent", "subagent_type", "duration_ms", "total_tokens",
+        "tool_use_count", "status", "requests", "models", "tool_tokens", "system_tokens", "hash_ids",
+        "input_types", "output_types", "block_size", "hash_id_scope", "think_time", "api_time",
     ];
     let allowed = |s: &str| s.starts_with("claude-") || FORMAT.contains(&s);
+    // Every 20-character window of the output, escaped as it is written, with the model
+    // names (format values that prompts may quote too) blanked out.
+    let mut blanked = output.clone();
+    while let Some(start) = blanked.find("\"claude-") {
+        let end = blanked[start + 1..].find('"').map_or(blanked.len(), |e| start + 2 + e);
+        blanked.replace_range(start..end, "\u{1}");
+    }
+    let out_chars: Vec<char> = blanked.chars().collect();
+    let windows: std::collections::HashSet<String> = out_chars.windows(20).map(|w| w.iter().collect()).collect();
+    let mut checked = 0usize;
     for s in strings {
         if allowed(&s) || s.chars().count() < 8 {
             continue;
         }
-        let chars: Vec<char> = s.chars().collect();
-        if chars.len() <= 20 {
-            secrets.push(s.clone());
-        } else {
-            for w in chars.windows(20).step_by(7) {
-                secrets.push(w.iter().collect());
+        let forms = [s.clone(), serde_json::to_string(&s).unwrap().trim_matches('"').to_owned()];
+        for form in forms {
+            let chars: Vec<char> = form.chars().collect();
+            if chars.len() <= 20 {
+                secrets.push(form);
+            } else {
+                for w in chars.windows(20) {
+                    let w: String = w.iter().collect();
+                    assert!(!windows.contains(&w), "leaked {w:?} (from {s:.60?})");
+                    checked += 1;
+                }
             }
         }
     }
     for secret in &secrets {
         let escaped = serde_json::to_string(secret).unwrap();
         let escaped = escaped.trim_matches('"');
-        assert!(
-            !output.contains(secret.as_str()) && !output.contains(escaped),
-            "leaked {secret:?}"
-        );
+        assert!(!output.contains(secret.as_str()) && !output.contains(escaped), "leaked {secret:?}");
     }
-    assert!(
-        secrets.len() > 500,
-        "the scan must cover the inputs ({} secrets)",
-        secrets.len()
-    );
+    assert!(checked + secrets.len() > 500, "the scan must cover the inputs");
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -244,7 +222,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s) => {
-            if let Ok(inner) = serde_json::from_str::<serde_json::Value>(s) {
+            // SSE chunks ("data: {…}") and bodies stored as strings hold JSON themselves.
+            let inner_text = s.strip_prefix("data: ").unwrap_or(s);
+            if let Ok(inner) = serde_json::from_str::<serde_json::Value>(inner_text) {
                 if inner.is_object() || inner.is_array() {
                     collect_strings(&inner, out);
                     return;

@@ -52,7 +52,9 @@ pub enum ExportError {
         other: u64,
         other_path: PathBuf,
     },
-    #[error("--block-size {target} is not a positive multiple of the traces' block size {block_size}")]
+    #[error(
+        "--block-size {target} is not a positive multiple of the traces' block size {block_size}"
+    )]
     NotAMultiple { target: u64, block_size: u64 },
     #[error("--stagger must be a finite number of seconds >= 0 (got {0})")]
     BadStagger(f64),
@@ -350,9 +352,11 @@ fn id_offsets(traces: &[Trace]) -> Result<Vec<u64>, ExportError> {
             continue;
         }
         let max = all_ids(t).max().unwrap_or(0);
-        let end = next.checked_add(max).ok_or_else(|| ExportError::IdOverflow {
-            path: t.path.clone(),
-        })?;
+        let end = next
+            .checked_add(max)
+            .ok_or_else(|| ExportError::IdOverflow {
+                path: t.path.clone(),
+            })?;
         offsets.push(next);
         next = end;
     }
@@ -433,7 +437,12 @@ mod tests {
         let t = trace("global", 64, vec![Item::Request(req(0.0, 64, &[1]))]);
         for bad in [96, 0, 32] {
             assert!(matches!(
-                build(std::slice::from_ref(&t), Some(bad), 0.0, ExportFormat::Mooncake),
+                build(
+                    std::slice::from_ref(&t),
+                    Some(bad),
+                    0.0,
+                    ExportFormat::Mooncake
+                ),
                 Err(ExportError::NotAMultiple { .. })
             ));
         }

@@ -15,6 +15,7 @@
 pub mod blocks;
 pub mod build;
 pub mod capture;
+pub mod conversations;
 pub mod export;
 pub mod index;
 pub mod pyjson;
@@ -28,3 +29,4 @@ pub mod streams;
 pub mod tokens;
 pub mod trace;
 pub mod validate;
+pub mod visualize;

@@ -243,13 +243,11 @@ pub fn merge_shards(
     shards: &[(PathBuf, PathBuf)],
     output_dir: &Path,
 ) -> Result<MergeSummary, BatchError> {
+    // Two passes: every shard is read and renumbered before anything is written, so a
+    // damaged shard (a file that is not a trace, a bad id map) leaves no partial output.
     let mut global = IdMap::new();
-    let mut traces = 0;
+    let mut plan: Vec<(&Path, Vec<PathBuf>, Vec<u64>)> = Vec::new();
     for (dir, map) in shards {
-        let shard_err = |message: String| BatchError::Shard {
-            path: dir.clone(),
-            message,
-        };
         let text = std::fs::read_to_string(map).map_err(|e| BatchError::Shard {
             path: map.clone(),
             message: e.to_string(),
@@ -270,17 +268,15 @@ pub fn merge_shards(
             .map(walkdir::DirEntry::into_path)
             .collect();
         files.sort();
+        for file in &files {
+            merged_trace(dir, file, &new_ids)?;
+        }
+        plan.push((dir.as_path(), files, new_ids));
+    }
+    let mut traces = 0;
+    for (dir, files, new_ids) in &plan {
         for file in files {
-            let rel = file
-                .strip_prefix(dir)
-                .map_err(|e| shard_err(e.to_string()))?;
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
-            let value = crate::pyjson::parse(&text)
-                .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
-            let mut doc = J::from_py(&value);
-            renumber(&mut doc, &new_ids)
-                .map_err(|m| shard_err(format!("{}: {m}", file.display())))?;
+            let (rel, bytes) = merged_trace(dir, file, new_ids)?;
             let target = output_dir.join(rel);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|source| BatchError::Write {
@@ -288,11 +284,9 @@ pub fn merge_shards(
                     source,
                 })?;
             }
-            write_atomic(&target, doc.to_layout().as_bytes()).map_err(|source| {
-                BatchError::Write {
-                    path: target.clone(),
-                    source,
-                }
+            write_atomic(&target, bytes.as_bytes()).map_err(|source| BatchError::Write {
+                path: target.clone(),
+                source,
             })?;
             traces += 1;
         }
@@ -302,6 +296,24 @@ pub fn merge_shards(
         traces,
         unique_blocks: global.len(),
     })
+}
+
+/// One shard trace renumbered: its path relative to the shard folder and its new text.
+fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, String), BatchError> {
+    let shard_err = |message: String| BatchError::Shard {
+        path: dir.to_owned(),
+        message,
+    };
+    let rel = file
+        .strip_prefix(dir)
+        .map_err(|e| shard_err(e.to_string()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    let value = crate::pyjson::parse(&text)
+        .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    let mut doc = J::from_py(&value);
+    renumber(&mut doc, new_ids).map_err(|m| shard_err(format!("{}: {m}", file.display())))?;
+    Ok((rel.to_owned(), doc.to_layout()))
 }
 
 /// Replace every id in every `hash_ids` list (sub-agents included).

@@ -241,13 +241,15 @@ pub fn run_with(
     global: &mut IdMap,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<BuildSummary, BuildError> {
-    if let Output::Dir(dir) = &opts.output {
-        std::fs::create_dir_all(dir).map_err(|source| BuildError::Write {
-            path: dir.clone(),
-            source,
-        })?;
-    }
+    // The output folder is created with the first trace: a run that fails on its input,
+    // or writes nothing, leaves nothing behind.
     let write = |path: PathBuf, t: &BuiltTrace| -> Result<PathBuf, BuildError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| BuildError::Write {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
         write_atomic(&path, t.json.to_layout().as_bytes()).map_err(|source| BuildError::Write {
             path: path.clone(),
             source,

@@ -10,6 +10,14 @@ use std::path::Path;
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, flushed
 /// and renamed over the target, so readers never see a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A device or FIFO (`--output /dev/null`, `/dev/stdout`) cannot be replaced atomically,
+    // and renaming over it would replace the device node itself when run as root: write
+    // through it instead.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.write_all(bytes)?;
+        return f.flush();
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -1,0 +1,39 @@
+//! list-conversations: one row per parent conversation of a capture, sorted by start time
+//! (issue 6); the rows are computed by `kvtrace::conversations`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::conversations;
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "List the conversations of a capture: requests, times, models, sub-agents, API cache-read share",
+    after_help = "EXAMPLE:\n  list-conversations examples/requests.db --jsonl-dir examples/jsonl\n  list-conversations requests.db --jsonl-dir ~/.claude/projects/my-project --format csv"
+)]
+struct Args {
+    /// The claude-code-proxy capture (requests.db).
+    db: PathBuf,
+    /// Directory of Claude Code session logs.
+    #[arg(long)]
+    jsonl_dir: PathBuf,
+    /// text, csv or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
+    format: String,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    let rows = conversations::list(&args.db, &args.jsonl_dir).map_err(unusable)?;
+    match args.format.as_str() {
+        "json" => kvtrace_cli::print_json(&rows),
+        "csv" => kvtrace_cli::out(conversations::csv(&rows).trim_end()),
+        _ => kvtrace_cli::out(conversations::text(&rows).trim_end()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}

@@ -1,0 +1,94 @@
+//! visualize-cache: cache dashboards of a capture — one conversation with its sub-agents,
+//! the whole capture (`combined`), or every conversation (`all`) — as self-contained HTML,
+//! a statistics text report, or a request timeline (issue 6); see `kvtrace::visualize`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::visualize::{self, Options, Target};
+use kvtrace_cli::{unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Simulate a prefix KV cache over a capture and draw it as an offline HTML dashboard",
+    after_help = "EXAMPLES:\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --output dash.html\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --timeline\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id combined --text-only --ttl 300\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id all --output-dir dashboards"
+)]
+struct Args {
+    /// The claude-code-proxy capture (requests.db).
+    db: PathBuf,
+    /// Directory of Claude Code session logs.
+    #[arg(long)]
+    jsonl_dir: PathBuf,
+    /// A session id (or unique prefix), `combined` (every turn of the capture, one global
+    /// cache) or `all` (one dashboard per conversation plus index.html).
+    #[arg(long)]
+    conversation_id: String,
+    /// Dashboard file (default cache_<id>.html); --text-only writes <base>_stats.txt.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Directory for the output files (required layout of `all`; default cache_dashboards).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// Write the statistics report <base>_stats.txt instead of the HTML.
+    #[arg(long)]
+    text_only: bool,
+    /// Print one line per request in time order (files are then written only with
+    /// --output, --output-dir or --text-only).
+    #[arg(long)]
+    timeline: bool,
+    /// Cache TTL in seconds (a use exactly TTL later still hits); `inf` = never expires.
+    #[arg(long, default_value = "300")]
+    ttl: String,
+    /// Tokens per block.
+    #[arg(long, default_value_t = 64)]
+    block_size: usize,
+    /// No "wrote …" lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    let ttl = match args.ttl.as_str() {
+        "inf" | "infinite" | "none" => None,
+        s => Some(
+            s.parse::<f64>()
+                .map_err(|_| unusable(anyhow::anyhow!("--ttl {s:?}: expected seconds or `inf`")))?,
+        ),
+    };
+    let opts = Options {
+        db: args.db,
+        jsonl_dir: args.jsonl_dir,
+        target: Target::parse(&args.conversation_id),
+        output: args.output,
+        output_dir: args.output_dir,
+        text_only: args.text_only,
+        timeline: args.timeline,
+        ttl,
+        block_size: args.block_size,
+    };
+    let outcome = visualize::run(&opts).map_err(|e| {
+        if e.is_unusable() {
+            unusable(e)
+        } else {
+            Failure::from(e)
+        }
+    })?;
+    if let Some(t) = &outcome.timeline {
+        kvtrace_cli::out(t)?;
+    }
+    if !args.quiet {
+        for id in &outcome.skipped {
+            eprintln!("note: conversation {id} has no requests in the capture; skipped");
+        }
+        for p in &outcome.written {
+            eprintln!("wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}

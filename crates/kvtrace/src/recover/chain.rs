@@ -1,0 +1,296 @@
+//! Chaining turns into conversations by their block digests (issue 10).
+//!
+//! Turns arrive in time order. A turn B continues the *open* conversation whose latest turn
+//! A is at most `max_gap` earlier and shares with B a common block prefix of at least 90%
+//! of A's blocks; among several, the longest common prefix wins, then the most recent A.
+//! A turn that cannot continue anything (see [`Chainer::add`]) starts a conversation.
+//!
+//! # The index
+//!
+//! Chained digests make "B shares at least `m` leading blocks with A" equivalent to the
+//! single test `digest_B[m-1] == digest_A[m-1]` (a block digest folds in its position and
+//! every block before it). So each open conversation registers its latest turn under one
+//! key, the **checkpoint**: A's digest at position `ceil(0.9 · |A|) - 1`. To find B's
+//! predecessors we look up each of B's digests in the checkpoint map; a hit is exactly a
+//! conversation whose latest turn passes the 90% test. The exact common prefix of each hit
+//! is then found by binary search (equality of chained digests is monotone in position).
+//!
+//! Cost per turn: `|B|` hash lookups plus `O(log |A|)` per hit; no pair of turns is ever
+//! compared blindly. Conversations whose latest turn is more than `max_gap` old are closed
+//! (removed from the map, their digests freed) from a time-ordered expiry queue, so memory
+//! is bounded by the conversations active within one gap.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::blocks::Digest64;
+
+/// A turn continues a conversation when it keeps at least this share of its latest turn's
+/// blocks (as a fraction `NUM / DEN`).
+const SHARE_NUM: usize = 9;
+const SHARE_DEN: usize = 10;
+
+/// Blocks a successor must share with a turn of `n` blocks: `ceil(0.9 n)`.
+pub fn required_prefix(n: usize) -> usize {
+    (n * SHARE_NUM).div_ceil(SHARE_DEN)
+}
+
+/// Length of the common prefix of two chained digest lists (binary search: once two
+/// chained digests differ, every later pair differs too).
+pub fn common_blocks(a: &[Digest64], b: &[Digest64]) -> usize {
+    let (mut lo, mut hi) = (0usize, a.len().min(b.len()));
+    // Invariant: the first `lo` blocks agree; block `hi` (if any) and later do not matter.
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if a[mid - 1] == b[mid - 1] {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+struct Conv {
+    /// Turn numbers (order of [`Chainer::add`] calls).
+    turns: Vec<usize>,
+    latest_micros: i64,
+    /// Digests of the latest turn; emptied when the conversation is closed.
+    latest: Vec<Digest64>,
+    /// The key this conversation is registered under, while open.
+    checkpoint: Option<Digest64>,
+}
+
+/// Sequential chaining state. See the module documentation for the structure.
+pub struct Chainer {
+    max_gap_micros: i64,
+    convs: Vec<Conv>,
+    /// Checkpoint digest → open conversations registered under it.
+    by_checkpoint: FxHashMap<Digest64, Vec<u32>>,
+    /// (latest time, conversation) in time order; stale entries are skipped.
+    expiry: VecDeque<(i64, u32)>,
+    turns: usize,
+    /// Turns that had at least one candidate predecessor.
+    pub continued: usize,
+    /// Turns that had more than one candidate (a choice was made).
+    pub ambiguous: usize,
+}
+
+impl Chainer {
+    pub fn new(max_gap_micros: i64) -> Self {
+        Chainer {
+            max_gap_micros,
+            convs: Vec::new(),
+            by_checkpoint: FxHashMap::default(),
+            expiry: VecDeque::new(),
+            turns: 0,
+            continued: 0,
+            ambiguous: 0,
+        }
+    }
+
+    /// Add the next turn (times must not decrease). `can_continue` is false for a request
+    /// whose messages hold a single message (a first turn, a sub-agent's start, the first
+    /// request after a compaction): it always starts a conversation. Returns the index of
+    /// the conversation the turn joined.
+    pub fn add(&mut self, micros: i64, digests: Vec<Digest64>, can_continue: bool) -> usize {
+        let turn = self.turns;
+        self.turns += 1;
+        self.expire(micros);
+        let mut best: Option<(usize, i64, u32)> = None;
+        let mut hits = 0usize;
+        if can_continue {
+            for d in &digests {
+                let Some(list) = self.by_checkpoint.get(d) else {
+                    continue;
+                };
+                for &c in list {
+                    let conv = &self.convs[c as usize];
+                    let gap = micros - conv.latest_micros;
+                    if !(0..=self.max_gap_micros).contains(&gap) {
+                        continue;
+                    }
+                    let shared = common_blocks(&conv.latest, &digests);
+                    if shared < required_prefix(conv.latest.len()) || shared == 0 {
+                        continue;
+                    }
+                    hits += 1;
+                    let key = (shared, conv.latest_micros, c);
+                    if best.is_none_or(|b| key > b) {
+                        best = Some(key);
+                    }
+                }
+            }
+        }
+        if hits > 0 {
+            self.continued += 1;
+        }
+        if hits > 1 {
+            self.ambiguous += 1;
+        }
+        let c = match best {
+            Some((_, _, c)) => {
+                self.unregister(c);
+                c as usize
+            }
+            None => {
+                self.convs.push(Conv {
+                    turns: Vec::new(),
+                    latest_micros: micros,
+                    latest: Vec::new(),
+                    checkpoint: None,
+                });
+                self.convs.len() - 1
+            }
+        };
+        let conv = &mut self.convs[c];
+        conv.turns.push(turn);
+        conv.latest_micros = micros;
+        conv.latest = digests;
+        // A turn without a full block cannot be continued (nothing to share).
+        if !conv.latest.is_empty() {
+            let key = conv.latest[required_prefix(conv.latest.len()).max(1) - 1];
+            conv.checkpoint = Some(key);
+            self.by_checkpoint.entry(key).or_default().push(c as u32);
+            self.expiry.push_back((micros, c as u32));
+        }
+        c
+    }
+
+    fn unregister(&mut self, c: u32) {
+        let Some(key) = self.convs[c as usize].checkpoint.take() else {
+            return;
+        };
+        if let Some(list) = self.by_checkpoint.get_mut(&key) {
+            list.retain(|&x| x != c);
+            if list.is_empty() {
+                self.by_checkpoint.remove(&key);
+            }
+        }
+    }
+
+    /// Close conversations whose latest turn is more than `max_gap` before `now`.
+    fn expire(&mut self, now: i64) {
+        while let Some(&(t, c)) = self.expiry.front() {
+            if now - t <= self.max_gap_micros {
+                break;
+            }
+            self.expiry.pop_front();
+            let conv = &self.convs[c as usize];
+            if conv.latest_micros == t && conv.checkpoint.is_some() {
+                self.unregister(c);
+                self.convs[c as usize].latest = Vec::new();
+            }
+        }
+    }
+
+    /// Conversations in order of creation, each as its turn numbers.
+    pub fn into_conversations(self) -> Vec<Vec<usize>> {
+        self.convs.into_iter().map(|c| c.turns).collect()
+    }
+
+    /// Conversations still registered in the index (for tests).
+    pub fn open(&self) -> usize {
+        self.convs.iter().filter(|c| c.checkpoint.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fake chained digests: block k of a sequence of "token runs".
+    fn chain(parts: &[u64]) -> Vec<Digest64> {
+        let mut out = Vec::new();
+        let mut h: u64 = 0x9e37_79b9;
+        for (k, p) in parts.iter().enumerate() {
+            h = h.rotate_left(13) ^ p.wrapping_mul(0x1000_0000_01b3) ^ (k as u64);
+            out.push(h);
+        }
+        out
+    }
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn required_prefix_rounds_up() {
+        assert_eq!(required_prefix(10), 9);
+        assert_eq!(required_prefix(11), 10);
+        assert_eq!(required_prefix(1), 1);
+        assert_eq!(required_prefix(0), 0);
+    }
+
+    #[test]
+    fn common_blocks_finds_the_prefix() {
+        let a = chain(&[1, 2, 3, 4, 5]);
+        let b = chain(&[1, 2, 3, 9, 5]);
+        assert_eq!(common_blocks(&a, &b), 3);
+        assert_eq!(common_blocks(&a, &a[..2]), 2);
+        assert_eq!(common_blocks(&a, &chain(&[7])), 0);
+        assert_eq!(common_blocks(&[], &a), 0);
+    }
+
+    #[test]
+    fn appended_turns_chain_and_unrelated_ones_do_not() {
+        let mut ch = Chainer::new(3600 * S);
+        let shared: Vec<u64> = (0..20).collect();
+        let mut a = shared.clone();
+        a.extend([100, 101]);
+        let mut b = a.clone();
+        b.extend([102, 103, 104]);
+        let mut other = shared.clone();
+        other.extend([200, 201]);
+        assert_eq!(ch.add(0, chain(&a), false), 0);
+        // Another session's first turn: one message, never a continuation.
+        assert_eq!(ch.add(S, chain(&other), false), 1);
+        assert_eq!(ch.add(2 * S, chain(&b), true), 0);
+        let mut other2 = other.clone();
+        other2.extend([202, 203]);
+        assert_eq!(ch.add(3 * S, chain(&other2), true), 1);
+        assert_eq!(ch.into_conversations(), vec![vec![0, 2], vec![1, 3]]);
+    }
+
+    #[test]
+    fn longest_prefix_wins_then_most_recent() {
+        let mut ch = Chainer::new(3600 * S);
+        let base: Vec<u64> = (0..50).collect();
+        let mut a1 = base.clone();
+        a1.push(1000);
+        let mut a2 = base.clone();
+        a2.push(2000);
+        ch.add(0, chain(&a1), false);
+        ch.add(0, chain(&a2), false);
+        // Continues a2 fully; shares 50/51 with a1 (98%), but the longer prefix wins.
+        let mut b2 = a2.clone();
+        b2.extend([2001, 2002]);
+        assert_eq!(ch.add(S, chain(&b2), true), 1);
+        // Equal prefixes: the most recent latest turn wins.
+        let mut c = Chainer::new(3600 * S);
+        c.add(0, chain(&base), false);
+        c.add(5 * S, chain(&base), false);
+        let mut b = base.clone();
+        b.push(7);
+        assert_eq!(c.add(6 * S, chain(&b), true), 1);
+    }
+
+    #[test]
+    fn gap_and_threshold_are_respected() {
+        let mut ch = Chainer::new(60 * S);
+        let a: Vec<u64> = (0..10).collect();
+        ch.add(0, chain(&a), false);
+        let mut b = a.clone();
+        b.push(10);
+        // 61 s later: the conversation is closed.
+        assert_eq!(ch.add(61 * S, chain(&b), true), 1);
+        assert_eq!(ch.open(), 1);
+        // Keeps 8 of 11 blocks (< 90%): a new conversation (a compaction-like rewrite).
+        let mut c: Vec<u64> = (0..8).collect();
+        c.extend([50, 51, 52, 53]);
+        assert_eq!(ch.add(62 * S, chain(&c), true), 2);
+        // Keeps 10 of 11 blocks (>= 90%, an edit of the last block): continues.
+        let mut d: Vec<u64> = (0..10).collect();
+        d.extend([77, 78]);
+        assert_eq!(ch.add(63 * S, chain(&d), true), 1);
+    }
+}

@@ -1,0 +1,236 @@
+//! Candidate rows and turns (issue 10): which rows can be turns of a conversation, and the
+//! old proxy's (streaming, non-streaming replay) pairs folded into one turn.
+//!
+//! A candidate is a row whose response parses, is not an HTTP error, and carries a `msg_`
+//! message id that the message-id map resolves to this very row (the row a session log
+//! line would name). Each candidate is described once, cheaply: its time, `stream` flag,
+//! a 128-bit key of its normalized tools+system+messages (the pairing key), whether its
+//! `messages` hold more than one message (only then can it continue a conversation), and a
+//! **lineage** key (the first bytes of its normalized messages) that routes requests of one
+//! conversation to one incremental tokenizer later. Nothing is tokenized here.
+
+use rustc_hash::FxHashMap;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+use crate::build::request::serialize_section;
+use crate::capture::{Response, RowRef};
+use crate::pyjson;
+use crate::stamp::Stamp;
+
+/// Old proxy: the non-streaming replay follows its streaming request within this window.
+pub const PAIR_WINDOW_MICROS: i64 = 30 * 1_000_000;
+
+/// Bytes of normalized messages that name a lineage.
+const LINEAGE_BYTES: usize = 2048;
+
+/// A candidate row, described.
+#[derive(Debug, Clone)]
+pub struct RowInfo {
+    /// Position in table order (ties of equal times keep it).
+    pub order: usize,
+    pub id: String,
+    pub message_id: String,
+    pub ts: Stamp,
+    pub streaming: bool,
+    /// Body `model`, else the response's.
+    pub model: Option<String>,
+    /// Key of the normalized tools + system + messages.
+    pub content: u128,
+    pub lineage: u64,
+    /// `messages` holds at least two messages.
+    pub can_continue: bool,
+}
+
+/// Why a candidate row was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSkip {
+    BadTimestamp,
+    BadBody,
+}
+
+/// The message id of a usable response: parses, no HTTP error status, `msg_` id.
+pub fn usable_message_id(response: Option<&str>) -> Option<String> {
+    let r = Response::parse(response?)?;
+    if r.status_code.is_some_and(|s| s >= 400) {
+        return None;
+    }
+    r.message_id.filter(|m| m.starts_with("msg_"))
+}
+
+/// Python falsiness of a serialized section (an empty section contributes nothing).
+fn is_empty_text(text: &str) -> bool {
+    matches!(
+        text,
+        "null" | "false" | "[]" | "{}" | "\"\"" | "0" | "0.0" | "-0.0"
+    )
+}
+
+/// Whether a serialized JSON array has at least two elements (a scan of the text up to
+/// the first top-level comma; strings are skipped with their escapes).
+pub fn has_two_elements(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'[') {
+        return false;
+    }
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &c in b {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Describe one candidate row. `scratch` is a reusable buffer.
+pub fn describe(
+    row: RowRef<'_>,
+    order: usize,
+    message_id: &str,
+    scratch: &mut String,
+) -> Result<RowInfo, RowSkip> {
+    let ts = Stamp::parse(row.timestamp).ok_or(RowSkip::BadTimestamp)?;
+    let text = row.body.ok_or(RowSkip::BadBody)?;
+    let body = pyjson::split_body(text).map_err(|_| RowSkip::BadBody)?;
+    let mut hasher = Xxh3::new();
+    let mut lineage = 0u64;
+    let mut can_continue = false;
+    for (i, raw) in [body.tools, body.system, body.messages].into_iter().enumerate() {
+        if let Some(raw) = raw {
+            serialize_section(raw, scratch).map_err(|_| RowSkip::BadBody)?;
+            if !is_empty_text(scratch) {
+                hasher.update(scratch.as_bytes());
+                if i == 2 {
+                    lineage = xxh3_64(&scratch.as_bytes()[..scratch.len().min(LINEAGE_BYTES)]);
+                    can_continue = has_two_elements(scratch);
+                }
+            }
+        }
+        // Section separator: no section's serialization contains a 0 byte.
+        hasher.update(&[0]);
+    }
+    let model = body
+        .model
+        .or_else(|| row.response.and_then(Response::parse).and_then(|r| r.model));
+    Ok(RowInfo {
+        order,
+        id: row.id.to_owned(),
+        message_id: message_id.to_owned(),
+        ts,
+        streaming: body.stream,
+        model,
+        content: hasher.digest128(),
+        lineage,
+        can_continue,
+    })
+}
+
+/// A turn: the row that represents it and, for an old-proxy pair, the streaming partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub rep: usize,
+    pub partner: Option<usize>,
+}
+
+/// Fold old-proxy pairs: each non-streaming row takes the latest unpaired streaming row
+/// with the same content key that is 0–30 s earlier (or at the same second); the pair is
+/// one turn, represented by the non-streaming row. Every other row is a turn of its own.
+/// `rows` must be sorted by time; turns come back in time order of their representative.
+pub fn fold_pairs(rows: &[RowInfo]) -> Vec<Turn> {
+    let mut streaming: FxHashMap<u128, Vec<usize>> = FxHashMap::default();
+    for (i, r) in rows.iter().enumerate() {
+        if r.streaming {
+            streaming.entry(r.content).or_default().push(i);
+        }
+    }
+    let mut paired = vec![false; rows.len()];
+    let mut partner_of: Vec<Option<usize>> = vec![None; rows.len()];
+    for (i, r) in rows.iter().enumerate() {
+        if r.streaming {
+            continue;
+        }
+        let Some(list) = streaming.get(&r.content) else {
+            continue;
+        };
+        // Streaming rows of this content at or before r (by time), latest first.
+        let end = list.partition_point(|&s| rows[s].ts.micros <= r.ts.micros);
+        let found = list[..end]
+            .iter()
+            .rev()
+            .take_while(|&&s| r.ts.micros - rows[s].ts.micros <= PAIR_WINDOW_MICROS)
+            .find(|&&s| !paired[s]);
+        if let Some(&s) = found {
+            paired[s] = true;
+            partner_of[i] = Some(s);
+        }
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|&(i, _)| !paired[i])
+        .map(|(i, _)| Turn {
+            rep: i,
+            partner: partner_of[i],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(order: usize, secs: i64, streaming: bool, content: u128) -> RowInfo {
+        RowInfo {
+            order,
+            id: format!("r{order}"),
+            message_id: format!("msg_{order}"),
+            ts: Stamp {
+                micros: secs * 1_000_000,
+                offset_min: Some(0),
+            },
+            streaming,
+            model: None,
+            content,
+            lineage: 0,
+            can_continue: true,
+        }
+    }
+
+    #[test]
+    fn two_elements() {
+        assert!(!has_two_elements("[{\"a\":\"x,y\"}]"));
+        assert!(has_two_elements("[{\"a\":[1,2]},{\"b\":2}]"));
+        assert!(!has_two_elements("[\"\\\",\"]"));
+        assert!(!has_two_elements("{}"));
+    }
+
+    #[test]
+    fn pairs_fold_within_the_window() {
+        let rows = vec![
+            row(0, 0, true, 1),
+            row(1, 0, false, 1),  // same second: paired with 0
+            row(2, 10, true, 2),
+            row(3, 50, false, 2), // 40 s later: not paired
+            row(4, 60, true, 3),  // no replay: its own turn
+            row(5, 61, false, 9), // different content: its own turn
+        ];
+        let turns = fold_pairs(&rows);
+        let reps: Vec<(usize, Option<usize>)> = turns.iter().map(|t| (t.rep, t.partner)).collect();
+        assert_eq!(
+            reps,
+            vec![(1, Some(0)), (2, None), (3, None), (4, None), (5, None)]
+        );
+    }
+}

@@ -1,0 +1,582 @@
+//! Which requests a dashboard shows, and what each one is made of (issue 6).
+//!
+//! - one conversation: its parent rows (SPEC §4.1) and its sub-agents' rows, labelled
+//!   `SA1`, `SA2`, … in spawn order (§4.9.2: earliest agent-file time, else the spawning
+//!   entry, else the tool_result; ties by link order);
+//! - `combined`: every row of the capture whose body parses, each turn counted once: an
+//!   old-proxy pair (a streaming request and, within 30 s after it, a non-streaming one
+//!   with the same normalized tools + system + messages) counts as the non-streaming one.
+//!
+//! Each request is tokenized as the traces are (§4.2–§4.3, the library's `Stream`), but
+//! cut into blocks *with* the final partial block, and hashed with an unsalted chained
+//! 128-bit xxh3: the digests never leave the process, they only have to be equal exactly
+//! when the token prefixes are. The context is also split into parts (tools, system, user
+//! text, assistant text, tool_use, tool_result) for the composition chart; the message
+//! parts are apportioned by serialized bytes, which is approximate by design.
+
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use crate::build::gather::matched_rows;
+use crate::build::request::{Stream, Tokenizer};
+use crate::build::Counts;
+use crate::capture::{Capture, MessageIndex, Response, RowRef, Usage};
+use crate::pyjson::{self, Value};
+use crate::session::{SessionDir, SessionLog};
+use crate::stamp::Stamp;
+use crate::tokens::Token;
+
+use super::VisualizeError;
+
+/// What a stretch of the context holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    Tools,
+    System,
+    UserText,
+    AssistantText,
+    ToolUse,
+    ToolResult,
+}
+
+impl Part {
+    pub const ALL: [Part; 6] = [
+        Part::Tools,
+        Part::System,
+        Part::UserText,
+        Part::AssistantText,
+        Part::ToolUse,
+        Part::ToolResult,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Tools => "tools",
+            Part::System => "system",
+            Part::UserText => "user text",
+            Part::AssistantText => "assistant text",
+            Part::ToolUse => "tool_use",
+            Part::ToolResult => "tool_result",
+        }
+    }
+}
+
+/// One request of a selection.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub request_id: String,
+    pub ts: Stamp,
+    /// Seconds since the selection's first request.
+    pub t: f64,
+    pub streaming: bool,
+    pub model: String,
+    pub tokens_in: usize,
+    pub tool_tokens: usize,
+    pub system_tokens: usize,
+    /// Chained digests of the blocks, the final partial block included.
+    pub blocks: Vec<u128>,
+    /// The context in order, as (part, tokens) runs summing to `tokens_in`.
+    pub parts: Vec<(Part, usize)>,
+    pub out: u64,
+    pub usage: Usage,
+    /// responseTime in seconds.
+    pub api_time: Option<f64>,
+    pub completed_at: Option<Stamp>,
+    /// Seconds since the latest earlier `completedAt` of the same source.
+    pub think: Option<f64>,
+    pub stop: String,
+    /// Index into [`Selection::sources`].
+    pub source: usize,
+}
+
+impl Request {
+    /// API input total: input + cache read + cache creation.
+    pub fn api_total(&self) -> u64 {
+        self.usage.input.unwrap_or(0)
+            + self.usage.cache_read.unwrap_or(0)
+            + self.usage.cache_creation.unwrap_or(0)
+    }
+
+    /// The API's cache-read share in percent, when it reported cache fields.
+    pub fn api_read_pct(&self) -> Option<f64> {
+        let total = self.api_total();
+        (self.usage.has_cache_fields() && total > 0)
+            .then(|| self.usage.cache_read.unwrap_or(0) as f64 / total as f64 * 100.0)
+    }
+}
+
+/// Where requests come from: a parent conversation, a sub-agent, or unknown rows.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `parent`, `SA1`…, or (combined) the first 8 chars of the conversation id.
+    pub label: String,
+    pub conversation: String,
+    pub subagent: bool,
+    pub subagent_type: Option<String>,
+}
+
+/// The requests of one dashboard, in time order.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Conversation id or `combined`.
+    pub name: String,
+    pub block_size: usize,
+    pub sources: Vec<Source>,
+    pub requests: Vec<Request>,
+    /// Rows skipped: unparseable body or timestamp, missing rows.
+    pub skipped: usize,
+    /// Old-proxy pairs counted once (combined).
+    pub pairs_merged: usize,
+}
+
+/// The capture, its message-id map and its session directory, opened once.
+pub struct Inputs {
+    pub cap: Capture,
+    pub index: MessageIndex,
+    pub dir: SessionDir,
+}
+
+impl Inputs {
+    pub fn open(db: &Path, jsonl_dir: &Path) -> Result<Inputs, VisualizeError> {
+        let cap = Capture::open(db)?;
+        let dir = SessionDir::scan(jsonl_dir)?;
+        let index = cap.message_index()?;
+        Ok(Inputs { cap, index, dir })
+    }
+}
+
+/// A sub-agent found from a parent log: (agent id, type, spawn time, agent log).
+fn subagents(
+    inputs: &Inputs,
+    log: &SessionLog,
+) -> Vec<(Option<String>, Option<Stamp>, SessionLog)> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut out = Vec::new();
+    for link in &log.links {
+        if !seen.insert(link.agent_id.as_str()) {
+            continue;
+        }
+        let Some(path) = inputs.dir.agents.get(&link.agent_id) else {
+            continue;
+        };
+        let Ok(agent_log) = SessionLog::read(path) else {
+            continue;
+        };
+        let spawn_entry = log.spawn_for(link);
+        let spawn = agent_log
+            .first_time
+            .or(spawn_entry.and_then(|s| s.entry_time))
+            .or(link.result_time);
+        out.push((
+            spawn_entry.and_then(|s| s.subagent_type.clone()),
+            spawn,
+            agent_log,
+        ));
+    }
+    // Spawn order; unknown spawn times last; ties keep link order (stable sort).
+    out.sort_by_key(|(_, spawn, _)| (spawn.is_none(), spawn.map(|s| s.micros)));
+    out
+}
+
+/// One conversation (session id or unique prefix) with its sub-agents.
+pub fn conversation(
+    inputs: &Inputs,
+    id: &str,
+    block_size: usize,
+) -> Result<Selection, VisualizeError> {
+    let path = inputs
+        .dir
+        .find_parent(id)
+        .map_err(VisualizeError::Selection)?
+        .to_owned();
+    let log = SessionLog::read(&path).map_err(|source| VisualizeError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let name = log.stem();
+    let mut sources = vec![Source {
+        label: "parent".into(),
+        conversation: name.clone(),
+        subagent: false,
+        subagent_type: None,
+    }];
+    let mut counts = Counts::default();
+    let mut plan: Vec<(usize, Vec<String>)> = vec![(
+        0,
+        matched_rows(&inputs.cap, &inputs.index, &log, &mut counts)?
+            .into_iter()
+            .map(|k| k.id)
+            .collect(),
+    )];
+    for (kind, _, agent_log) in subagents(inputs, &log) {
+        let rows: Vec<String> = matched_rows(&inputs.cap, &inputs.index, &agent_log, &mut counts)?
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        sources.push(Source {
+            label: format!("SA{}", sources.len()),
+            conversation: name.clone(),
+            subagent: true,
+            subagent_type: kind,
+        });
+        plan.push((sources.len() - 1, rows));
+    }
+    let mut sel = Selection {
+        name,
+        block_size,
+        sources,
+        requests: Vec::new(),
+        skipped: counts.missing_rows,
+        pairs_merged: 0,
+    };
+    let mut tk = Tokenizer::default();
+    for (source, rows) in plan {
+        let mut stream = Stream::new(false);
+        for id in rows {
+            load(inputs, &mut stream, &mut tk, &id, source, &mut sel)?;
+        }
+    }
+    finish(&mut sel);
+    Ok(sel)
+}
+
+/// Every turn of the capture, counted once.
+pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, VisualizeError> {
+    // Which source each known row belongs to (for labels, lanes and tokenizer streams).
+    let mut sources: Vec<Source> = Vec::new();
+    let mut owner: FxHashMap<String, usize> = FxHashMap::default();
+    for path in &inputs.dir.parents {
+        let Ok(log) = SessionLog::read(path) else {
+            continue;
+        };
+        let conv = log.stem();
+        let short: String = conv.chars().take(8).collect();
+        let mut add = |log: &SessionLog, src: Source, sources: &mut Vec<Source>| {
+            sources.push(src);
+            for mid in &log.message_ids {
+                if let Some(rid) = inputs.index.get(mid) {
+                    owner.entry(rid.to_owned()).or_insert(sources.len() - 1);
+                }
+            }
+        };
+        add(
+            &log,
+            Source {
+                label: short.clone(),
+                conversation: conv.clone(),
+                subagent: false,
+                subagent_type: None,
+            },
+            &mut sources,
+        );
+        for (i, (kind, _, agent_log)) in subagents(inputs, &log).into_iter().enumerate() {
+            add(
+                &agent_log,
+                Source {
+                    label: format!("{short}/SA{}", i + 1),
+                    conversation: conv.clone(),
+                    subagent: true,
+                    subagent_type: kind,
+                },
+                &mut sources,
+            );
+        }
+    }
+    let unknown = sources.len();
+    sources.push(Source {
+        label: "other".into(),
+        conversation: String::new(),
+        subagent: false,
+        subagent_type: None,
+    });
+    // Every row id in table order, with its time; then time order (stable).
+    let mut ids: Vec<String> = Vec::new();
+    inputs
+        .cap
+        .for_each_response(|id, _| ids.push(id.to_owned()))?;
+    let mut keyed: Vec<(i64, String)> = Vec::with_capacity(ids.len());
+    let mut skipped = 0;
+    for id in ids {
+        match inputs
+            .cap
+            .timestamp_of(&id)?
+            .as_deref()
+            .and_then(Stamp::parse)
+        {
+            Some(t) => keyed.push((t.micros, id)),
+            None => skipped += 1,
+        }
+    }
+    keyed.sort_by_key(|(t, _)| *t);
+    let mut sel = Selection {
+        name: "combined".into(),
+        block_size,
+        sources,
+        requests: Vec::new(),
+        skipped,
+        pairs_merged: 0,
+    };
+    let mut streams: FxHashMap<usize, Stream> = FxHashMap::default();
+    let mut tk = Tokenizer::default();
+    for (_, id) in keyed {
+        let source = owner.get(&id).copied().unwrap_or(unknown);
+        let stream = streams.entry(source).or_insert_with(|| Stream::new(false));
+        load(inputs, stream, &mut tk, &id, source, &mut sel)?;
+    }
+    sel.pairs_merged = merge_pairs(&mut sel.requests);
+    finish(&mut sel);
+    Ok(sel)
+}
+
+/// Old-proxy pairs: drop a streaming request when a non-streaming one with the same
+/// token stream follows it within 30 s. Returns how many were dropped.
+pub fn merge_pairs(requests: &mut Vec<Request>) -> usize {
+    let key = |r: &Request| (r.tokens_in, r.blocks.last().copied());
+    let mut open: FxHashMap<(usize, Option<u128>), Vec<usize>> = FxHashMap::default();
+    let mut drop = vec![false; requests.len()];
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by_key(|&i| requests[i].ts.micros);
+    for i in order {
+        let r = &requests[i];
+        if r.streaming {
+            open.entry(key(r)).or_default().push(i);
+            continue;
+        }
+        let Some(cands) = open.get_mut(&key(r)) else {
+            continue;
+        };
+        // The latest unpaired streaming twin at most 30 s before.
+        let found = cands.iter().rposition(|&s| {
+            let dt = r.ts.micros - requests[s].ts.micros;
+            (0..=30_000_000).contains(&dt)
+        });
+        if let Some(pos) = found {
+            drop[cands.remove(pos)] = true;
+        }
+    }
+    let n = drop.iter().filter(|&&d| d).count();
+    let mut i = 0;
+    requests.retain(|_| {
+        i += 1;
+        !drop[i - 1]
+    });
+    n
+}
+
+/// Time order (stable), `t` from the first request, think times per source.
+fn finish(sel: &mut Selection) {
+    sel.requests.sort_by_key(|r| r.ts.micros);
+    let Some(t0) = sel.requests.first().map(|r| r.ts) else {
+        return;
+    };
+    let mut last_done: FxHashMap<usize, Stamp> = FxHashMap::default();
+    for r in &mut sel.requests {
+        r.t = r.ts.seconds_since(&t0);
+        r.think = last_done
+            .get(&r.source)
+            .map(|d| r.ts.seconds_since(d).max(0.0));
+        if let Some(c) = r.completed_at {
+            let e = last_done.entry(r.source).or_insert(c);
+            if c.micros > e.micros {
+                *e = c;
+            }
+        }
+    }
+}
+
+/// Fetch, tokenize and describe one row; a bad row is counted, not fatal.
+fn load(
+    inputs: &Inputs,
+    stream: &mut Stream,
+    tk: &mut Tokenizer,
+    id: &str,
+    source: usize,
+    sel: &mut Selection,
+) -> Result<(), VisualizeError> {
+    let bs = sel.block_size;
+    let got = inputs
+        .cap
+        .with_row(id, |row| describe(stream, tk, row, bs, source))?;
+    match got {
+        Some(Some(r)) => sel.requests.push(r),
+        _ => sel.skipped += 1,
+    }
+    Ok(())
+}
+
+fn describe(
+    stream: &mut Stream,
+    tk: &mut Tokenizer,
+    row: RowRef<'_>,
+    block_size: usize,
+    source: usize,
+) -> Option<Request> {
+    let ts = Stamp::parse(row.timestamp)?;
+    let body = pyjson::split_body(row.body?).ok()?;
+    let (tokens, tool_tokens, system_tokens) = stream.tokenize(tk, &body).ok()?;
+    let blocks = chain(&tokens, block_size);
+    let message_tokens = tokens.len().saturating_sub(tool_tokens + system_tokens);
+    let mut parts = vec![(Part::Tools, tool_tokens), (Part::System, system_tokens)];
+    parts.extend(message_parts(body.messages, message_tokens));
+    parts.retain(|p| p.1 > 0);
+    let response = row.response.and_then(Response::parse);
+    let (usage, out, stop, api_time, completed_at) = match &response {
+        Some(r) => (
+            r.usage,
+            r.usage.output.unwrap_or(0),
+            r.stop(),
+            r.response_time_ms.map(|ms| ms / 1000.0),
+            r.completed_at,
+        ),
+        None => (Usage::default(), 0, String::new(), None, None),
+    };
+    Some(Request {
+        request_id: row.id.to_owned(),
+        ts,
+        t: 0.0,
+        streaming: body.stream,
+        model: body.model.unwrap_or_else(|| "unknown".to_owned()),
+        tokens_in: tokens.len(),
+        tool_tokens,
+        system_tokens,
+        blocks,
+        parts,
+        out,
+        usage,
+        api_time,
+        completed_at,
+        think: None,
+        stop,
+        source,
+    })
+}
+
+/// Chained 128-bit digests of every block, the final partial one included. A block's
+/// digest covers the previous digest, its length and its tokens, so equal digests mean
+/// equal token prefixes (up to 2⁻¹²⁸ collisions).
+pub fn chain(tokens: &[Token], block_size: usize) -> Vec<u128> {
+    let mut out = Vec::with_capacity(tokens.len().div_ceil(block_size.max(1)));
+    let mut prev: u128 = 0;
+    let mut buf: Vec<u8> = Vec::with_capacity(block_size * 4 + 24);
+    for block in tokens.chunks(block_size.max(1)) {
+        buf.clear();
+        buf.extend_from_slice(&prev.to_le_bytes());
+        buf.extend_from_slice(&(block.len() as u64).to_le_bytes());
+        for t in block {
+            buf.extend_from_slice(&t.to_le_bytes());
+        }
+        prev = xxhash_rust::xxh3::xxh3_128(&buf);
+        out.push(prev);
+    }
+    out
+}
+
+/// The messages section as (part, tokens) runs: each content block's share of
+/// `total` tokens is its share of the serialized bytes (the message envelope goes
+/// with its first block). Adjacent runs of one part are merged.
+fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
+    let Some(mut v) = raw.and_then(|r| pyjson::parse(r).ok()) else {
+        return vec![(Part::UserText, total)];
+    };
+    v.normalize();
+    let mut bytes: Vec<(Part, usize)> = Vec::new();
+    let mut scratch = String::new();
+    let mut size = |v: &Value| {
+        scratch.clear();
+        v.write_to(&mut scratch);
+        scratch.len()
+    };
+    let Value::Array(msgs) = &v else {
+        return vec![(Part::UserText, total)];
+    };
+    for m in msgs {
+        let assistant = matches!(m.get("role"), Some(Value::Str(s)) if &**s == "assistant");
+        let text_part = if assistant {
+            Part::AssistantText
+        } else {
+            Part::UserText
+        };
+        let whole = size(m);
+        match m.get("content") {
+            Some(Value::Array(blocks)) if !blocks.is_empty() => {
+                let mut inner = 0;
+                for b in blocks {
+                    let n = size(b);
+                    inner += n;
+                    let part = match b.get("type") {
+                        Some(Value::Str(t)) => match &**t {
+                            "tool_use" | "server_tool_use" => Part::ToolUse,
+                            "tool_result" => Part::ToolResult,
+                            _ => text_part,
+                        },
+                        _ => text_part,
+                    };
+                    bytes.push((part, n));
+                }
+                // The message envelope (role, brackets) goes with its first block.
+                let extra = whole.saturating_sub(inner);
+                let at = bytes.len() - blocks.len();
+                bytes[at].1 += extra;
+            }
+            _ => bytes.push((text_part, whole)),
+        }
+    }
+    let sum: usize = bytes.iter().map(|b| b.1).sum();
+    if sum == 0 {
+        return if total > 0 {
+            vec![(Part::UserText, total)]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut out: Vec<(Part, usize)> = Vec::new();
+    let (mut cum_bytes, mut given) = (0usize, 0usize);
+    for (part, b) in bytes {
+        cum_bytes += b;
+        let upto = (cum_bytes as u128 * total as u128 / sum as u128) as usize;
+        let n = upto - given;
+        given = upto;
+        match out.last_mut() {
+            Some(last) if last.0 == part => last.1 += n,
+            _ => out.push((part, n)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_includes_partial_block_and_is_prefix_stable() {
+        let a = chain(&[1, 2, 3, 4, 5], 2);
+        let b = chain(&[1, 2, 3, 4, 5, 6], 2);
+        assert_eq!(a.len(), 3);
+        assert_eq!(b.len(), 3);
+        assert_eq!(a[..2], b[..2]);
+        assert_ne!(a[2], b[2]);
+        assert_ne!(chain(&[9, 2], 2)[0], chain(&[1, 2], 2)[0]);
+    }
+
+    #[test]
+    fn parts_follow_bytes_and_sum_to_total() {
+        let raw = r#"[{"role":"user","content":"hello there"},{"role":"assistant","content":[{"type":"text","text":"ok"},{"type":"tool_use","id":"t","name":"Read","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"xxxxxxxxxxxxxxxxxxxxxxxx"}]}]"#;
+        let p = message_parts(Some(raw), 100);
+        assert_eq!(p.iter().map(|x| x.1).sum::<usize>(), 100);
+        let kinds: Vec<Part> = p.iter().map(|x| x.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                Part::UserText,
+                Part::AssistantText,
+                Part::ToolUse,
+                Part::ToolResult
+            ]
+        );
+    }
+}
