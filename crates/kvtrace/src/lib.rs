@@ -19,6 +19,7 @@ pub mod conversations;
 pub mod export;
 pub mod index;
 pub mod pyjson;
+pub mod recover;
 pub mod report;
 pub mod session;
 pub mod session_stats;

@@ -154,6 +154,12 @@ fn run() -> Result<(), Failure> {
     if let Some(path) = &args.id_map {
         batch::write_id_map(path, &ids)?;
     }
+    for path in &summary.overwritten {
+        eprintln!(
+            "warning: two traces share the file name {} (session ids alike in their first 12 characters); the later one was kept",
+            path.display()
+        );
+    }
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {

@@ -115,6 +115,9 @@ pub struct BuildSummary {
     pub subagent_requests: usize,
     pub unique_blocks: usize,
     pub files: Vec<PathBuf>,
+    /// Traces whose file name (the id cut to 16 characters) an earlier trace of the run
+    /// already used: the later one replaced it, as in the reference. Reported, never silent.
+    pub overwritten: Vec<PathBuf>,
     pub skipped: Counts,
 }
 
@@ -257,6 +260,7 @@ pub fn run_with(
         Ok(path)
     };
     let mut files = Vec::new();
+    let mut overwritten = Vec::new();
     // --output names files after the count of traces written (`_s1`, `_s2`, … when more
     // than one, as the reference), so that conversation's traces are collected first.
     let mut single: Vec<BuiltTrace> = Vec::new();
@@ -264,7 +268,12 @@ pub fn run_with(
         match &opts.output {
             Output::Dir(dir) => {
                 let name = format!("{}.json", t.id.chars().take(16).collect::<String>());
-                files.push(write(dir.join(name), &t)?);
+                let path = write(dir.join(name), &t)?;
+                if files.contains(&path) {
+                    overwritten.push(path);
+                } else {
+                    files.push(path);
+                }
             }
             Output::File(_) => single.push(t),
         }
@@ -282,6 +291,7 @@ pub fn run_with(
         }
     }
     summary.files = files;
+    summary.overwritten = overwritten;
     Ok(summary)
 }
 

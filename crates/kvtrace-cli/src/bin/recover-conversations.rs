@@ -1,0 +1,146 @@
+//! recover-conversations: rebuild conversations from a capture whose session logs are
+//! lost, and write them as Claude Code session files (issue 10, docs/recovery.md).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use kvtrace::recover::{self, RecoverError, RecoverOptions, RecoverSummary, Validation};
+use kvtrace_cli::{out, print_json, unusable, Failure};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Recover conversations from requests.db alone (when session logs are lost) as Claude Code session files",
+    after_help = "EXAMPLE:\n  recover-conversations capture/requests.db --output-dir recovered \\\n      --exclude-indexed ~/.claude/projects/myproj\n  build-minimal-traces capture/requests.db --jsonl-dir recovered --output-dir traces\n\n\
+Turns are chained on salted 64-token block hashes: a request continues the conversation\n\
+whose latest turn is at most --max-gap seconds older and keeps at least 90% of its\n\
+blocks. Sub-agents come out as conversations of their own; a compaction starts a new one.\n\
+--validate-against DIR scores the recovery against real session logs of the same capture."
+)]
+struct Args {
+    /// The capture (requests.db from claude-code-proxy).
+    db: PathBuf,
+    /// Where to write <12 hex>-recovered.jsonl session files.
+    #[arg(long)]
+    output_dir: PathBuf,
+    /// Session logs whose requests are already covered: never recover them again.
+    #[arg(long, value_name = "JSONL_DIR")]
+    exclude_indexed: Option<PathBuf>,
+    /// Skip requests whose tools+system sections hold fewer tokens (titles, warm-ups, quota).
+    #[arg(long, default_value_t = 5000)]
+    min_prefix_tokens: usize,
+    /// A request continues a conversation only within this many seconds of its latest turn.
+    #[arg(long, default_value_t = 3600.0)]
+    max_gap: f64,
+    /// Worker threads (default: all cores). Output is identical for any value.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Real session logs of the same capture: report pairwise precision and recall.
+    #[arg(long, value_name = "JSONL_DIR")]
+    validate_against: Option<PathBuf>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No summary text.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn run() -> Result<(), Failure> {
+    let args = Args::parse();
+    for dir in [&args.exclude_indexed, &args.validate_against]
+        .into_iter()
+        .flatten()
+    {
+        if !dir.is_dir() {
+            return Err(unusable(anyhow::anyhow!("{}: no such directory", dir.display())));
+        }
+    }
+    if args.max_gap.is_nan() || args.max_gap < 0.0 {
+        return Err(unusable(anyhow::anyhow!("--max-gap must be a number of seconds >= 0")));
+    }
+    let opts = RecoverOptions {
+        db: args.db.clone(),
+        output_dir: args.output_dir.clone(),
+        exclude_indexed: args.exclude_indexed.clone(),
+        min_prefix_tokens: args.min_prefix_tokens,
+        max_gap_seconds: args.max_gap,
+        threads: args.threads,
+        validate_against: args.validate_against.clone(),
+        salt: None,
+    };
+    let summary = recover::run(&opts).map_err(|e| match e {
+        RecoverError::Capture(_) | RecoverError::SessionDir(_) => unusable(e),
+        other => Failure::from(other),
+    })?;
+    if args.json {
+        return print_json(&summary);
+    }
+    if !args.quiet {
+        out(&text(&summary))?;
+    }
+    Ok(())
+}
+
+fn text(s: &RecoverSummary) -> String {
+    let mut t = format!(
+        "{} conversations ({} of one turn) from {} turns written to {} ({} files)\n\
+         rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}\n\
+         skipped: {} unusable responses, {} superseded, {} bad bodies, {} bad timestamps, {} missing rows",
+        s.conversations,
+        s.single_turn_conversations,
+        s.recovered_turns,
+        s.output_dir,
+        s.files,
+        s.rows,
+        s.candidates,
+        s.old_proxy_pairs,
+        s.turns,
+        s.excluded_indexed,
+        s.small_prefix,
+        s.unusable_responses,
+        s.superseded,
+        s.bad_bodies,
+        s.bad_timestamps,
+        s.missing_rows,
+    );
+    if let Some(v) = &s.validation {
+        t.push_str(&validation_text(v));
+    }
+    t
+}
+
+fn validation_text(v: &Validation) -> String {
+    let mut t = format!("\nvalidation ({} requests in the real logs):", v.real_requests);
+    for (label, sc) in [
+        ("as logged", &v.as_logged),
+        ("cut at compactions", &v.cut_at_compactions),
+    ] {
+        t.push_str(&format!(
+            "\n  {label}: precision {:.4} recall {:.4} over {} requests; {}/{} real conversations recovered exactly ({:.1}%)",
+            sc.precision,
+            sc.recall,
+            sc.known_requests,
+            sc.exact,
+            sc.real_conversations,
+            sc.exact_share * 100.0
+        ));
+        for o in &sc.worst_split {
+            t.push_str(&format!(
+                "\n    split: {} ({} requests over {} recovered, {} pairs missed)",
+                o.name, o.requests, o.spread, o.lost_pairs
+            ));
+        }
+        for o in &sc.worst_merged {
+            t.push_str(&format!(
+                "\n    merged: {} ({} requests from {} real, {} false pairs)",
+                o.name, o.requests, o.spread, o.lost_pairs
+            ));
+        }
+    }
+    t
+}
+
+fn main() -> std::process::ExitCode {
+    kvtrace_cli::main(run)
+}

@@ -1,0 +1,437 @@
+//! recover-conversations: rebuild conversations from a capture alone, when the session
+//! logs are lost (issue 10; algorithm and limits in docs/recovery.md).
+//!
+//! The run, in order:
+//! 1. **Scan** ([`scan`]): one streamed pass over `(id, response)` builds the message-id
+//!    map and the list of candidate rows; each candidate is then described in parallel
+//!    (time, stream flag, normalized-content key, lineage key, one message or more).
+//! 2. **Fold old-proxy pairs** ([`scan::fold_pairs`]) into turns; drop turns that a
+//!    session log under `--exclude-indexed` already names (either row of a pair).
+//! 3. **Digest and chain**, in time-ordered windows: the window's turns are tokenized in
+//!    parallel, one incremental tokenizer per lineage (so a conversation's growing context
+//!    is tokenized once), turns whose tools+system hold fewer than `--min-prefix-tokens`
+//!    are skipped, and the rest are chained sequentially ([`chain::Chainer`]).
+//! 4. **Write** one Claude Code session file per conversation ([`output`]).
+//! 5. With `--validate-against`, **score** against the real logs ([`truth`], [`score`]).
+
+pub mod chain;
+pub mod output;
+pub mod scan;
+pub mod score;
+pub mod truth;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::blocks::{chain_digests, Digest64, Salt, SaltError};
+use crate::build::request::{Stream, Tokenizer};
+use crate::capture::{Capture, CaptureError, MessageIndex, Response};
+use crate::pyjson;
+use crate::session::SessionDirError;
+use crate::tokens::Token;
+
+use chain::Chainer;
+use scan::{RowInfo, RowSkip};
+use score::Score;
+
+/// Tokens per block of the chaining digests (the traces' default).
+pub const BLOCK_SIZE: usize = 64;
+
+/// Turns tokenized and chained per window (bounds memory to one window of digests plus
+/// the open conversations).
+const WINDOW: usize = 256;
+
+/// Why a recovery cannot run.
+#[derive(Debug, Error)]
+pub enum RecoverError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    SessionDir(#[from] SessionDirError),
+    #[error(transparent)]
+    Salt(#[from] SaltError),
+    #[error("cannot create the output directory {path}: {source}")]
+    OutputDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {0} worker threads")]
+    Threads(usize),
+}
+
+/// What to recover and how.
+#[derive(Debug, Clone)]
+pub struct RecoverOptions {
+    pub db: PathBuf,
+    pub output_dir: PathBuf,
+    /// Session logs whose requests must not be recovered again.
+    pub exclude_indexed: Option<PathBuf>,
+    /// Turns whose tools+system sections hold fewer tokens are skipped.
+    pub min_prefix_tokens: usize,
+    /// A turn continues a conversation only if its latest turn is at most this old.
+    pub max_gap_seconds: f64,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Real session logs of the same capture to score against.
+    pub validate_against: Option<PathBuf>,
+    /// Salt of the chaining digests (`None`: random; the digests never leave the run).
+    pub salt: Option<Salt>,
+}
+
+impl Default for RecoverOptions {
+    fn default() -> Self {
+        RecoverOptions {
+            db: PathBuf::new(),
+            output_dir: PathBuf::from("recovered"),
+            exclude_indexed: None,
+            min_prefix_tokens: 5000,
+            max_gap_seconds: 3600.0,
+            threads: 0,
+            validate_against: None,
+            salt: None,
+        }
+    }
+}
+
+/// Scores against the logs as they are, and cut at compactions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    /// Requests the real logs name.
+    pub real_requests: usize,
+    pub as_logged: Score,
+    pub cut_at_compactions: Score,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecoverSummary {
+    /// Rows in the capture.
+    pub rows: u64,
+    /// Rows without a usable response (none, unparseable, an HTTP error, no msg_ id).
+    pub unusable_responses: u64,
+    /// Rows whose message id a later row also carries (the later row is used).
+    pub superseded: u64,
+    pub bad_bodies: u64,
+    pub bad_timestamps: u64,
+    /// Rows deleted while the run read the capture.
+    pub missing_rows: u64,
+    /// Described candidate rows.
+    pub candidates: u64,
+    /// Old-proxy (streaming, replay) pairs folded into one turn.
+    pub old_proxy_pairs: u64,
+    /// Turns after folding pairs.
+    pub turns: u64,
+    /// Turns already named by a session log under --exclude-indexed.
+    pub excluded_indexed: u64,
+    /// Turns whose tools+system are under --min-prefix-tokens (titles, warm-ups, quota).
+    pub small_prefix: u64,
+    /// Turns placed in a conversation.
+    pub recovered_turns: u64,
+    /// Turns that continued a conversation / had several candidates.
+    pub continued: u64,
+    pub ambiguous: u64,
+    pub conversations: u64,
+    /// Conversations of a single turn.
+    pub single_turn_conversations: u64,
+    pub files: u64,
+    pub output_dir: String,
+    pub validation: Option<Validation>,
+}
+
+/// Per-lineage tokenization state, reused across windows.
+#[derive(Default)]
+struct Lineage {
+    stream: Stream,
+    prev_tokens: Vec<Token>,
+    prev_digests: Vec<Digest64>,
+    last_micros: i64,
+}
+
+/// What digesting one turn gave.
+enum Outcome {
+    Digests(Vec<Digest64>),
+    Small,
+    BadBody,
+    Missing,
+}
+
+fn common_prefix(a: &[Token], b: &[Token]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Tokenize and digest one turn's row with its lineage's state.
+fn digest_turn(
+    cap: &Capture,
+    tk: &mut Tokenizer,
+    st: &mut Lineage,
+    salt: &Salt,
+    id: &str,
+    min_prefix: usize,
+) -> Result<Outcome, CaptureError> {
+    let outcome = cap.with_row(id, |row| {
+        let Some(text) = row.body else {
+            return Outcome::BadBody;
+        };
+        let Ok(body) = pyjson::split_body(text) else {
+            return Outcome::BadBody;
+        };
+        let Ok((tokens, tools, system)) = st.stream.tokenize(tk, &body) else {
+            return Outcome::BadBody;
+        };
+        if tools + system < min_prefix {
+            return Outcome::Small;
+        }
+        let shared = common_prefix(&st.prev_tokens, &tokens) / BLOCK_SIZE;
+        let mut digests = st.prev_digests[..shared.min(st.prev_digests.len())].to_vec();
+        chain_digests(salt, &tokens, BLOCK_SIZE, &mut digests);
+        st.prev_digests.clone_from(&digests);
+        st.prev_tokens = tokens;
+        Outcome::Digests(digests)
+    })?;
+    Ok(outcome.unwrap_or(Outcome::Missing))
+}
+
+/// Recover the conversations of a capture and write them.
+pub fn run(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|_| RecoverError::Threads(opts.threads))?;
+    pool.install(|| run_in_pool(opts))
+}
+
+fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
+    let mut s = RecoverSummary {
+        output_dir: opts.output_dir.display().to_string(),
+        ..RecoverSummary::default()
+    };
+    let salt = match &opts.salt {
+        Some(salt) => salt.clone(),
+        None => Salt::random()?,
+    };
+    let db = opts.db.as_path();
+
+    // 1. The message-id map (as build-minimal-traces builds it) and the candidates.
+    let cap = Capture::open(db)?;
+    let mut index = MessageIndex::default();
+    let mut usable: Vec<(String, String)> = Vec::new();
+    cap.for_each_response(|id, response| {
+        s.rows += 1;
+        let parsed = response.and_then(Response::parse);
+        let Some(r) = parsed else {
+            s.unusable_responses += 1;
+            return;
+        };
+        let Some(mid) = r.message_id.filter(|m| m.starts_with("msg_")) else {
+            s.unusable_responses += 1;
+            return;
+        };
+        index.insert(mid.clone(), id.to_owned());
+        if r.status_code.is_some_and(|c| c >= 400) {
+            s.unusable_responses += 1;
+            return;
+        }
+        usable.push((id.to_owned(), mid));
+    })?;
+    drop(cap);
+    let before = usable.len();
+    usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
+    s.superseded = (before - usable.len()) as u64;
+
+    let described: Vec<Result<Option<Result<RowInfo, RowSkip>>, CaptureError>> = usable
+        .par_iter()
+        .enumerate()
+        .map_init(
+            || (None::<Capture>, String::new()),
+            |(cap, scratch), (order, (id, mid))| {
+                if cap.is_none() {
+                    *cap = Some(Capture::open(db)?);
+                }
+                match cap.as_ref() {
+                    Some(c) => c.with_row(id, |row| scan::describe(row, order, mid, scratch)),
+                    None => Ok(None),
+                }
+            },
+        )
+        .collect();
+    drop(usable);
+    let mut rows: Vec<RowInfo> = Vec::with_capacity(described.len());
+    for d in described {
+        match d? {
+            Some(Ok(info)) => rows.push(info),
+            Some(Err(RowSkip::BadBody)) => s.bad_bodies += 1,
+            Some(Err(RowSkip::BadTimestamp)) => s.bad_timestamps += 1,
+            None => s.missing_rows += 1,
+        }
+    }
+    s.candidates = rows.len() as u64;
+    rows.sort_by_key(|r| (r.ts.micros, r.order));
+
+    // 2. Turns, minus those the real logs already hold.
+    let mut turns = scan::fold_pairs(&rows);
+    s.old_proxy_pairs = turns.iter().filter(|t| t.partner.is_some()).count() as u64;
+    s.turns = turns.len() as u64;
+    if let Some(dir) = &opts.exclude_indexed {
+        let (indexed, _unreadable) = truth::indexed_rows(dir, &index)?;
+        turns.retain(|t| {
+            let named = indexed.contains(&rows[t.rep].id)
+                || t.partner.is_some_and(|p| indexed.contains(&rows[p].id));
+            !named
+        });
+        s.excluded_indexed = s.turns - turns.len() as u64;
+    }
+
+    // 3. Digest and chain, window by window.
+    let max_gap_micros = (opts.max_gap_seconds.max(0.0) * 1e6) as i64;
+    let mut chainer = Chainer::new(max_gap_micros);
+    let mut chained_rows: Vec<usize> = Vec::new();
+    let mut lineages: FxHashMap<u64, Lineage> = FxHashMap::default();
+    for window in turns.chunks(WINDOW) {
+        let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
+        let mut slot: FxHashMap<u64, usize> = FxHashMap::default();
+        for (pos, t) in window.iter().enumerate() {
+            let key = rows[t.rep].lineage;
+            let g = *slot.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(pos);
+        }
+        let work: Vec<(u64, Lineage, Vec<usize>)> = groups
+            .into_iter()
+            .map(|(key, members)| (key, lineages.remove(&key).unwrap_or_default(), members))
+            .collect();
+        let done: Vec<Result<(u64, Lineage, Vec<(usize, Outcome)>), CaptureError>> = work
+            .into_par_iter()
+            .map_init(
+                || (None::<Capture>, Tokenizer::default()),
+                |(cap, tk), (key, mut st, members)| {
+                    if cap.is_none() {
+                        *cap = Some(Capture::open(db)?);
+                    }
+                    let mut out = Vec::with_capacity(members.len());
+                    if let Some(cap) = cap.as_ref() {
+                        for pos in members {
+                            let row = &rows[window[pos].rep];
+                            let o =
+                                digest_turn(cap, tk, &mut st, &salt, &row.id, opts.min_prefix_tokens)?;
+                            st.last_micros = row.ts.micros;
+                            out.push((pos, o));
+                        }
+                    }
+                    Ok((key, st, out))
+                },
+            )
+            .collect();
+        let mut outcomes: Vec<Option<Outcome>> = (0..window.len()).map(|_| None).collect();
+        for d in done {
+            let (key, st, out) = d?;
+            lineages.insert(key, st);
+            for (pos, o) in out {
+                outcomes[pos] = Some(o);
+            }
+        }
+        for (t, o) in window.iter().zip(outcomes) {
+            let row = &rows[t.rep];
+            match o {
+                Some(Outcome::Digests(d)) => {
+                    chainer.add(row.ts.micros, d, row.can_continue);
+                    chained_rows.push(t.rep);
+                }
+                Some(Outcome::Small) => s.small_prefix += 1,
+                Some(Outcome::BadBody) => s.bad_bodies += 1,
+                Some(Outcome::Missing) | None => s.missing_rows += 1,
+            }
+        }
+        // Forget tokenizer state of lineages idle for longer than a gap.
+        if let Some(last) = window.last() {
+            let now = rows[last.rep].ts.micros;
+            lineages.retain(|_, st| now - st.last_micros <= max_gap_micros);
+        }
+    }
+    drop(lineages);
+    s.recovered_turns = chained_rows.len() as u64;
+    s.continued = chainer.continued as u64;
+    s.ambiguous = chainer.ambiguous as u64;
+    let conversations: Vec<Vec<usize>> = chainer
+        .into_conversations()
+        .into_iter()
+        .map(|c| c.into_iter().map(|k| chained_rows[k]).collect())
+        .collect();
+    s.conversations = conversations.len() as u64;
+    s.single_turn_conversations = conversations.iter().filter(|c| c.len() == 1).count() as u64;
+
+    // 4. Write.
+    std::fs::create_dir_all(&opts.output_dir).map_err(|source| RecoverError::OutputDir {
+        path: opts.output_dir.clone(),
+        source,
+    })?;
+    let stems = write_sessions(&opts.output_dir, &rows, &conversations)?;
+    s.files = stems.len() as u64;
+
+    // 5. Score.
+    if let Some(dir) = &opts.validate_against {
+        let real = truth::load(db, dir, &index)?;
+        let mut recovered: FxHashMap<String, u32> = FxHashMap::default();
+        for (c, members) in conversations.iter().enumerate() {
+            for &r in members {
+                recovered.insert(rows[r].id.clone(), c as u32);
+            }
+        }
+        s.validation = Some(Validation {
+            real_requests: real.whole.len(),
+            as_logged: score::score(&real.whole, &real.whole_names, &recovered, &stems),
+            cut_at_compactions: score::score(&real.pieces, &real.piece_names, &recovered, &stems),
+        });
+    }
+    Ok(s)
+}
+
+/// Write one session file per conversation; returns their stems in conversation order.
+fn write_sessions(
+    dir: &Path,
+    rows: &[RowInfo],
+    conversations: &[Vec<usize>],
+) -> Result<Vec<String>, RecoverError> {
+    let mut used: FxHashSet<String> = FxHashSet::default();
+    let mut stems = Vec::with_capacity(conversations.len());
+    for members in conversations {
+        let Some(&first) = members.first() else {
+            stems.push(String::new());
+            continue;
+        };
+        let mut attempt = 0;
+        let stem = loop {
+            let stem = output::stem_for(&rows[first].id, attempt);
+            if used.insert(stem.clone()) {
+                break stem;
+            }
+            attempt += 1;
+        };
+        let facts: Vec<output::EntryFacts<'_>> = members
+            .iter()
+            .map(|&r| output::EntryFacts {
+                message_id: &rows[r].message_id,
+                model: rows[r].model.as_deref().unwrap_or("unknown"),
+                ts: rows[r].ts,
+            })
+            .collect();
+        let text = output::session_text(&stem, &facts);
+        let path = dir.join(format!("{stem}.jsonl"));
+        crate::trace::write_atomic(&path, text.as_bytes())
+            .map_err(|source| RecoverError::Write { path, source })?;
+        stems.push(stem);
+    }
+    Ok(stems)
+}
