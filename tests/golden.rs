@@ -114,7 +114,15 @@ fn single_conversation_without_split_writes_one_file() {
 #[test]
 fn anonymized_output_leaks_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let files = build(tmp.path(), &["--include-subagents", "--anonymize", "--split-at-gap", "3600"]);
+    let files = build(
+        tmp.path(),
+        &[
+            "--include-subagents",
+            "--anonymize",
+            "--split-at-gap",
+            "3600",
+        ],
+    );
     assert!(!files.is_empty());
     assert_no_leak(&golden().join("capture"), &files);
 }
@@ -127,8 +135,18 @@ fn anonymized_examples_leak_nothing() {
     let jsonl = examples().join("jsonl");
     ok(
         "build-minimal-traces",
-        &[db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str(), "--output-dir".as_ref(), out.as_os_str(),
-          "--include-subagents".as_ref(), "--anonymize".as_ref(), "--salt".as_ref(), SALT.as_ref(), "-q".as_ref()],
+        &[
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--output-dir".as_ref(),
+            out.as_os_str(),
+            "--include-subagents".as_ref(),
+            "--anonymize".as_ref(),
+            "--salt".as_ref(),
+            SALT.as_ref(),
+            "-q".as_ref(),
+        ],
     );
     let files = dir_files(&out);
     assert_eq!(files.len(), 2);
@@ -137,11 +155,20 @@ fn anonymized_examples_leak_nothing() {
 
 /// Scan every output byte for every secret of a capture folder (requests.db + jsonl/).
 fn assert_no_leak(capture: &Path, files: &[(String, Vec<u8>)]) {
-    let output: String = files.iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+    let output: String = files
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
     let mut secrets: Vec<String> = vec![SALT.to_owned()];
     let mut strings: Vec<String> = Vec::new();
     for entry in walk(&capture.join("jsonl")) {
-        secrets.push(entry.file_stem().unwrap().to_string_lossy().replace("agent-", ""));
+        secrets.push(
+            entry
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .replace("agent-", ""),
+        );
         for line in std::fs::read_to_string(&entry).unwrap_or_default().lines() {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
                 collect_strings(&v, &mut strings);
@@ -149,9 +176,18 @@ fn assert_no_leak(capture: &Path, files: &[(String, Vec<u8>)]) {
         }
     }
     let conn = rusqlite::Connection::open(capture.join("requests.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT id, timestamp, body, response FROM requests").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, timestamp, body, response FROM requests")
+        .unwrap();
     let rows = stmt
-        .query_map([], |r| Ok([r.get::<_, Option<String>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))
+        .query_map([], |r| {
+            Ok([
+                r.get::<_, Option<String>>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ])
+        })
         .unwrap();
     for row in rows {
         for cell in row.unwrap().into_iter().flatten() {
@@ -164,27 +200,59 @@ fn assert_no_leak(capture: &Path, files: &[(String, Vec<u8>)]) {
     // Values the trace format itself carries (model names, block types, stop reasons,
     // sub-agent types and statuses, its own field names) are not secrets.
     const FORMAT: &[&str] = &[
-        "text", "tool_use", "tool_result", "thinking", "end_turn", "max_tokens", "Explore", "Plan",
-        "general-purpose", "completed", "subagent", "subagent_type", "duration_ms", "total_tokens",
-        "tool_use_count", "status", "requests", "models", "tool_tokens", "system_tokens", "hash_ids",
-        "input_types", "output_types", "block_size", "hash_id_scope", "think_time", "api_time",
+        "text",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "end_turn",
+        "max_tokens",
+        "Explore",
+        "Plan",
+        "general-purpose",
+        "completed",
+        "subagent",
+        "subagent_type",
+        "duration_ms",
+        "total_tokens",
+        "tool_use_count",
+        "status",
+        "requests",
+        "models",
+        "tool_tokens",
+        "system_tokens",
+        "hash_ids",
+        "input_types",
+        "output_types",
+        "block_size",
+        "hash_id_scope",
+        "think_time",
+        "api_time",
     ];
     let allowed = |s: &str| s.starts_with("claude-") || FORMAT.contains(&s);
     // Every 20-character window of the output, escaped as it is written, with the model
     // names (format values that prompts may quote too) blanked out.
     let mut blanked = output.clone();
     while let Some(start) = blanked.find("\"claude-") {
-        let end = blanked[start + 1..].find('"').map_or(blanked.len(), |e| start + 2 + e);
+        let end = blanked[start + 1..]
+            .find('"')
+            .map_or(blanked.len(), |e| start + 2 + e);
         blanked.replace_range(start..end, "\u{1}");
     }
     let out_chars: Vec<char> = blanked.chars().collect();
-    let windows: std::collections::HashSet<String> = out_chars.windows(20).map(|w| w.iter().collect()).collect();
+    let windows: std::collections::HashSet<String> =
+        out_chars.windows(20).map(|w| w.iter().collect()).collect();
     let mut checked = 0usize;
     for s in strings {
         if allowed(&s) || s.chars().count() < 8 {
             continue;
         }
-        let forms = [s.clone(), serde_json::to_string(&s).unwrap().trim_matches('"').to_owned()];
+        let forms = [
+            s.clone(),
+            serde_json::to_string(&s)
+                .unwrap()
+                .trim_matches('"')
+                .to_owned(),
+        ];
         for form in forms {
             let chars: Vec<char> = form.chars().collect();
             if chars.len() <= 20 {
@@ -201,9 +269,15 @@ fn assert_no_leak(capture: &Path, files: &[(String, Vec<u8>)]) {
     for secret in &secrets {
         let escaped = serde_json::to_string(secret).unwrap();
         let escaped = escaped.trim_matches('"');
-        assert!(!output.contains(secret.as_str()) && !output.contains(escaped), "leaked {secret:?}");
+        assert!(
+            !output.contains(secret.as_str()) && !output.contains(escaped),
+            "leaked {secret:?}"
+        );
     }
-    assert!(checked + secrets.len() > 500, "the scan must cover the inputs");
+    assert!(
+        checked + secrets.len() > 500,
+        "the scan must cover the inputs"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -118,7 +118,10 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
     let s = recover(capture, &rec, &["--validate-against", p(&jsonl)]);
     let v = &s["validation"];
     let cut = &v["cut_at_compactions"];
-    let (precision, recall) = (cut["precision"].as_f64().unwrap(), cut["recall"].as_f64().unwrap());
+    let (precision, recall) = (
+        cut["precision"].as_f64().unwrap(),
+        cut["recall"].as_f64().unwrap(),
+    );
     eprintln!(
         "{label}: cut at compactions P={precision:.4} R={recall:.4} exact {}/{}; as logged P={:.4} R={:.4}; {} turns, {} conversations",
         cut["exact"], cut["real_conversations"],
@@ -137,17 +140,34 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
     let rec_tr = tmp.path().join("rec_tr");
     let db = capture.join("requests.db");
     let common = ["--salt", SALT, "--local-hash-ids", "--quiet"];
-    let mut a = vec![p(&db), "--jsonl-dir", p(&jsonl), "--output-dir", p(&real_tr)];
+    let mut a = vec![
+        p(&db),
+        "--jsonl-dir",
+        p(&jsonl),
+        "--output-dir",
+        p(&real_tr),
+    ];
     a.extend(common);
     run_ok("build", &a);
-    let mut a = vec![p(&db), "--jsonl-dir", p(&rec), "--output-dir", p(&rec_tr), "--anonymize"];
+    let mut a = vec![
+        p(&db),
+        "--jsonl-dir",
+        p(&rec),
+        "--output-dir",
+        p(&rec_tr),
+        "--anonymize",
+    ];
     a.extend(common);
     run_ok("build", &a);
     let real_sigs = signatures(&real_tr);
     let rec_sigs: Vec<Signature> = signatures(&rec_tr).into_values().collect();
     let real_sets = message_sets(&jsonl);
     let rec_sets: BTreeSet<BTreeSet<String>> = message_sets(&rec).into_values().collect();
-    assert_eq!(rec_sigs.len(), rec_sets.len(), "{label}: one trace per recovered file");
+    assert_eq!(
+        rec_sigs.len(),
+        rec_sets.len(),
+        "{label}: one trace per recovered file"
+    );
     let mut compared = 0;
     for (stem, ids) in &real_sets {
         let Some(sig) = real_sigs.get(&stem.chars().take(12).collect::<String>()) else {
@@ -216,11 +236,8 @@ fn interleaved_sessions_are_kept_apart() {
     let a = synth(&tmp.path().join("a"), 21, ProxyMode::Fixed, true);
     let b = synth(&tmp.path().join("b"), 22, ProxyMode::Old, true);
     let conn = rusqlite::Connection::open(a.join("requests.db")).unwrap();
-    conn.execute(
-        "ATTACH DATABASE ?1 AS other",
-        [p(&b.join("requests.db"))],
-    )
-    .unwrap();
+    conn.execute("ATTACH DATABASE ?1 AS other", [p(&b.join("requests.db"))])
+        .unwrap();
     conn.execute_batch("INSERT INTO requests SELECT * FROM other.requests; DETACH other;")
         .unwrap();
     drop(conn);
@@ -266,7 +283,10 @@ fn exclude_indexed_leaves_only_unlogged_rows() {
         let s = recover(&cap, &rec, &["--exclude-indexed", p(&jsonl)]);
         let logged: BTreeSet<String> = message_sets(&jsonl).into_values().flatten().collect();
         let recovered: BTreeSet<String> = message_sets(&rec).into_values().flatten().collect();
-        assert!(logged.is_disjoint(&recovered), "a logged request was recovered");
+        assert!(
+            logged.is_disjoint(&recovered),
+            "a logged request was recovered"
+        );
         // Every logged request was a turn (its pair folded in), and all were excluded.
         assert_eq!(s["excluded_indexed"].as_u64(), Some(logged.len() as u64));
         if !unrelated {

@@ -53,11 +53,16 @@ fn run() -> Result<(), Failure> {
         .flatten()
     {
         if !dir.is_dir() {
-            return Err(unusable(anyhow::anyhow!("{}: no such directory", dir.display())));
+            return Err(unusable(anyhow::anyhow!(
+                "{}: no such directory",
+                dir.display()
+            )));
         }
     }
     if args.max_gap.is_nan() || args.max_gap < 0.0 {
-        return Err(unusable(anyhow::anyhow!("--max-gap must be a number of seconds >= 0")));
+        return Err(unusable(anyhow::anyhow!(
+            "--max-gap must be a number of seconds >= 0"
+        )));
     }
     let opts = RecoverOptions {
         db: args.db.clone(),
@@ -111,7 +116,10 @@ fn text(s: &RecoverSummary) -> String {
 }
 
 fn validation_text(v: &Validation) -> String {
-    let mut t = format!("\nvalidation ({} requests in the real logs):", v.real_requests);
+    let mut t = format!(
+        "\nvalidation ({} requests in the real logs):",
+        v.real_requests
+    );
     for (label, sc) in [
         ("as logged", &v.as_logged),
         ("cut at compactions", &v.cut_at_compactions),

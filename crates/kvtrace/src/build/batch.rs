@@ -307,10 +307,10 @@ fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, St
     let rel = file
         .strip_prefix(dir)
         .map_err(|e| shard_err(e.to_string()))?;
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
-    let value = crate::pyjson::parse(&text)
-        .map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    let value =
+        crate::pyjson::parse(&text).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
     let mut doc = J::from_py(&value);
     renumber(&mut doc, new_ids).map_err(|m| shard_err(format!("{}: {m}", file.display())))?;
     Ok((rel.to_owned(), doc.to_layout()))

@@ -260,6 +260,7 @@ pub fn run_with(
         Ok(path)
     };
     let mut files = Vec::new();
+    let mut seen: rustc_hash::FxHashSet<PathBuf> = rustc_hash::FxHashSet::default();
     let mut overwritten = Vec::new();
     // --output names files after the count of traces written (`_s1`, `_s2`, … when more
     // than one, as the reference), so that conversation's traces are collected first.
@@ -269,10 +270,10 @@ pub fn run_with(
             Output::Dir(dir) => {
                 let name = format!("{}.json", t.id.chars().take(16).collect::<String>());
                 let path = write(dir.join(name), &t)?;
-                if files.contains(&path) {
-                    overwritten.push(path);
-                } else {
+                if seen.insert(path.clone()) {
                     files.push(path);
+                } else {
+                    overwritten.push(path);
                 }
             }
             Output::File(_) => single.push(t),

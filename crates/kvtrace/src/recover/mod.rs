@@ -312,7 +312,9 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
             .into_iter()
             .map(|(key, members)| (key, lineages.remove(&key).unwrap_or_default(), members))
             .collect();
-        let done: Vec<Result<(u64, Lineage, Vec<(usize, Outcome)>), CaptureError>> = work
+        /// A lineage after its group of turns was processed, with each turn's outcome.
+        type Done = (u64, Lineage, Vec<(usize, Outcome)>);
+        let done: Vec<Result<Done, CaptureError>> = work
             .into_par_iter()
             .map_init(
                 || (None::<Capture>, Tokenizer::default()),
@@ -324,8 +326,14 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
                     if let Some(cap) = cap.as_ref() {
                         for pos in members {
                             let row = &rows[window[pos].rep];
-                            let o =
-                                digest_turn(cap, tk, &mut st, &salt, &row.id, opts.min_prefix_tokens)?;
+                            let o = digest_turn(
+                                cap,
+                                tk,
+                                &mut st,
+                                &salt,
+                                &row.id,
+                                opts.min_prefix_tokens,
+                            )?;
                             st.last_micros = row.ts.micros;
                             out.push((pos, o));
                         }

@@ -112,15 +112,22 @@ mod tests {
     fn session_lines_parse_back() {
         let ts = Stamp::parse("2026-03-02 09:00:00").unwrap();
         let turns = [
-            EntryFacts { message_id: "msg_a", model: "m", ts },
-            EntryFacts { message_id: "msg_b", model: "m", ts },
+            EntryFacts {
+                message_id: "msg_a",
+                model: "m",
+                ts,
+            },
+            EntryFacts {
+                message_id: "msg_b",
+                model: "m",
+                ts,
+            },
         ];
         let text = session_text("000000000000-recovered", &turns);
         let log = crate::session::SessionLog::parse_bytes(text.as_bytes());
         assert_eq!(log.message_ids, vec!["msg_a", "msg_b"]);
         assert_eq!(log.unparseable_lines, 0);
-        let second: serde_json::Value =
-            serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(second["parentUuid"], first["uuid"]);
     }

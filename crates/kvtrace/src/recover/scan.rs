@@ -108,7 +108,10 @@ pub fn describe(
     let mut hasher = Xxh3::new();
     let mut lineage = 0u64;
     let mut can_continue = false;
-    for (i, raw) in [body.tools, body.system, body.messages].into_iter().enumerate() {
+    for (i, raw) in [body.tools, body.system, body.messages]
+        .into_iter()
+        .enumerate()
+    {
         if let Some(raw) = raw {
             serialize_section(raw, scratch).map_err(|_| RowSkip::BadBody)?;
             if !is_empty_text(scratch) {
@@ -220,7 +223,7 @@ mod tests {
     fn pairs_fold_within_the_window() {
         let rows = vec![
             row(0, 0, true, 1),
-            row(1, 0, false, 1),  // same second: paired with 0
+            row(1, 0, false, 1), // same second: paired with 0
             row(2, 10, true, 2),
             row(3, 50, false, 2), // 40 s later: not paired
             row(4, 60, true, 3),  // no replay: its own turn

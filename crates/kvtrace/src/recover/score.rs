@@ -81,7 +81,13 @@ pub fn score(
     let true_pairs: u64 = cells.values().map(|&n| pairs(n)).sum();
     let real_pairs: u64 = a.values().map(|&n| pairs(n)).sum();
     let recovered_pairs: u64 = b.values().map(|&n| pairs(n)).sum();
-    let ratio = |num: u64, den: u64| if den == 0 { 1.0 } else { num as f64 / den as f64 };
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            1.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
     // Per conversation: pairs kept together and how many cells it spans.
     let mut real_kept: FxHashMap<u32, (u64, usize)> = FxHashMap::default();
     let mut rec_kept: FxHashMap<u32, (u64, usize)> = FxHashMap::default();
@@ -98,26 +104,25 @@ pub fn score(
         }
     }
     let name = |names: &[String], k: u32| names.get(k as usize).cloned().unwrap_or_default();
-    let worst = |sums: &FxHashMap<u32, u64>,
-                 kept: &FxHashMap<u32, (u64, usize)>,
-                 names: &[String]| {
-        let mut v: Vec<Offender> = sums
-            .iter()
-            .filter_map(|(&k, &n)| {
-                let (kp, spread) = kept.get(&k).copied().unwrap_or_default();
-                let lost = pairs(n) - kp;
-                (lost > 0).then(|| Offender {
-                    name: name(names, k),
-                    requests: n,
-                    spread,
-                    lost_pairs: lost,
+    let worst =
+        |sums: &FxHashMap<u32, u64>, kept: &FxHashMap<u32, (u64, usize)>, names: &[String]| {
+            let mut v: Vec<Offender> = sums
+                .iter()
+                .filter_map(|(&k, &n)| {
+                    let (kp, spread) = kept.get(&k).copied().unwrap_or_default();
+                    let lost = pairs(n) - kp;
+                    (lost > 0).then(|| Offender {
+                        name: name(names, k),
+                        requests: n,
+                        spread,
+                        lost_pairs: lost,
+                    })
                 })
-            })
-            .collect();
-        v.sort_by(|x, y| y.lost_pairs.cmp(&x.lost_pairs).then(x.name.cmp(&y.name)));
-        v.truncate(WORST);
-        v
-    };
+                .collect();
+            v.sort_by(|x, y| y.lost_pairs.cmp(&x.lost_pairs).then(x.name.cmp(&y.name)));
+            v.truncate(WORST);
+            v
+        };
     Score {
         known_requests: known,
         real_conversations: a.len(),

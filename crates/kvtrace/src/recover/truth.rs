@@ -74,7 +74,9 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
         full: false,
     };
     let files = all_files(&sessions);
-    let gathered: Vec<Result<(String, Vec<(String, bool)>), RecoverError>> = files
+    /// A session file's stem and its (request id, kept) list.
+    type FileRequests = (String, Vec<(String, bool)>);
+    let gathered: Vec<Result<FileRequests, RecoverError>> = files
         .par_iter()
         .map_init(
             || (None::<Capture>, Tokenizer::default()),
