@@ -49,6 +49,10 @@ subset=("$dir/requests.db" --jsonl-dir "$sub" --include-subagents --salt "$salt"
 read -r b_fast _ < <(measure 3 "$bin/build-minimal-traces" "${subset[@]}" --threads 1 --output-dir "$out/bf")
 read -r b_fast2 _ < <(measure 3 "$bin/build-minimal-traces" "${subset[@]}" --threads 2 --output-dir "$out/bf2")
 read -r b_full b_kb < <(measure 1 "$bin/build-minimal-traces" "${subset[@]}" --threads 1 --full-tokenization --output-dir "$out/bz")
+if [ -n "${BASELINE_FULL:-}" ]; then
+    read -r w_full w_kb < <(measure 1 "$bin/build-minimal-traces" "${common[@]}" --threads 1 --full-tokenization --output-dir "$out/wz")
+    cmp -s <(cat "$out"/t2/*) <(cat "$out"/wz/*) || { echo "baseline and fast path differ!" >&2; exit 1; }
+fi
 cmp -s <(cat "$out"/bf/*) <(cat "$out"/bz/*) || { echo "baseline and fast path differ!" >&2; exit 1; }
 
 bytes=$("$bin/build-minimal-traces" "${common[@]}" --scan-only | awk -F': ' '/"bytes"/ {gsub(",","",$2); print $2}')
@@ -65,3 +69,6 @@ printf '| %-44s | %9s | %6s MB | %.2f x faster with 2 threads (target >= 1.7) |\
 printf '| %-44s | %9s | %9s | |\n' "subset (10 conversations), 1 thread" "$b_fast" ""
 printf '| %-44s | %9s | %9s | |\n' "subset (10 conversations), 2 threads" "$b_fast2" ""
 printf '| %-44s | %9s | %6s MB | %.0f x / %.0f x the 1 / 2-thread build (target >= 50) |\n' "subset, straightforward baseline, 1 thread" "$b_full" "$((b_kb / 1024))" "$(echo "$b_full / $b_fast" | bc -l)" "$(echo "$b_full / $b_fast2" | bc -l)"
+if [ -n "${BASELINE_FULL:-}" ]; then
+    printf '| %-44s | %9s | %6s MB | %.0f x the 2-thread build (target >= 50) |\n' "whole capture, straightforward baseline" "$w_full" "$((w_kb / 1024))" "$(echo "$w_full / $t2" | bc -l)"
+fi

@@ -77,10 +77,7 @@ impl RecordState {
             ("model", J::Str(p.model.clone())),
             ("in", J::Int(p.tokens_in as i64)),
             ("out", J::Int(p.out() as i64)),
-            (
-                "hash_ids",
-                J::List(ids.iter().map(|&i| J::Int(i as i64)).collect()),
-            ),
+            ("hash_ids", J::Ids(ids.clone())),
             ("input_types", strs(&input_types)),
             ("output_types", strs(&output_types)),
             ("stop", J::Str(stop.clone())),
@@ -121,6 +118,26 @@ fn models_of(reqs: &[Processed]) -> J {
     models.sort();
     models.dedup();
     strs(&models)
+}
+
+/// Ids of a request's blocks. Where its digests repeat the previous request's (the usual
+/// growing context), the previous ids are copied: those digests are already in the map, so
+/// looking them up again could not allocate and would only cost time.
+fn ids_for(prev: Option<(&Processed, &[u64])>, p: &Processed, ids: &mut IdMap) -> Vec<u64> {
+    let shared = prev.map_or(0, |(pp, pids)| {
+        pp.digests
+            .iter()
+            .zip(&p.digests)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(pids.len())
+    });
+    let mut out = Vec::with_capacity(p.digests.len());
+    if let Some((_, pids)) = prev {
+        out.extend_from_slice(&pids[..shared]);
+    }
+    out.extend(p.digests[shared..].iter().map(|&d| ids.id(d)));
+    out
 }
 
 /// Split rows where consecutive timestamps are more than `gap` seconds apart.
@@ -171,7 +188,8 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
     for (s, seg) in segs.iter().enumerate() {
         if kept[s] {
             for i in seg.clone() {
-                parent_ids[i] = reqs[i].digests.iter().map(|&d| ids.id(d)).collect();
+                let prev = (i > seg.start).then(|| (&reqs[i - 1], parent_ids[i - 1].as_slice()));
+                parent_ids[i] = ids_for(prev, &reqs[i], ids);
             }
         }
     }
@@ -184,11 +202,12 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
     agent_sequence.sort_by_key(|(_, a)| a.spawn.map_or(i64::MAX, |s| s.micros));
     let mut agent_ids: Vec<(usize, &GatheredAgent, Vec<Vec<u64>>)> = Vec::new();
     for (s, a) in agent_sequence {
-        let per_req = a
-            .requests
-            .iter()
-            .map(|p| p.digests.iter().map(|&d| ids.id(d)).collect())
-            .collect();
+        let mut per_req: Vec<Vec<u64>> = Vec::with_capacity(a.requests.len());
+        for (k, p) in a.requests.iter().enumerate() {
+            let prev = (k > 0).then(|| (&a.requests[k - 1], per_req[k - 1].as_slice()));
+            let next = ids_for(prev, p, ids);
+            per_req.push(next);
+        }
         agent_ids.push((s, a, per_req));
     }
 

@@ -123,7 +123,7 @@ pub struct BuildSummary {
 
 /// Conversations gathered in parallel per window; assembly and writing follow in order.
 /// The window bounds memory to a few conversations per thread, whatever the DB size.
-const WINDOW_PER_THREAD: usize = 4;
+const WINDOW_PER_THREAD: usize = 8;
 
 /// Gather and assemble every selected conversation, handing each trace to `emit` in
 /// output order (ids, anonymized names and all). Memory stays bounded: conversations
@@ -136,11 +136,16 @@ pub fn build_with(
 ) -> Result<BuildSummary, BuildError> {
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
-    let index = cap.message_index()?;
     let parents: Vec<&Path> = match &opts.conversation_id {
         Some(id) => vec![dir.find_parent(id).map_err(BuildError::Conversation)?],
         None => dir.parents.iter().map(PathBuf::as_path).collect(),
     };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| BuildError::Threads(e.to_string()))?;
+    let parts = pool.current_num_threads();
+    let index = pool.install(|| Capture::message_index_parallel(&opts.db, parts))?;
     let ctx = Context {
         index: &index,
         dir: &dir,
@@ -149,10 +154,6 @@ pub fn build_with(
         include_subagents: opts.shape.include_subagents,
         full: opts.full_tokenization,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .map_err(|e| BuildError::Threads(e.to_string()))?;
     // Per-thread state (a read-only connection, a tokenizer with its caches), lent to
     // tasks and returned, so caches live for the whole run.
     let states: Mutex<Vec<(Capture, Tokenizer)>> = Mutex::new(vec![(cap, Tokenizer::default())]);
@@ -172,11 +173,11 @@ pub fn build_with(
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
-    for chunk in parents.chunks(window) {
-        if cancelled() {
-            return Err(BuildError::Interrupted(emitted));
-        }
-        let gathered: Vec<Result<Gathered, CaptureError>> = pool.install(|| {
+    // Gathering runs one window ahead of assembly: a producer thread feeds the rayon pool
+    // window by window while this thread assembles and writes the previous window, so the
+    // workers never wait for the (sequential) id assignment and writes.
+    let gather_window = |chunk: &[&Path]| -> Vec<Result<Gathered, CaptureError>> {
+        pool.install(|| {
             chunk
                 .par_iter()
                 .map(|path| {
@@ -193,34 +194,58 @@ pub fn build_with(
                     g
                 })
                 .collect()
-        });
-        for g in gathered {
-            let g = g?;
-            summary.skipped.add(&g.counts);
-            let mut local = IdMap::new();
-            let ids = if opts.shape.local_ids {
-                &mut local
-            } else {
-                &mut *global
-            };
-            for mut t in assemble::assemble(&g, &opts.shape, ids) {
-                emitted += 1;
-                summary.parent_requests += t.parent_requests;
-                summary.subagents += t.subagents;
-                summary.subagent_requests += t.subagent_requests;
-                if opts.shape.anonymize {
-                    t.id = format!("trace_{emitted:04}");
-                    assemble::set_id(&mut t.json, &t.id);
-                    assemble::anonymize_agents(&mut t.json);
+        })
+    };
+    let result = std::thread::scope(|scope| -> Result<(), BuildError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Gathered, CaptureError>>>(1);
+        let producer = scope.spawn(move || {
+            for chunk in parents.chunks(window) {
+                if cancelled() || tx.send(gather_window(chunk)).is_err() {
+                    break;
                 }
-                if cancelled() {
-                    return Err(BuildError::Interrupted(emitted - 1));
-                }
-                emit(t)?;
             }
-            max_local = max_local.max(local.len());
-        }
-    }
+        });
+        let mut consume = || -> Result<(), BuildError> {
+            for gathered in &rx {
+                for g in gathered {
+                    let g = g?;
+                    summary.skipped.add(&g.counts);
+                    let mut local = IdMap::new();
+                    let ids = if opts.shape.local_ids {
+                        &mut local
+                    } else {
+                        &mut *global
+                    };
+                    for mut t in assemble::assemble(&g, &opts.shape, ids) {
+                        if cancelled() {
+                            return Err(BuildError::Interrupted(emitted));
+                        }
+                        emitted += 1;
+                        summary.parent_requests += t.parent_requests;
+                        summary.subagents += t.subagents;
+                        summary.subagent_requests += t.subagent_requests;
+                        if opts.shape.anonymize {
+                            t.id = format!("trace_{emitted:04}");
+                            assemble::set_id(&mut t.json, &t.id);
+                            assemble::anonymize_agents(&mut t.json);
+                        }
+                        emit(t)?;
+                    }
+                    max_local = max_local.max(local.len());
+                }
+            }
+            if cancelled() {
+                return Err(BuildError::Interrupted(emitted));
+            }
+            Ok(())
+        };
+        let outcome = consume();
+        // Dropping the receiver stops the producer at its next send.
+        drop(rx);
+        let _ = producer.join();
+        outcome
+    });
+    result?;
     summary.traces = emitted;
     summary.unique_blocks = if opts.shape.local_ids {
         max_local

@@ -251,6 +251,12 @@ pub fn is_context_reset(prev: &[Digest64], cur: &[Digest64]) -> bool {
     if prev.is_empty() || cur.is_empty() {
         return false;
     }
+    // Fast path: chained values in a shared prefix are distinct and all preserved, so a
+    // prefix of at least half the previous request settles it without building sets.
+    let shared = prev.iter().zip(cur).take_while(|(a, b)| a == b).count();
+    if shared * 2 >= prev.len() {
+        return false;
+    }
     let cur: rustc_hash::FxHashSet<Digest64> = cur.iter().copied().collect();
     let prev_set: rustc_hash::FxHashSet<Digest64> = prev.iter().copied().collect();
     let preserved = prev_set.iter().filter(|d| cur.contains(d)).count();

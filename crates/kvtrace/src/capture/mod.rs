@@ -138,6 +138,73 @@ impl Capture {
         Ok(index)
     }
 
+    /// [`Capture::message_index`] scanned as `parts` rowid ranges in parallel (one
+    /// read-only connection each, on the current rayon pool), merged in table order, so the
+    /// result is identical. Reaching a row's `response` walks past its `body`, so this pass
+    /// reads most of the file: splitting it keeps it off the critical path.
+    pub fn message_index_parallel(path: &Path, parts: usize) -> Result<MessageIndex, CaptureError> {
+        use rayon::prelude::*;
+        let first = Capture::open(path)?;
+        let bounds = first
+            .conn
+            .query_row("SELECT min(rowid), max(rowid) FROM requests", [], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .ok();
+        let (Some((Some(lo), Some(hi))), true) = (bounds, parts > 1) else {
+            return first.message_index();
+        };
+        drop(first);
+        let step = ((hi - lo) / parts as i64).max(1);
+        let mut ranges = Vec::new();
+        let mut a = lo;
+        while a <= hi {
+            let b = if ranges.len() + 1 == parts {
+                hi
+            } else {
+                (a + step - 1).min(hi)
+            };
+            ranges.push((a, b));
+            a = b + 1;
+        }
+        type Part = (Vec<(String, String)>, u64, u64, u64);
+        let scanned: Vec<Result<Part, CaptureError>> = ranges
+            .par_iter()
+            .map(|&(a, b)| {
+                let cap = Capture::open(path)?;
+                let err = |e| classify(path, e);
+                let mut stmt = cap
+                    .conn
+                    .prepare("SELECT id, response FROM requests WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid")
+                    .map_err(err)?;
+                let mut rows = stmt.query([a, b]).map_err(err)?;
+                let (mut entries, mut n, mut with, mut without) = (Vec::new(), 0, 0, 0);
+                while let Some(row) = rows.next().map_err(err)? {
+                    let Some(id) = text_of(row.get_ref(0).ok()) else { continue };
+                    n += 1;
+                    let Some(text) = text_of(row.get_ref(1).ok()) else { continue };
+                    with += 1;
+                    match Response::parse(text).and_then(|r| r.message_id) {
+                        Some(mid) => entries.push((mid, id.to_owned())),
+                        None => without += 1,
+                    }
+                }
+                Ok((entries, n, with, without))
+            })
+            .collect();
+        let mut index = MessageIndex::default();
+        for part in scanned {
+            let (entries, n, with, without) = part?;
+            index.rows += n;
+            index.with_response += with;
+            index.without_message_id += without;
+            for (mid, rid) in entries {
+                index.insert(mid, rid);
+            }
+        }
+        Ok(index)
+    }
+
     /// Fetch one row by request id.
     pub fn fetch(&self, id: &str) -> Result<Option<Row>, CaptureError> {
         let sql = if self.has_model_column {

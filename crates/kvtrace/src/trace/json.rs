@@ -6,6 +6,8 @@
 //! them (ensure_ascii strings, `repr(float)`); keys are written raw between quotes, as the
 //! reference does (ours are fixed ASCII names).
 
+use std::fmt::Write as _;
+
 use crate::pyjson::{escape_str, float_repr};
 
 /// A JSON value as the trace writer emits it.
@@ -22,11 +24,13 @@ pub enum J {
     Raw(String),
     /// An object with keys read back from a trace (same layout as `Obj`).
     Map(Vec<(String, J)>),
+    /// A list of ids, written like a list of `Int`s without a `J` per element.
+    Ids(Vec<u64>),
 }
 
 impl J {
     fn is_scalar(&self) -> bool {
-        !matches!(self, J::List(_) | J::Obj(_) | J::Map(_))
+        !matches!(self, J::List(_) | J::Obj(_) | J::Map(_) | J::Ids(_))
     }
 
     /// A parsed trace value, scalars kept exactly as they were written.
@@ -78,7 +82,9 @@ impl J {
             J::Null => out.push_str("null"),
             J::Bool(true) => out.push_str("true"),
             J::Bool(false) => out.push_str("false"),
-            J::Int(i) => out.push_str(&i.to_string()),
+            J::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
             J::Float(f) => out.push_str(&float_repr(*f)),
             J::Str(s) => {
                 out.push('"');
@@ -86,7 +92,7 @@ impl J {
                 out.push('"');
             }
             J::Raw(r) => out.push_str(r),
-            J::List(_) | J::Obj(_) | J::Map(_) => {}
+            J::List(_) | J::Obj(_) | J::Map(_) | J::Ids(_) => {}
         }
     }
 
@@ -114,6 +120,16 @@ impl J {
                 out.push('\n');
                 push_indent(out, indent);
                 out.push('}');
+            }
+            J::Ids(ids) => {
+                out.push('[');
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    let _ = write!(out, "{id}");
+                }
+                out.push(']');
             }
             J::List(items) if items.is_empty() => out.push_str("[]"),
             J::List(items) if items.iter().all(J::is_scalar) => {
