@@ -102,6 +102,17 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     flag
 }
 
+/// A spinner on stderr for work of unknown length (a TTY only, not with `--quiet`).
+pub fn spinner(quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// Print a serializable summary as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     out(&serde_json::to_string_pretty(v)?)

@@ -39,6 +39,7 @@ fn run() -> Result<(), Failure> {
             .map(|h| PathBuf::from(h).join(".claude/projects"))
             .unwrap_or_else(|| PathBuf::from(".claude/projects")),
     };
+    let bar = kvtrace_cli::spinner(args.quiet || args.json, "indexing session logs");
     let summary =
         index::build_conversation_index(&args.db, &projects, args.message_index.as_deref())
             .map_err(|e| match e {
@@ -47,6 +48,7 @@ fn run() -> Result<(), Failure> {
                 | IndexError::BadIndexFile { .. } => unusable(e),
                 other => Failure::from(other),
             })?;
+    bar.finish_and_clear();
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {

@@ -28,10 +28,12 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
+    let bar = kvtrace_cli::spinner(args.quiet || args.json, "scanning requests");
     let summary = index::write_message_index(&args.db, &args.output).map_err(|e| match e {
         IndexError::Capture(_) => unusable(e),
         other => Failure::from(other),
     })?;
+    bar.finish_and_clear();
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {
