@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -173,77 +172,76 @@ pub fn build_with(
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
-    // Gathering runs one window ahead of assembly: a producer thread feeds the rayon pool
-    // window by window while this thread assembles and writes the previous window, so the
-    // workers never wait for the (sequential) id assignment and writes.
-    let gather_window = |chunk: &[&Path]| -> Vec<Result<Gathered, CaptureError>> {
-        pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|path| {
-                    let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
-                    let (cap, mut tk) = match popped {
-                        Some(state) => state,
-                        None => (Capture::open(&opts.db)?, Tokenizer::default()),
-                    };
-                    let g = gather::gather(&cap, &mut tk, &ctx, path);
-                    if let Ok(mut s) = states.lock() {
-                        s.push((cap, tk));
-                    }
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    g
-                })
-                .collect()
-        })
-    };
-    let result = std::thread::scope(|scope| -> Result<(), BuildError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Gathered, CaptureError>>>(1);
-        let producer = scope.spawn(move || {
-            for chunk in parents.chunks(window) {
-                if cancelled() || tx.send(gather_window(chunk)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut consume = || -> Result<(), BuildError> {
-            for gathered in &rx {
-                for g in gathered {
-                    let g = g?;
-                    summary.skipped.add(&g.counts);
-                    let mut local = IdMap::new();
-                    let ids = if opts.shape.local_ids {
-                        &mut local
-                    } else {
-                        &mut *global
-                    };
-                    for mut t in assemble::assemble(&g, &opts.shape, ids) {
-                        if cancelled() {
-                            return Err(BuildError::Interrupted(emitted));
-                        }
-                        emitted += 1;
-                        summary.parent_requests += t.parent_requests;
-                        summary.subagents += t.subagents;
-                        summary.subagent_requests += t.subagent_requests;
-                        if opts.shape.anonymize {
-                            t.id = format!("trace_{emitted:04}");
-                            assemble::set_id(&mut t.json, &t.id);
-                            assemble::anonymize_agents(&mut t.json);
-                        }
-                        emit(t)?;
-                    }
-                    max_local = max_local.max(local.len());
-                }
-            }
-            if cancelled() {
-                return Err(BuildError::Interrupted(emitted));
-            }
-            Ok(())
+    // Conversations are gathered as independent tasks on the pool, at most `window` ahead
+    // of the one being assembled; this thread assembles and writes them strictly in order
+    // as they arrive, so workers never wait for each other, for the sequential id
+    // assignment, or for writes, and memory stays bounded by the window.
+    let gather_one = |path: &Path| -> Result<Gathered, CaptureError> {
+        let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
+        let (cap, mut tk) = match popped {
+            Some(state) => state,
+            None => (Capture::open(&opts.db)?, Tokenizer::default()),
         };
-        let outcome = consume();
-        // Dropping the receiver stops the producer at its next send.
-        drop(rx);
-        let _ = producer.join();
-        outcome
+        let g = gather::gather(&cap, &mut tk, &ctx, path);
+        if let Ok(mut s) = states.lock() {
+            s.push((cap, tk));
+        }
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        g
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Gathered, CaptureError>)>();
+    let result = pool.in_place_scope(|scope| -> Result<(), BuildError> {
+        let mut spawned = 0usize;
+        let mut next = 0usize;
+        let mut ready: std::collections::BTreeMap<usize, Result<Gathered, CaptureError>> =
+            std::collections::BTreeMap::new();
+        let spawn_more = |spawned: &mut usize, next: usize| {
+            while *spawned < parents.len() && *spawned < next + window && !cancelled() {
+                let (i, path, tx, gather_one) =
+                    (*spawned, parents[*spawned], tx.clone(), &gather_one);
+                scope.spawn(move |_| {
+                    let _ = tx.send((i, gather_one(path)));
+                });
+                *spawned += 1;
+            }
+        };
+        spawn_more(&mut spawned, next);
+        while next < spawned {
+            let Ok((i, g)) = rx.recv() else { break };
+            ready.insert(i, g);
+            while let Some(g) = ready.remove(&next) {
+                next += 1;
+                let g = g?;
+                summary.skipped.add(&g.counts);
+                let mut local = IdMap::new();
+                let ids = if opts.shape.local_ids {
+                    &mut local
+                } else {
+                    &mut *global
+                };
+                for mut t in assemble::assemble(&g, &opts.shape, ids) {
+                    if cancelled() {
+                        return Err(BuildError::Interrupted(emitted));
+                    }
+                    emitted += 1;
+                    summary.parent_requests += t.parent_requests;
+                    summary.subagents += t.subagents;
+                    summary.subagent_requests += t.subagent_requests;
+                    if opts.shape.anonymize {
+                        t.id = format!("trace_{emitted:04}");
+                        assemble::set_id(&mut t.json, &t.id);
+                        assemble::anonymize_agents(&mut t.json);
+                    }
+                    emit(t)?;
+                }
+                max_local = max_local.max(local.len());
+                spawn_more(&mut spawned, next);
+            }
+        }
+        if cancelled() {
+            return Err(BuildError::Interrupted(emitted));
+        }
+        Ok(())
     });
     result?;
     summary.traces = emitted;
