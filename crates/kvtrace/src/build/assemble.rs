@@ -29,8 +29,6 @@ pub struct Shape {
 pub struct BuiltTrace {
     /// The trace's `id` (before anonymization renumbers it).
     pub id: String,
-    /// 1-based segment number when the conversation was split.
-    pub segment: Option<usize>,
     pub json: J,
     pub parent_requests: usize,
     pub subagent_requests: usize,
@@ -319,7 +317,6 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
         }
         traces.push(BuiltTrace {
             id,
-            segment: (segs.len() > 1).then_some(s + 1),
             json: J::Obj(header),
             parent_requests: seg_reqs.len(),
             subagent_requests: sub_reqs,

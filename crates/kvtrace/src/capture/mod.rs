@@ -41,20 +41,6 @@ const REQUIRED_COLUMNS: [&str; 4] = ["id", "timestamp", "body", "response"];
 pub struct Capture {
     conn: Connection,
     path: PathBuf,
-    has_model_column: bool,
-}
-
-/// One stored request, fetched by id.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub id: String,
-    pub timestamp: String,
-    /// The request JSON as stored; `None` if NULL or not UTF-8.
-    pub body: Option<String>,
-    /// The response envelope as stored; `None` if NULL or not UTF-8.
-    pub response: Option<String>,
-    /// The `model` column, when the table has one.
-    pub model_column: Option<String>,
 }
 
 impl Capture {
@@ -89,11 +75,9 @@ impl Capture {
                 });
             }
         }
-        let has_model_column = columns.iter().any(|c| c == "model");
         Ok(Capture {
             conn,
             path: path.to_owned(),
-            has_model_column,
         })
     }
 
@@ -203,30 +187,6 @@ impl Capture {
             }
         }
         Ok(index)
-    }
-
-    /// Fetch one row by request id.
-    pub fn fetch(&self, id: &str) -> Result<Option<Row>, CaptureError> {
-        let sql = if self.has_model_column {
-            "SELECT id, timestamp, body, response, model FROM requests WHERE id = ?1"
-        } else {
-            "SELECT id, timestamp, body, response, NULL FROM requests WHERE id = ?1"
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(sql)
-            .map_err(|e| classify(&self.path, e))?;
-        stmt.query_row([id], |r| {
-            Ok(Row {
-                id: text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned(),
-                timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default().to_owned(),
-                body: text_of(r.get_ref(2).ok()).map(str::to_owned),
-                response: text_of(r.get_ref(3).ok()).map(str::to_owned),
-                model_column: text_of(r.get_ref(4).ok()).map(str::to_owned),
-            })
-        })
-        .optional()
-        .map_err(|e| classify(&self.path, e))
     }
 }
 
