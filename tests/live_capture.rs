@@ -10,19 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
-use common::{golden, SALT};
-
-fn tool(name: &str) -> &'static str {
-    match name {
-        "build-minimal-traces" => env!("CARGO_BIN_EXE_build-minimal-traces"),
-        "build-message-index" => env!("CARGO_BIN_EXE_build-message-index"),
-        "validate-trace-cache" => env!("CARGO_BIN_EXE_validate-trace-cache"),
-        "check-streams" => env!("CARGO_BIN_EXE_check-streams"),
-        "list-conversations" => env!("CARGO_BIN_EXE_list-conversations"),
-        "visualize-cache" => env!("CARGO_BIN_EXE_visualize-cache"),
-        other => panic!("unknown tool {other}"),
-    }
-}
+use common::{exe as tool, golden, SALT};
 
 fn run(name: &str, args: &[&std::ffi::OsStr]) -> Output {
     let out = Command::new(tool(name)).args(args).output().unwrap();

@@ -14,28 +14,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{golden, SALT};
+use common::{exe, golden, SALT};
 
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-fn exe(name: &str) -> &'static str {
-    match name {
-        "build-minimal-traces" => env!("CARGO_BIN_EXE_build-minimal-traces"),
-        "build-message-index" => env!("CARGO_BIN_EXE_build-message-index"),
-        "build-conversation-index" => env!("CARGO_BIN_EXE_build-conversation-index"),
-        "validate-trace-cache" => env!("CARGO_BIN_EXE_validate-trace-cache"),
-        "trace-stats" => env!("CARGO_BIN_EXE_trace-stats"),
-        "export-traces" => env!("CARGO_BIN_EXE_export-traces"),
-        "merge-traces" => env!("CARGO_BIN_EXE_merge-traces"),
-        "session-stats" => env!("CARGO_BIN_EXE_session-stats"),
-        "check-streams" => env!("CARGO_BIN_EXE_check-streams"),
-        "list-conversations" => env!("CARGO_BIN_EXE_list-conversations"),
-        "visualize-cache" => env!("CARGO_BIN_EXE_visualize-cache"),
-        other => panic!("unknown tool {other}"),
-    }
-}
 
 struct Run {
     what: String,

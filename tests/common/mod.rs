@@ -20,15 +20,28 @@ pub fn examples() -> PathBuf {
 /// The salt of the golden runs.
 pub const SALT: &str = "00112233445566778899aabbccddeeff";
 
-/// Path of a binary of this package.
-pub fn bin(name: &str) -> PathBuf {
-    let path = match name {
+/// Path of a binary of this package, as a string (one lookup for every test file).
+pub fn exe(name: &str) -> &'static str {
+    match name {
         "build-minimal-traces" => env!("CARGO_BIN_EXE_build-minimal-traces"),
         "build-message-index" => env!("CARGO_BIN_EXE_build-message-index"),
         "build-conversation-index" => env!("CARGO_BIN_EXE_build-conversation-index"),
+        "validate-trace-cache" => env!("CARGO_BIN_EXE_validate-trace-cache"),
+        "trace-stats" => env!("CARGO_BIN_EXE_trace-stats"),
+        "export-traces" => env!("CARGO_BIN_EXE_export-traces"),
+        "merge-traces" => env!("CARGO_BIN_EXE_merge-traces"),
+        "session-stats" => env!("CARGO_BIN_EXE_session-stats"),
+        "check-streams" => env!("CARGO_BIN_EXE_check-streams"),
+        "list-conversations" => env!("CARGO_BIN_EXE_list-conversations"),
+        "visualize-cache" => env!("CARGO_BIN_EXE_visualize-cache"),
+        "recover-conversations" => env!("CARGO_BIN_EXE_recover-conversations"),
         other => panic!("unknown binary {other}"),
-    };
-    PathBuf::from(path)
+    }
+}
+
+/// Path of a binary of this package.
+pub fn bin(name: &str) -> PathBuf {
+    PathBuf::from(exe(name))
 }
 
 /// Run a binary with arguments; returns its output.
