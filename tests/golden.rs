@@ -10,7 +10,7 @@ use common::*;
 fn golden_runs_are_reproduced_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = golden_runs(tmp.path());
-    assert_eq!(runs.len(), 8);
+    assert_eq!(runs.len(), 9);
     for (name, args) in runs {
         let mut args = args;
         args.push("--quiet".into());

@@ -85,9 +85,11 @@ pub fn timeline(trace: &Trace, flatten_subagents: bool) -> Vec<Placed<'_>> {
     out.into_iter().map(|x| x.4).collect()
 }
 
-/// Whether validation flattens sub-agents: only hash ids of one id space can be compared.
+/// Whether validation flattens sub-agents: only hash ids of one id space can be compared,
+/// and both scopes put a conversation and its sub-agents in one space (other, unknown
+/// scopes simulate the parent alone).
 pub fn flattens(trace: &Trace) -> bool {
-    trace.scope == "global"
+    trace.scope == "global" || trace.scope == "local"
 }
 
 /// Simulate a cache over placed requests. `warm` blocks of the first request count as

@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::build::gather::matched_rows;
+use rustc_hash::FxHashSet;
+
+use crate::build::gather::{matched_rows, RowKey};
 use crate::build::Counts;
-use crate::capture::{Capture, CaptureError, MessageIndex, Response, RowRef};
+use crate::capture::{Capture, CaptureError, FirstAttempts, MessageIndex, Response, RowRef};
 use crate::session::{SessionDir, SessionDirError, SessionLog};
 use crate::simulate::{self, SimResult};
 use crate::stamp::Stamp;
@@ -34,17 +36,19 @@ pub struct RowFacts {
 
 impl RowFacts {
     /// Facts of a row that becomes a trace record (rows the builder skips are skipped).
-    fn of(row: RowRef<'_>) -> Option<RowFacts> {
+    /// The cache figures are its first attempt's when it has one.
+    fn of(row: RowRef<'_>, attempts: &FirstAttempts, scratch: &mut String) -> Option<RowFacts> {
         Stamp::parse(row.timestamp)?;
         let body = crate::pyjson::split_body(row.body?).ok()?;
         let model = body.model.unwrap_or_else(|| "unknown".to_owned());
         let resp = row.response.and_then(Response::parse);
-        let usage = resp.as_ref().map(|r| r.usage).unwrap_or_default();
+        let own = resp.as_ref().map(|r| r.usage).unwrap_or_default();
+        let usage = attempts.usage_for(row, own, scratch);
         Some(RowFacts {
             request_id: row.id.to_owned(),
             key: (
                 model,
-                usage.output.unwrap_or(0),
+                own.output.unwrap_or(0),
                 resp.as_ref().map(Response::stop).unwrap_or_default(),
             ),
             input: usage.input.unwrap_or(0),
@@ -76,16 +80,42 @@ impl Catalog {
         dir: &SessionDir,
         index: &MessageIndex,
     ) -> Result<Catalog, CaptureError> {
-        let load = |path: &Path| -> Result<Conversation, CaptureError> {
+        // Every file's matched rows first: the rows no file names are the candidates for
+        // first attempts.
+        let matched = |path: &Path| -> Result<(SessionLog, Vec<RowKey>), CaptureError> {
             let log = SessionLog::read(path).unwrap_or_default();
             let keys = matched_rows(cap, index, &log, &mut Counts::default())?;
+            Ok((log, keys))
+        };
+        let parents = dir
+            .parents
+            .iter()
+            .map(|p| Ok((p.as_path(), matched(p)?)))
+            .collect::<Result<Vec<_>, CaptureError>>()?;
+        let agents = dir
+            .agents
+            .iter()
+            .map(|(id, p)| Ok((id.clone(), p.as_path(), matched(p)?)))
+            .collect::<Result<Vec<_>, CaptureError>>()?;
+        let named: FxHashSet<String> = parents
+            .iter()
+            .map(|(_, (_, keys))| keys)
+            .chain(agents.iter().map(|(_, _, (_, keys))| keys))
+            .flatten()
+            .map(|k| k.id.clone())
+            .collect();
+        let attempts = FirstAttempts::build(cap, &named)?;
+        let mut scratch = String::new();
+        let mut load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
             let mut rows = Vec::with_capacity(keys.len());
-            for k in &keys {
-                if let Some(Some(facts)) = cap.with_row(&k.id, RowFacts::of)? {
+            for k in keys {
+                if let Some(Some(facts)) =
+                    cap.with_row(&k.id, |r| RowFacts::of(r, &attempts, &mut scratch))?
+                {
                     rows.push(facts);
                 }
             }
-            Ok(Conversation {
+            Ok::<_, CaptureError>(Conversation {
                 file_name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -94,15 +124,13 @@ impl Catalog {
                 links: log.links.iter().map(|l| l.agent_id.clone()).collect(),
             })
         };
-        let parents = dir
-            .parents
+        let parents = parents
             .iter()
-            .map(|p| load(p))
+            .map(|(p, (log, keys))| load(p, log, keys))
             .collect::<Result<_, _>>()?;
-        let agents = dir
-            .agents
+        let agents = agents
             .iter()
-            .map(|(id, p)| Ok((id.clone(), load(p)?)))
+            .map(|(id, p, (log, keys))| Ok((id.clone(), load(p, log, keys)?)))
             .collect::<Result<_, CaptureError>>()?;
         Ok(Catalog { parents, agents })
     }

@@ -33,7 +33,7 @@ struct Args {
     batch: Option<PathBuf>,
     /// Also write a PRIVATE map of hash id → salted block digest (for merge-traces).
     /// Keep it away from the traces: with it, ids can be tested against guessed content.
-    #[arg(long, value_name = "FILE", conflicts_with = "local_hash_ids")]
+    #[arg(long, value_name = "FILE", requires = "global_hash_ids")]
     id_map: Option<PathBuf>,
     /// Build only this conversation (session id, or a unique prefix of it).
     #[arg(long)]
@@ -59,9 +59,18 @@ struct Args {
     /// Rename traces trace_0001… and agents agent_001…, drop timestamps and analysis fields.
     #[arg(long)]
     anonymize: bool,
-    /// Number hash ids per conversation from 1 instead of once for the whole run.
+    /// One hash-id space for the whole run (`"hash_id_scope": "global"`): identical
+    /// prefixes in different conversations share ids. Default: each conversation (with its
+    /// sub-agents) numbers its blocks from 1 (`"local"`), as replayers expect.
+    #[arg(long, conflicts_with = "local_hash_ids")]
+    global_hash_ids: bool,
+    /// The default (local hash-id scope); accepted for older scripts.
     #[arg(long)]
     local_hash_ids: bool,
+    /// Hash content as stored, as the reference does, instead of the canonical form (a
+    /// one-text-block `content` list and its string hash alike).
+    #[arg(long)]
+    raw_content: bool,
     /// Fixed salt, 32 hex characters. WEAKENS ANONYMIZATION: see SALT below.
     #[arg(long, value_name = "HEX", conflicts_with = "salt_file")]
     salt: Option<String>,
@@ -116,9 +125,14 @@ fn run() -> Result<(), Failure> {
             split_at_gap: args.split_at_gap,
             include_subagents: args.include_subagents,
             anonymize: args.anonymize,
-            local_ids: args.local_hash_ids,
+            local_ids: !args.global_hash_ids,
         },
         salt,
+        content_form: if args.raw_content {
+            kvtrace::pyjson::Form::Raw
+        } else {
+            kvtrace::pyjson::Form::Canonical
+        },
         threads: args.threads,
         full_tokenization: args.full_tokenization,
         cancel: Some(kvtrace_cli::interrupt_flag()),

@@ -49,7 +49,7 @@ fn run() -> Result<(), Failure> {
         }
         if !map.is_file() {
             return Err(unusable(anyhow::anyhow!(
-                "{}: no id map (run the shard with --id-map)",
+                "{}: no id map (build the shards with --global-hash-ids --id-map)",
                 map.display()
             )));
         }

@@ -311,6 +311,13 @@ fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, St
         std::fs::read_to_string(file).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
     let value =
         crate::pyjson::parse(&text).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    if value.get("hash_id_scope") == Some(&crate::pyjson::Value::Str("local".into())) {
+        return Err(shard_err(format!(
+            "{}: hash_id_scope is local: each trace already has its own id space, so there is \
+             nothing to merge (build the shards with --global-hash-ids to merge them)",
+            file.display()
+        )));
+    }
     let mut doc = J::from_py(&value);
     renumber(&mut doc, new_ids).map_err(|m| shard_err(format!("{}: {m}", file.display())))?;
     Ok((rel.to_owned(), doc.to_layout()))

@@ -44,6 +44,8 @@ pub struct Context<'a> {
     pub include_subagents: bool,
     /// Tokenize every request from scratch (baseline / oracle).
     pub full: bool,
+    /// The form content is hashed in.
+    pub form: crate::pyjson::Form,
 }
 
 /// A matched row: request id and `timestamp` text.
@@ -91,7 +93,7 @@ fn process_rows(
     ctx: &Context<'_>,
     counts: &mut Counts,
 ) -> Result<Vec<Processed>, CaptureError> {
-    let mut stream = Stream::new(ctx.full);
+    let mut stream = Stream::new(ctx.full, ctx.form);
     let mut out = Vec::with_capacity(rows.len());
     for key in rows {
         match cap.with_row(&key.id, |row| {

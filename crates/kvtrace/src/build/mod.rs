@@ -76,6 +76,8 @@ pub struct BuildOptions {
     pub output: Output,
     pub shape: Shape,
     pub salt: Salt,
+    /// The form content is hashed in (canonical by default; raw = the reference).
+    pub content_form: crate::pyjson::Form,
     /// Worker threads (0 = rayon's default).
     pub threads: usize,
     /// Tokenize every request from scratch (the benchmark baseline).
@@ -152,6 +154,7 @@ pub fn build_with(
         block_size: opts.shape.block_size,
         include_subagents: opts.shape.include_subagents,
         full: opts.full_tokenization,
+        form: opts.content_form,
     };
     // Per-thread state (a read-only connection, a tokenizer with its caches), lent to
     // tasks and returned, so caches live for the whole run.

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::blocks::{chain_digests, Digest64, Salt};
 use crate::capture::{Response, RowRef};
-use crate::pyjson::{self, Body, TranscodeError, Value};
+use crate::pyjson::{self, Body, Form, TranscodeError, Value};
 use crate::stamp::Stamp;
 use crate::tokens::incremental::IncrementalEncoder;
 use crate::tokens::{Encoder, Token};
@@ -55,7 +55,7 @@ pub enum Skip {
 #[derive(Default)]
 pub struct Tokenizer {
     enc: Encoder,
-    sections: FxHashMap<(u128, usize), SectionTokens>,
+    sections: FxHashMap<(u128, usize, Section, Form), SectionTokens>,
     /// Bytes of section text tokenized (after memo hits are excluded).
     pub fresh_bytes: u64,
 }
@@ -69,13 +69,24 @@ const SECTION_MEMO_LIMIT: usize = 256;
 type SectionTokens = Option<Arc<[Token]>>;
 
 impl Tokenizer {
-    fn section(&mut self, raw: &str, scratch: &mut String) -> Result<SectionTokens, Skip> {
-        let key = (xxhash_rust::xxh3::xxh3_128(raw.as_bytes()), raw.len());
+    fn section(
+        &mut self,
+        raw: &str,
+        section: Section,
+        form: Form,
+        scratch: &mut String,
+    ) -> Result<SectionTokens, Skip> {
+        let key = (
+            xxhash_rust::xxh3::xxh3_128(raw.as_bytes()),
+            raw.len(),
+            section,
+            form,
+        );
         if let Some(t) = self.sections.get(&key) {
             return Ok(t.clone());
         }
-        serialize_section(raw, scratch)?;
-        let tokens: SectionTokens = if is_empty_text(scratch) {
+        let contributes = serialize_section(raw, section, form, scratch)?;
+        let tokens: SectionTokens = if !contributes {
             None
         } else {
             self.fresh_bytes += scratch.len() as u64;
@@ -89,21 +100,71 @@ impl Tokenizer {
     }
 }
 
-/// Normalized CPython serialization of one stored section into `out` (cleared first):
-/// the one-pass transcoder, or the tree parser when an object repeats a key.
-pub fn serialize_section(raw: &str, out: &mut String) -> Result<(), Skip> {
+/// The three sections of a request body that are hashed, in hashing order (§4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Section {
+    Tools,
+    System,
+    Messages,
+}
+
+impl Section {
+    /// The form a section is written in: canonical content touches `messages` (every
+    /// `content` member) and the `system` value itself, never `tools`.
+    fn transcode_form(self, form: Form) -> Form {
+        match self {
+            Section::Messages => form,
+            Section::Tools | Section::System => Form::Raw,
+        }
+    }
+}
+
+/// Normalized CPython serialization of one stored section into `out` (cleared first), in
+/// `form`: the one-pass transcoder, or the tree parser when an object repeats a key.
+/// Returns whether the section contributes (is not empty, judged before canonical form).
+pub fn serialize_section(
+    raw: &str,
+    section: Section,
+    form: Form,
+    out: &mut String,
+) -> Result<bool, Skip> {
     out.clear();
-    match pyjson::transcode(raw, out) {
-        Ok(()) => Ok(()),
+    match pyjson::transcode_with(raw, out, section.transcode_form(form)) {
+        Ok(()) => {
+            let contributes = !is_empty_text(out);
+            if contributes && section == Section::System && form == Form::Canonical {
+                pyjson::collapse_single_text(out, 0);
+            }
+            Ok(contributes)
+        }
         Err(TranscodeError::DuplicateKey) => {
-            let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
-            v.normalize();
             out.clear();
-            v.write_to(out);
-            Ok(())
+            let v = tree_section(raw, section, form)?;
+            if let Some(v) = &v {
+                v.write_to(out);
+            }
+            Ok(v.is_some())
         }
         Err(TranscodeError::Json(_)) => Err(Skip::BadBody),
     }
+}
+
+/// A section parsed as a tree, normalized and put in `form`; `None` when it contributes
+/// nothing (Python falsiness of the stored value).
+pub fn tree_section(raw: &str, section: Section, form: Form) -> Result<Option<Value>, Skip> {
+    let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
+    if v.is_empty_section() {
+        return Ok(None);
+    }
+    v.normalize();
+    if form == Form::Canonical {
+        match section {
+            Section::Messages => v.canonicalize(),
+            Section::System => v.collapse_single_text(),
+            Section::Tools => {}
+        }
+    }
+    Ok(Some(v))
 }
 
 /// Python falsiness of a serialized section (`if tools:` in the reference, §4.2).
@@ -125,16 +186,21 @@ pub struct Stream {
     /// token vectors are not reallocated — and their pages not faulted in — per request.
     next_tokens: Vec<Token>,
     prev_digests: Vec<Digest64>,
+    /// The form content is hashed in.
+    form: Form,
     /// `true`: every request is serialized and tokenized from scratch (the baseline /
     /// differential-test oracle): no section memo, no incremental encoding, no digest reuse.
     pub full: bool,
 }
 
 impl Stream {
-    /// A new stream; `full` disables every reuse (the baseline / oracle path).
-    pub fn new(full: bool) -> Self {
+    /// A new stream hashing content in `form`; `full` disables every reuse (the baseline /
+    /// oracle path).
+    pub fn new(full: bool, form: Form) -> Self {
         Stream {
             full,
+            form,
+            messages_json: pyjson::ArrayTranscoder::new(form),
             ..Stream::default()
         }
     }
@@ -152,16 +218,16 @@ impl Stream {
             // The straightforward algorithm (benchmark baseline and differential oracle):
             // tree parse, normalize, serialize and tokenize every section of every request
             // with tiktoken-rs, no memo, no piece cache, no reuse.
-            for (i, raw) in [body.tools, body.system, body.messages]
-                .into_iter()
-                .enumerate()
-            {
+            let sections = [
+                (Section::Tools, body.tools),
+                (Section::System, body.system),
+                (Section::Messages, body.messages),
+            ];
+            for (i, (section, raw)) in sections.into_iter().enumerate() {
                 let Some(raw) = raw else { continue };
-                let mut v = pyjson::parse(raw).map_err(|_| Skip::BadBody)?;
-                if v.is_empty_section() {
+                let Some(v) = tree_section(raw, section, self.form)? else {
                     continue;
-                }
-                v.normalize();
+                };
                 let text = v.to_python();
                 tk.fresh_bytes += text.len() as u64;
                 let t = crate::tokens::reference_encode(&text);
@@ -172,9 +238,10 @@ impl Stream {
             }
             return Ok((all, sizes[0], sizes[1]));
         }
-        for (i, raw) in [body.tools, body.system].into_iter().enumerate() {
+        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
+        for (i, (section, raw)) in sections.into_iter().enumerate() {
             let Some(raw) = raw else { continue };
-            if let Some(t) = tk.section(raw, &mut self.scratch)? {
+            if let Some(t) = tk.section(raw, section, self.form, &mut self.scratch)? {
                 sizes[i] = t.len();
                 all.extend_from_slice(&t);
             }
@@ -183,7 +250,7 @@ impl Stream {
             let text: &str = match self.messages_json.transcode(raw) {
                 Ok(text) => text,
                 Err(TranscodeError::DuplicateKey) => {
-                    serialize_section(raw, &mut self.scratch)?;
+                    serialize_section(raw, Section::Messages, self.form, &mut self.scratch)?;
                     &self.scratch
                 }
                 Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),

@@ -78,7 +78,7 @@ pub struct StreamSummary {
 impl Response {
     /// Parse the `response` column. `None` when it is not a JSON object.
     pub fn parse(text: &str) -> Option<Response> {
-        let Ok(Value::Object(env)) = serde_json::from_str::<Value>(text) else {
+        let Some(Value::Object(env)) = crate::pyjson::to_serde(text) else {
             return None;
         };
         Some(Response::from_envelope(&env))
@@ -90,8 +90,8 @@ impl Response {
         let parsed_body;
         let msg: &Map<String, Value> = match env.get("body") {
             Some(Value::Object(b)) => b,
-            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(b)) => {
+            Some(Value::String(s)) => match crate::pyjson::to_serde(s) {
+                Some(Value::Object(b)) => {
                     parsed_body = b;
                     &parsed_body
                 }
@@ -146,15 +146,14 @@ impl Response {
         }
     }
 
-    /// Sorted distinct output content types: from the content list, else from the chunks.
+    /// Sorted distinct output content types: the content list's block types together with
+    /// the chunks' `content_block_start` types (§4.9.10). A streamed body holds only the
+    /// text, so the chunks carry the thinking and tool_use blocks of the same reply.
     pub fn output_types(&self) -> Vec<String> {
-        let mut types = if !self.content_types.is_empty() {
-            self.content_types.clone()
-        } else if let Some(c) = &self.chunks {
-            c.block_types.clone()
-        } else {
-            Vec::new()
-        };
+        let mut types = self.content_types.clone();
+        if let Some(c) = &self.chunks {
+            types.extend(c.block_types.iter().cloned());
+        }
         types.sort();
         types.dedup();
         types
@@ -236,8 +235,8 @@ impl StreamSummary {
 /// One SSE line `data: {json}` → its JSON object.
 pub fn parse_sse_line(line: &str) -> Option<Map<String, Value>> {
     let payload = line.strip_prefix("data:")?.trim_start_matches(' ');
-    match serde_json::from_str::<Value>(payload.trim_end()) {
-        Ok(Value::Object(m)) => Some(m),
+    match crate::pyjson::to_serde(payload.trim_end()) {
+        Some(Value::Object(m)) => Some(m),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 //! built from one pass over `(id, response)`; request bodies are then fetched by key,
 //! one conversation at a time.
 
+pub mod attempts;
 pub mod envelope;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use rustc_hash::FxHashMap;
 use thiserror::Error;
 
+pub use attempts::FirstAttempts;
 pub use envelope::{Response, StreamSummary, Usage};
 
 /// Why a capture cannot be used at all (a damaged row is skipped instead).
@@ -102,6 +104,32 @@ impl Capture {
             let Some(id) = id else { continue };
             let response = text_of(row.get_ref(1).ok());
             f(id, response);
+        }
+        Ok(())
+    }
+
+    /// Stream every row in table order, borrowed in place, calling `f` for each.
+    pub fn for_each_row(&self, mut f: impl FnMut(RowRef<'_>)) -> Result<(), CaptureError> {
+        let err = |e| classify(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, timestamp, body, response FROM requests ORDER BY rowid")
+            .or_else(|_| {
+                self.conn
+                    .prepare("SELECT id, timestamp, body, response FROM requests")
+            })
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let Some(id) = text_of(r.get_ref(0).ok()) else {
+                continue;
+            };
+            f(RowRef {
+                id,
+                timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
+                body: text_of(r.get_ref(2).ok()),
+                response: text_of(r.get_ref(3).ok()),
+            });
         }
         Ok(())
     }

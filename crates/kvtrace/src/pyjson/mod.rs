@@ -14,7 +14,22 @@
 use std::fmt::Write as _;
 
 mod transcode;
-pub use transcode::{split_body, transcode, ArrayTranscoder, Body, TranscodeError};
+pub use transcode::{
+    collapse_single_text, split_body, transcode, transcode_with, ArrayTranscoder, Body,
+    TranscodeError,
+};
+
+/// How content is put into the form that gets hashed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// Canonical content: a `content` list holding exactly one `{"type":"text","text":s}`
+    /// block is written as the string `s` (the API reads both forms as the same prompt,
+    /// and Claude Code sends one message in one form and then the other).
+    #[default]
+    Canonical,
+    /// The stored form, as the reference hashes it (`--raw-content`).
+    Raw,
+}
 
 use thiserror::Error;
 
@@ -87,6 +102,43 @@ impl Value {
         }
     }
 
+    /// Canonical content, after [`Value::normalize`]: every member named `content`, at any
+    /// depth, whose value is a one-text-block list becomes that block's string.
+    pub fn canonicalize(&mut self) {
+        match self {
+            Value::Array(items) => items.iter_mut().for_each(Value::canonicalize),
+            Value::Object(members) => {
+                for (k, v) in members.iter_mut() {
+                    v.canonicalize();
+                    if &**k == "content" {
+                        v.collapse_single_text();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `[{"type":"text","text":s}]` (those two keys exactly, in either order) → `s`.
+    pub fn collapse_single_text(&mut self) {
+        let Value::Array(items) = self else { return };
+        let [Value::Object(members)] = items.as_slice() else {
+            return;
+        };
+        if members.len() != 2
+            || members
+                .iter()
+                .any(|(k, _)| &**k != "type" && &**k != "text")
+        {
+            return;
+        }
+        let is_text_type =
+            matches!(self_get(members, "type"), Some(Value::Str(t)) if &**t == "text");
+        if let (true, Some(Value::Str(text))) = (is_text_type, self_get(members, "text")) {
+            *self = Value::Str(text.clone());
+        }
+    }
+
     /// Append the compact CPython serialization to `out`.
     pub fn write_to(&self, out: &mut String) {
         match self {
@@ -133,6 +185,10 @@ impl Value {
     }
 }
 
+fn self_get<'v>(members: &'v [(Box<str>, Value)], key: &str) -> Option<&'v Value> {
+    members.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+}
+
 /// Keys the reference strips before hashing: they move between otherwise equal requests.
 pub(crate) fn is_volatile_key(k: &str) -> bool {
     k == "cache_control" || k == "signature"
@@ -145,6 +201,54 @@ pub fn parse(text: &str) -> Result<Value, JsonError> {
     let v = p.value(0)?;
     p.finish()?;
     Ok(v)
+}
+
+/// Read a document the way CPython's `json.loads` does, as a [`serde_json::Value`]: what
+/// serde_json reads is taken as it reads it; what only CPython reads (lone surrogate
+/// escapes, which Claude Code before 2.1.132 wrote when it cut text inside an emoji;
+/// `NaN`, `Infinity`, numbers beyond f64) goes through this module's parser. A lone
+/// surrogate becomes U+FFFD and a non-finite number `null`.
+pub fn to_serde(text: &str) -> Option<serde_json::Value> {
+    if let Ok(v) = serde_json::from_str(text) {
+        return Some(v);
+    }
+    parse(text).ok().map(|v| v.to_serde())
+}
+
+impl Value {
+    /// This value as a [`serde_json::Value`] (see [`to_serde`]).
+    pub fn to_serde(&self) -> serde_json::Value {
+        use serde_json::Value as S;
+        match self {
+            Value::Null => S::Null,
+            Value::Bool(b) => S::Bool(*b),
+            Value::Number(n) => number_to_serde(n),
+            Value::Str(s) => S::String(unescape(s)),
+            Value::Array(items) => S::Array(items.iter().map(Value::to_serde).collect()),
+            Value::Object(members) => S::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (unescape(k), v.to_serde()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn number_to_serde(n: &str) -> serde_json::Value {
+    let integral = !n.contains(['.', 'e', 'E']) && !n.contains("Infinity") && n != "NaN";
+    if integral {
+        if let Ok(i) = n.parse::<i64>() {
+            return i.into();
+        }
+        if let Ok(u) = n.parse::<u64>() {
+            return u.into();
+        }
+    }
+    n.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 /// `json.dumps(json.loads(text), separators=(',', ':'))`.

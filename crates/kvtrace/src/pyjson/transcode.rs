@@ -8,7 +8,7 @@
 //! give cheaply, so the transcoder reports [`TranscodeError::DuplicateKey`] and callers
 //! fall back to the tree parser — rare in practice, exact in both cases.
 
-use super::{is_volatile_key, JsonError, Lexer, MAX_DEPTH};
+use super::{is_volatile_key, Form, JsonError, Lexer, MAX_DEPTH};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TranscodeError {
@@ -156,14 +156,61 @@ fn skip_string(lx: &mut Lexer<'_>) -> Result<(), JsonError> {
     }
 }
 
-/// Append the normalized CPython serialization of one JSON value to `out`.
+/// Append the normalized CPython serialization of one JSON value to `out` (stored form).
 pub fn transcode(raw: &str, out: &mut String) -> Result<(), TranscodeError> {
+    transcode_with(raw, out, Form::Raw)
+}
+
+/// [`transcode`] in the given form: with [`Form::Canonical`], every `content` member's
+/// one-text-block list is written as its string ([`collapse_single_text`]).
+pub fn transcode_with(raw: &str, out: &mut String, form: Form) -> Result<(), TranscodeError> {
     let mut lx = Lexer::new(raw);
     let mut keys: Vec<Vec<(usize, usize)>> = Vec::new();
     lx.skip_ws();
-    value(&mut lx, out, 0, &mut keys)?;
+    value(&mut lx, out, 0, &mut keys, form)?;
     lx.finish()?;
     Ok(())
+}
+
+/// If `out[start..]` (a value just serialized) is `[{"type":"text","text":S}]` or
+/// `[{"text":S,"type":"text"}]`, replace it by the string `S`. Works on the serialized
+/// form, so the streaming transcoder needs no tree.
+pub fn collapse_single_text(out: &mut String, start: usize) {
+    const TYPE_FIRST: &str = r#"[{"type":"text","text":"#;
+    const TEXT_FIRST: &str = r#"[{"text":"#;
+    let v = &out[start..];
+    let (lit_start, tail) = if v.starts_with(TYPE_FIRST) {
+        (TYPE_FIRST.len(), "}]")
+    } else if v.starts_with(TEXT_FIRST) {
+        (TEXT_FIRST.len(), r#","type":"text"}]"#)
+    } else {
+        return;
+    };
+    let Some(lit_end) = string_literal_end(&v.as_bytes()[lit_start..]) else {
+        return;
+    };
+    if &v[lit_start + lit_end..] != tail {
+        return;
+    }
+    let (a, b) = (start + lit_start, start + lit_start + lit_end);
+    out.replace_range(start..a, "");
+    out.truncate(b - (a - start));
+}
+
+/// Length of the serialized string literal at the start of `s` (quotes included).
+fn string_literal_end(s: &[u8]) -> Option<usize> {
+    if s.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 fn value(
@@ -171,6 +218,7 @@ fn value(
     out: &mut String,
     depth: usize,
     keys: &mut Vec<Vec<(usize, usize)>>,
+    form: Form,
 ) -> Result<(), TranscodeError> {
     if depth > MAX_DEPTH {
         return Err(JsonError::TooDeep.into());
@@ -183,7 +231,7 @@ fn value(
             out.push('"');
             Ok(())
         }
-        Some(b'{') => object(lx, out, depth, keys),
+        Some(b'{') => object(lx, out, depth, keys, form),
         Some(b'[') => {
             lx.i += 1;
             out.push('[');
@@ -200,7 +248,7 @@ fn value(
                     out.push(',');
                 }
                 first = false;
-                value(lx, out, depth + 1, keys)?;
+                value(lx, out, depth + 1, keys, form)?;
                 if lx.next_member(b']')? {
                     out.push(']');
                     return Ok(());
@@ -225,6 +273,7 @@ fn object(
     out: &mut String,
     depth: usize,
     keys: &mut Vec<Vec<(usize, usize)>>,
+    form: Form,
 ) -> Result<(), TranscodeError> {
     lx.i += 1;
     out.push('{');
@@ -258,15 +307,20 @@ fn object(
             // Dropped with its value (validated, then discarded).
             out.truncate(member_start);
             let mut sink = String::new();
-            value(lx, &mut sink, depth + 1, keys)?;
+            value(lx, &mut sink, depth + 1, keys, form)?;
         } else {
             let key = &out[key_start..key_end];
             if keys[depth].iter().any(|&(a, b)| &out[a..b] == key) {
                 return Err(TranscodeError::DuplicateKey);
             }
+            let collapse = form == Form::Canonical && key == "content";
             keys[depth].push((key_start, key_end));
             out.push_str("\":");
-            value(lx, out, depth + 1, keys)?;
+            let value_start = out.len();
+            value(lx, out, depth + 1, keys, form)?;
+            if collapse {
+                collapse_single_text(out, value_start);
+            }
             emitted += 1;
         }
         if lx.next_member(b'}')? {
@@ -288,6 +342,8 @@ pub type Mark = (usize, usize);
 /// and transcode only from the last element that ends inside the shared prefix.
 #[derive(Debug, Default)]
 pub struct ArrayTranscoder {
+    /// The form elements are written in (fixed for the transcoder's life).
+    pub form: Form,
     raw: String,
     out: String,
     marks: Vec<Mark>,
@@ -296,6 +352,14 @@ pub struct ArrayTranscoder {
 }
 
 impl ArrayTranscoder {
+    /// A transcoder writing `form`.
+    pub fn new(form: Form) -> Self {
+        ArrayTranscoder {
+            form,
+            ..ArrayTranscoder::default()
+        }
+    }
+
     /// The normalized CPython serialization of `raw`, reusing the previous call's work.
     pub fn transcode(&mut self, raw: &str) -> Result<&str, TranscodeError> {
         let shared = crate::tokens::incremental::common_prefix(self.raw.as_bytes(), raw.as_bytes());
@@ -333,7 +397,7 @@ impl ArrayTranscoder {
         if lx.peek() != Some(b'[') {
             // Not an array: transcode whole, nothing to reuse next time.
             let mut keys = Vec::new();
-            value(&mut lx, &mut self.out, 0, &mut keys)?;
+            value(&mut lx, &mut self.out, 0, &mut keys, self.form)?;
             return Ok(lx.finish()?);
         }
         lx.i += 1;
@@ -367,7 +431,7 @@ impl ArrayTranscoder {
                 self.out.push(',');
             }
             first = false;
-            value(lx, &mut self.out, 1, &mut keys)?;
+            value(lx, &mut self.out, 1, &mut keys, self.form)?;
             self.marks.push((lx.i, self.out.len()));
             if lx.next_member(b']')? {
                 self.out.push(']');

@@ -12,9 +12,9 @@
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use crate::build::request::serialize_section;
+use crate::build::request::{serialize_section, Section};
 use crate::capture::{Response, RowRef};
-use crate::pyjson;
+use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
 /// Old proxy: the non-streaming replay follows its streaming request within this window.
@@ -55,14 +55,6 @@ pub fn usable_message_id(response: Option<&str>) -> Option<String> {
         return None;
     }
     r.message_id.filter(|m| m.starts_with("msg_"))
-}
-
-/// Python falsiness of a serialized section (an empty section contributes nothing).
-fn is_empty_text(text: &str) -> bool {
-    matches!(
-        text,
-        "null" | "false" | "[]" | "{}" | "\"\"" | "0" | "0.0" | "-0.0"
-    )
 }
 
 /// Whether a serialized JSON array has at least two elements (a scan of the text up to
@@ -108,13 +100,18 @@ pub fn describe(
     let mut hasher = Xxh3::new();
     let mut lineage = 0u64;
     let mut can_continue = false;
-    for (i, raw) in [body.tools, body.system, body.messages]
-        .into_iter()
-        .enumerate()
-    {
+    let sections = [
+        (Section::Tools, body.tools),
+        (Section::System, body.system),
+        (Section::Messages, body.messages),
+    ];
+    for (i, (section, raw)) in sections.into_iter().enumerate() {
         if let Some(raw) = raw {
-            serialize_section(raw, scratch).map_err(|_| RowSkip::BadBody)?;
-            if !is_empty_text(scratch) {
+            // Canonical content: the prefix keeps its identity when Claude Code switches a
+            // message between the one-block list and the string form.
+            let contributes = serialize_section(raw, section, Form::Canonical, scratch)
+                .map_err(|_| RowSkip::BadBody)?;
+            if contributes {
                 hasher.update(scratch.as_bytes());
                 if i == 2 {
                     lineage = xxh3_64(&scratch.as_bytes()[..scratch.len().min(LINEAGE_BYTES)]);

@@ -72,6 +72,7 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
         block_size: super::BLOCK_SIZE,
         include_subagents: false,
         full: false,
+        form: crate::pyjson::Form::Canonical,
     };
     let files = all_files(&sessions);
     /// A session file's stem and its (request id, kept) list.

@@ -89,9 +89,10 @@ impl SessionLog {
             if line.is_empty() {
                 continue;
             }
+            // CPython's reading: a line with a lone surrogate escape is still an entry.
             let entry = std::str::from_utf8(line)
                 .ok()
-                .and_then(|s| serde_json::from_str::<Value>(s).ok());
+                .and_then(crate::pyjson::to_serde);
             match entry {
                 Some(Value::Object(_)) => {
                     log.entries += 1;

@@ -235,7 +235,7 @@ pub fn conversation(
     };
     let mut tk = Tokenizer::default();
     for (source, rows) in plan {
-        let mut stream = Stream::new(false);
+        let mut stream = Stream::new(false, crate::pyjson::Form::Canonical);
         for id in rows {
             load(inputs, &mut stream, &mut tk, &id, source, &mut sel)?;
         }
@@ -324,7 +324,9 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
     let mut tk = Tokenizer::default();
     for (_, id) in keyed {
         let source = owner.get(&id).copied().unwrap_or(unknown);
-        let stream = streams.entry(source).or_insert_with(|| Stream::new(false));
+        let stream = streams
+            .entry(source)
+            .or_insert_with(|| Stream::new(false, crate::pyjson::Form::Canonical));
         load(inputs, stream, &mut tk, &id, source, &mut sel)?;
     }
     sel.pairs_merged = merge_pairs(&mut sel.requests);

@@ -1,0 +1,111 @@
+//! First attempts: the streaming twin of a non-streaming row (docs/spec.md, "Validation").
+//!
+//! The unmodified claude-code-proxy forwards only the SSE `data:` lines, so current
+//! Claude Code never sees `message_start`, falls back to a non-streaming request, and
+//! repeats every turn: a streaming row (its message id in no session log) followed, a
+//! second later, by a non-streaming row (the one the log names) that reads the cache its
+//! twin just filled. The twin's usage is what the turn cost the cache; the repeat's reads
+//! nearly everything. Every tool that reports the API's cache figures uses the first
+//! attempt's usage in place of the matched row's, so fallback captures do not show a
+//! 100 % API hit rate.
+//!
+//! A matched row's first attempt is a row that no session file names, whose body has
+//! `"stream": true`, the same `model`, and a `messages` section that serializes (stored
+//! form) to the same text, timestamped no later than the matched row and at most
+//! [`WINDOW_SECONDS`] before it; of several, the latest, then the later in table order.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Capture, CaptureError, Response, RowRef, Usage};
+use crate::build::request::{serialize_section, Section};
+use crate::pyjson::{self, Form};
+use crate::stamp::Stamp;
+
+/// How far before the matched row its first attempt may be.
+pub const WINDOW_SECONDS: i64 = 600;
+
+/// Model and digest of the serialized `messages` section.
+type Key = (String, u128);
+
+/// Streaming rows no session file names, by (model, messages digest).
+#[derive(Debug, Default)]
+pub struct FirstAttempts {
+    /// Per key: (timestamp µs, table order, usage), in table order.
+    candidates: FxHashMap<Key, Vec<(i64, usize, Usage)>>,
+}
+
+impl FirstAttempts {
+    /// Index the candidate rows of a capture. `named` holds the request ids that session
+    /// files name; only streaming rows outside it with a readable usage are kept. Reads
+    /// every row once (bodies of unnamed rows only).
+    pub fn build(cap: &Capture, named: &FxHashSet<String>) -> Result<FirstAttempts, CaptureError> {
+        let mut fa = FirstAttempts::default();
+        let mut scratch = String::new();
+        let mut order = 0usize;
+        cap.for_each_row(|row| {
+            order += 1;
+            if named.contains(row.id) {
+                return;
+            }
+            let Some(usage) = row.response.and_then(Response::parse).map(|r| r.usage) else {
+                return;
+            };
+            if !readable(&usage) {
+                return;
+            }
+            let Some((key, ts, streaming)) = row_key(row, &mut scratch) else {
+                return;
+            };
+            if streaming {
+                fa.candidates
+                    .entry(key)
+                    .or_default()
+                    .push((ts.micros, order, usage));
+            }
+        })?;
+        Ok(fa)
+    }
+
+    /// Whether any candidate exists (captures without fallback twins have none).
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    /// The usage the API side counts for a matched row: its first attempt's when it has
+    /// one, else `own`.
+    pub fn usage_for(&self, row: RowRef<'_>, own: Usage, scratch: &mut String) -> Usage {
+        if self.is_empty() {
+            return own;
+        }
+        match row_key(row, scratch) {
+            Some((key, ts, false)) => self.find(&key, ts).unwrap_or(own),
+            _ => own,
+        }
+    }
+
+    fn find(&self, key: &Key, ts: Stamp) -> Option<Usage> {
+        let earliest = ts.micros - WINDOW_SECONDS * 1_000_000;
+        self.candidates
+            .get(key)?
+            .iter()
+            .filter(|(t, _, _)| *t <= ts.micros && *t >= earliest)
+            .max_by_key(|(t, order, _)| (*t, *order))
+            .map(|&(_, _, usage)| usage)
+    }
+}
+
+/// A usage with something to count.
+fn readable(u: &Usage) -> bool {
+    u.input.is_some() || u.has_cache_fields()
+}
+
+/// (model, digest of the stored-form `messages`), timestamp and streaming flag of a row.
+fn row_key(row: RowRef<'_>, scratch: &mut String) -> Option<(Key, Stamp, bool)> {
+    let ts = Stamp::parse(row.timestamp)?;
+    let body = pyjson::split_body(row.body?).ok()?;
+    let messages = body.messages.unwrap_or("null");
+    serialize_section(messages, Section::Messages, Form::Raw, scratch).ok()?;
+    let digest = xxhash_rust::xxh3::xxh3_128(scratch.as_bytes());
+    let model = body.model.unwrap_or_else(|| "unknown".to_owned());
+    Some(((model, digest), ts, body.stream))
+}
