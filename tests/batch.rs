@@ -81,6 +81,7 @@ fn batch_global_ids_and_merged_shards_agree() {
         &s("global"),
         "--salt",
         SALT,
+        "--global-hash-ids",
         "--include-subagents",
         "--json",
     ]);
@@ -133,6 +134,7 @@ fn batch_global_ids_and_merged_shards_agree() {
             &s(&format!("shards/{shard}")),
             "--salt",
             SALT,
+            "--global-hash-ids",
             "--include-subagents",
             "--id-map",
             &s(&format!("shards/{shard}.idmap")),
@@ -172,6 +174,27 @@ fn batch_global_ids_and_merged_shards_agree() {
         global,
         "merged shards must equal the global run byte for byte"
     );
+
+    // Local-scope shards (the default) have nothing to merge: refused, saying why.
+    let local = bmt(&[
+        "--batch",
+        &s("s1.csv"),
+        "--output-dir",
+        &s("local/s1"),
+        "--salt",
+        SALT,
+        "-q",
+    ]);
+    assert!(local.status.success());
+    std::fs::write(t.join("local/s1.idmap"), "").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_merge-traces"))
+        .args([s("local/s1"), "--output-dir".into(), s("local-merged")])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("hash_id_scope is local"), "{err}");
+    assert!(!t.join("local-merged").exists());
 
     // The id map is private and never written without the flag.
     assert!(!t.join("global").read_dir().unwrap().any(|e| e

@@ -59,17 +59,20 @@ fn incremental_and_full_paths_give_identical_tokens_for_every_request() {
         let mut full_tk = Tokenizer::default();
         let mut requests = 0;
         for_each_request(tmp.path(), |rows| {
-            let mut fast = Stream::new(false);
-            let mut full = Stream::new(true);
-            for (_, body) in rows.iter() {
-                let Some(body) = body else { continue };
-                let Ok(b) = pyjson::split_body(body) else {
-                    continue;
-                };
-                let a = fast.tokenize(&mut fast_tk, &b).unwrap();
-                let z = full.tokenize(&mut full_tk, &b).unwrap();
-                assert_eq!(a, z, "request {requests}");
-                requests += 1;
+            // Both content forms: the canonical default and the stored (reference) form.
+            for form in [pyjson::Form::Canonical, pyjson::Form::Raw] {
+                let mut fast = Stream::new(false, form);
+                let mut full = Stream::new(true, form);
+                for (_, body) in rows.iter() {
+                    let Some(body) = body else { continue };
+                    let Ok(b) = pyjson::split_body(body) else {
+                        continue;
+                    };
+                    let a = fast.tokenize(&mut fast_tk, &b).unwrap();
+                    let z = full.tokenize(&mut full_tk, &b).unwrap();
+                    assert_eq!(a, z, "request {requests} ({form:?})");
+                    requests += 1;
+                }
             }
             let _ = &salt;
         });

@@ -571,12 +571,13 @@ fn line_bytes(l: &Line, n: usize) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-/// Would this junk line parse as a JSON object? (a random byte string rarely does)
+/// Would CPython's `json.loads` read this junk line as an object? (a random byte string
+/// rarely does; a lone surrogate escape does, and so must the session reader)
 fn junk_is_object(b: &[u8]) -> bool {
     std::str::from_utf8(b.trim_ascii())
         .ok()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .is_some_and(|v| v.is_object())
+        .and_then(|s| kvtrace::pyjson::parse(s).ok())
+        .is_some_and(|v| matches!(v, kvtrace::pyjson::Value::Object(_)))
 }
 
 proptest! {

@@ -64,7 +64,7 @@ fn json_and_csv_reports_agree_with_text() {
     );
     assert_eq!(
         (t1["api_read"].as_u64(), t1["api_total"].as_u64()),
-        (Some(39_670), Some(47_152))
+        (Some(29_870), Some(35_252))
     );
     assert!(v["traces"][5]["error"]
         .as_str()
@@ -175,9 +175,22 @@ fn ttl_edges_flattening_and_warm_prefix_have_known_answers() {
     let warm = report(&dir.join("g.json"), &["--warm-prefix", "0.5"]);
     assert_eq!(warm["traces"][0]["sim_hits"], 11);
 
-    // Local scope simulates the parent only, and the API side covers parent rows only.
+    // Local scope flattens too: a conversation and its sub-agents share one id space.
     hand_trace(dir, "l.json", "local", &parents, Some(sub));
     let r = report(&dir.join("l.json"), &[]);
+    let t = &r["traces"][0];
+    assert_eq!(
+        (
+            t["sim_hits"].as_u64(),
+            t["sim_blocks"].as_u64(),
+            t["matched"].as_u64()
+        ),
+        (Some(10), Some(17), Some(8))
+    );
+    // Another scope cannot be compared across sub-agents: the parent alone, and the API
+    // side covers parent rows only.
+    hand_trace(dir, "o.json", "per-agent", &parents, Some(sub));
+    let r = report(&dir.join("o.json"), &[]);
     let t = &r["traces"][0];
     assert_eq!(
         (

@@ -493,7 +493,6 @@ mod tests {
 
     #[test]
     fn array_transcoder_reuses_only_what_is_shared() {
-        let mut at = ArrayTranscoder::default();
         let texts = [
             r#"[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]}]"#,
             r#"[{"role":"user","content":[{"type":"text","text":"a"}]}, {"role":"assistant","content":"b\u00e9"}]"#,
@@ -505,14 +504,68 @@ mod tests {
             r#""not an array""#,
             r#"[{"k":"v"}]"#,
         ];
-        for raw in texts {
-            let want = {
-                let mut out = String::new();
-                transcode(raw, &mut out).map(|_| out)
-            };
-            let got = at.transcode(raw).map(str::to_owned);
-            assert_eq!(got, want, "{raw}");
+        for form in [Form::Raw, Form::Canonical] {
+            let mut at = ArrayTranscoder::new(form);
+            for raw in texts {
+                let want = {
+                    let mut out = String::new();
+                    transcode_with(raw, &mut out, form).map(|_| out)
+                };
+                let got = at.transcode(raw).map(str::to_owned);
+                assert_eq!(got, want, "{raw}");
+            }
         }
+    }
+
+    fn canonical(raw: &str) -> String {
+        let mut out = String::new();
+        transcode_with(raw, &mut out, Form::Canonical).unwrap();
+        let mut v = parse(raw).unwrap();
+        v.normalize();
+        v.canonicalize();
+        assert_eq!(out, v.to_python(), "streaming and tree disagree on {raw}");
+        out
+    }
+
+    #[test]
+    fn canonical_content_collapses_one_text_block_lists() {
+        // A cache-marked one-block list and the plain string hash alike.
+        assert_eq!(
+            canonical(
+                r#"[{"role":"system","content":[{"type":"text","text":"env \"x\"","cache_control":{"type":"ephemeral"}}]}]"#
+            ),
+            canonical(r#"[{"role":"system","content":"env \"x\""}]"#),
+        );
+        // Either key order; tool_result content at depth.
+        assert_eq!(
+            canonical(r#"{"content":[{"text":"a","type":"text"}]}"#),
+            r#"{"content":"a"}"#
+        );
+        assert_eq!(
+            canonical(
+                r#"[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"out"}]}]}]"#
+            ),
+            r#"[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"out"}]}]"#
+        );
+        // Not collapsed: two blocks, an extra key, another type, a non-string text,
+        // a key other than `content`.
+        for raw in [
+            r#"{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#,
+            r#"{"content":[{"type":"text","text":"a","citations":null}]}"#,
+            r#"{"content":[{"type":"image","text":"a"}]}"#,
+            r#"{"content":[{"type":"text","text":1}]}"#,
+            r#"{"contents":[{"type":"text","text":"a"}]}"#,
+            r#"{"content":[{"type":"text"}]}"#,
+        ] {
+            let mut raw_out = String::new();
+            transcode(raw, &mut raw_out).unwrap();
+            assert_eq!(canonical(raw), raw_out, "{raw}");
+        }
+        // A string holding what looks like the end of the pattern stays whole.
+        assert_eq!(
+            canonical(r#"{"content":[{"type":"text","text":"a\"}]"}]}"#),
+            r#"{"content":"a\"}]"}"#
+        );
     }
 
     #[test]
