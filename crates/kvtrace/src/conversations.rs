@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::build::gather::matched_rows;
 use crate::build::Counts;
-use crate::capture::{Capture, CaptureError, Response};
+use crate::capture::{Capture, CaptureError, FirstAttempts, Response};
 use crate::report::table::{group_thousands, Cell, Table};
 use crate::session::{SessionDir, SessionDirError, SessionLog};
 use crate::stamp::Stamp;
@@ -60,6 +60,9 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
     let cap = Capture::open(db)?;
     let dir = SessionDir::scan(jsonl_dir)?;
     let index = cap.message_index()?;
+    // The API's figures of a fallback-twin turn are its first attempt's.
+    let attempts = FirstAttempts::for_dir(&cap, &index, &dir)?;
+    let mut scratch = String::new();
     let mut out = Vec::new();
     for path in &dir.parents {
         let log = SessionLog::read(path).unwrap_or_default();
@@ -72,7 +75,9 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
                 times.push(t);
             }
             let usage = cap.with_row(&key.id, |r| {
-                r.response.and_then(Response::parse).map(|resp| resp.usage)
+                r.response
+                    .and_then(Response::parse)
+                    .map(|resp| attempts.usage_for(r, resp.usage, &mut scratch))
             })?;
             if let Some(Some(u)) = usage {
                 has_cache |= u.has_cache_fields();

@@ -66,6 +66,26 @@ impl FirstAttempts {
         Ok(fa)
     }
 
+    /// [`FirstAttempts::build`] with the rows named by every session file of `dir`
+    /// (parents and agent files).
+    pub fn for_dir(
+        cap: &Capture,
+        index: &super::MessageIndex,
+        dir: &crate::session::SessionDir,
+    ) -> Result<FirstAttempts, CaptureError> {
+        let mut named: FxHashSet<String> = FxHashSet::default();
+        for path in dir.parents.iter().chain(dir.agents.values()) {
+            let log = crate::session::SessionLog::read(path).unwrap_or_default();
+            named.extend(
+                log.message_ids
+                    .iter()
+                    .filter_map(|m| index.get(m))
+                    .map(str::to_owned),
+            );
+        }
+        FirstAttempts::build(cap, &named)
+    }
+
     /// Whether any candidate exists (captures without fallback twins have none).
     pub fn is_empty(&self) -> bool {
         self.candidates.is_empty()

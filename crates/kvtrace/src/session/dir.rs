@@ -13,6 +13,8 @@ use thiserror::Error;
 pub enum SessionDirError {
     #[error("{0}: no such directory")]
     Missing(PathBuf),
+    #[error("{0}: no session file (*.jsonl) here nor in any project folder below")]
+    Empty(PathBuf),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -32,39 +34,21 @@ pub struct SessionDir {
 }
 
 impl SessionDir {
+    /// Scan a project folder (`~/.claude/projects/<project>`) or the projects root (a
+    /// folder of project folders: every project is read; session ids are UUIDs, unique
+    /// across projects). A folder with no session file at all is an error.
     pub fn scan(root: &Path) -> Result<SessionDir, SessionDirError> {
         if !root.is_dir() {
             return Err(SessionDirError::Missing(root.to_owned()));
         }
-        let io = |source| SessionDirError::Io {
-            path: root.to_owned(),
-            source,
-        };
         let mut dir = SessionDir {
             root: root.to_owned(),
             ..SessionDir::default()
         };
         let mut nested: Vec<(String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(root).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() {
-                let sub = path.join("subagents");
-                if sub.is_dir() {
-                    nested.extend(agent_files(&sub));
-                }
-                continue;
-            }
-            if !name.ends_with(".jsonl") {
-                continue;
-            }
-            match agent_id_of(&name) {
-                Some(id) => {
-                    dir.agents.insert(id, path);
-                }
-                None => dir.parents.push(path),
-            }
+        let projects = dir.scan_project(root, &mut nested)?;
+        for project in projects {
+            dir.scan_project(&project, &mut nested)?;
         }
         // Deterministic whatever the directory listing order: by path, later wins.
         nested.sort_by(|a, b| a.1.cmp(&b.1));
@@ -72,8 +56,51 @@ impl SessionDir {
             dir.agents.insert(id, path);
         }
         dir.parents
-            .sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+            .sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+        if dir.parents.is_empty() && dir.agents.is_empty() {
+            return Err(SessionDirError::Empty(root.to_owned()));
+        }
         Ok(dir)
+    }
+
+    /// Read one folder's session files; returns its sub-folders that look like project
+    /// folders (they hold `*.jsonl` files of their own).
+    fn scan_project(
+        &mut self,
+        folder: &Path,
+        nested: &mut Vec<(String, PathBuf)>,
+    ) -> Result<Vec<PathBuf>, SessionDirError> {
+        let io = |source| SessionDirError::Io {
+            path: folder.to_owned(),
+            source,
+        };
+        let mut projects = Vec::new();
+        for entry in std::fs::read_dir(folder).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let sub = path.join("subagents");
+                if sub.is_dir() {
+                    nested.extend(agent_files(&sub));
+                } else if holds_jsonl(&path) {
+                    projects.push(path);
+                }
+                continue;
+            }
+            // Regular files only (symlinks followed): a FIFO named *.jsonl would block.
+            if !name.ends_with(".jsonl") || !path.is_file() {
+                continue;
+            }
+            match agent_id_of(&name) {
+                Some(id) => {
+                    self.agents.insert(id, path);
+                }
+                None => self.parents.push(path),
+            }
+        }
+        projects.sort();
+        Ok(projects)
     }
 
     /// The file of a parent session by id: the exact stem, else a unique stem prefix.
@@ -103,6 +130,14 @@ fn agent_id_of(name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether a folder directly holds a `*.jsonl` file (a project folder).
+fn holds_jsonl(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+    })
+}
+
 fn agent_files(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -111,7 +146,9 @@ fn agent_files(dir: &Path) -> Vec<(String, PathBuf)> {
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            agent_id_of(&name).map(|id| (id, e.path()))
+            agent_id_of(&name)
+                .filter(|_| e.path().is_file())
+                .map(|id| (id, e.path()))
         })
         .collect();
     out.sort();

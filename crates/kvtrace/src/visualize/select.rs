@@ -135,6 +135,8 @@ pub struct Inputs {
     pub cap: Capture,
     pub index: MessageIndex,
     pub dir: SessionDir,
+    /// First attempts of fallback twins, whose usage the API figures show.
+    pub attempts: crate::capture::FirstAttempts,
 }
 
 impl Inputs {
@@ -142,7 +144,13 @@ impl Inputs {
         let cap = Capture::open(db)?;
         let dir = SessionDir::scan(jsonl_dir)?;
         let index = cap.message_index()?;
-        Ok(Inputs { cap, index, dir })
+        let attempts = crate::capture::FirstAttempts::for_dir(&cap, &index, &dir)?;
+        Ok(Inputs {
+            cap,
+            index,
+            dir,
+            attempts,
+        })
     }
 }
 
@@ -400,9 +408,16 @@ fn load(
     sel: &mut Selection,
 ) -> Result<(), VisualizeError> {
     let bs = sel.block_size;
-    let got = inputs
-        .cap
-        .with_row(id, |row| describe(stream, tk, row, bs, source))?;
+    let got = inputs.cap.with_row(id, |row| {
+        describe(stream, tk, row, bs, source).map(|mut r| {
+            let mut scratch = String::new();
+            let own = r.usage;
+            r.usage = inputs.attempts.usage_for(row, own, &mut scratch);
+            // `out` stays the matched row's own (the reply the log names).
+            r.usage.output = own.output;
+            r
+        })
+    })?;
     match got {
         Some(Some(r)) => sel.requests.push(r),
         _ => sel.skipped += 1,
