@@ -244,4 +244,14 @@ mod tests {
             "2026-03-25T19:42:10.600000+00:00"
         );
     }
+
+    #[test]
+    fn lone_surrogates_are_read_as_cpython_reads_them() {
+        // Claude Code before 2.1.132 cut text inside an emoji and wrote a lone `\ud83d`.
+        let log = SessionLog::parse_bytes(
+            br#"{"type":"assistant","timestamp":"2026-03-25T19:42:10Z","message":{"id":"msg_A","content":[{"type":"text","text":"cut \ud83d"}]}}"#,
+        );
+        assert_eq!((log.entries, log.unparseable_lines), (1, 0));
+        assert_eq!(log.message_ids, ["msg_A"]);
+    }
 }
