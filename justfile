@@ -42,4 +42,4 @@ batch dir out="traces": build
     set -euo pipefail
     manifest=$(mktemp)
     for d in {{dir}}/*/; do [ -f "$d/requests.db" ] && echo "$(basename "$d"),$(realpath "$d/requests.db"),$(realpath "$d/jsonl")"; done > "$manifest"
-    {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents
+    {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents --global-hash-ids
