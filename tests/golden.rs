@@ -364,3 +364,55 @@ fn examples_reproduce_committed_traces() {
         );
     }
 }
+
+/// A sub-agent spawned before the first request of its conversation that the capture
+/// holds (its spawning request is missing) is placed at 0.0, after the first parent
+/// record: never first, never a negative `t` (replayers need a parent request first).
+#[test]
+fn a_subagent_spawned_before_the_capture_starts_is_placed_after_the_first_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = tmp.path().join("jsonl");
+    let src = golden().join("capture/jsonl");
+    for e in walkdir::WalkDir::new(&src).into_iter().flatten() {
+        let to = jsonl.join(e.path().strip_prefix(&src).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+    // Every agent file's first line moves to the year 2000: spawn times before any row.
+    for e in walkdir::WalkDir::new(&jsonl).into_iter().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("agent-") && name.ends_with(".jsonl") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let first = first.replace("\"timestamp\":\"2026-", "\"timestamp\":\"2000-");
+            std::fs::write(e.path(), format!("{first}\n{rest}")).unwrap();
+        }
+    }
+    let out = tmp.path().join("out");
+    ok(
+        "build-minimal-traces",
+        &[
+            golden().join("capture/requests.db").as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--output-dir".as_ref(),
+            out.as_os_str(),
+            "--include-subagents".as_ref(),
+            "-q".as_ref(),
+        ],
+    );
+    let mut subagents = 0;
+    for (name, bytes) in dir_files(&out) {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let items = v["requests"].as_array().unwrap();
+        assert_ne!(items[0]["type"], "subagent", "{name}");
+        for item in items {
+            assert!(item["t"].as_f64().unwrap() >= 0.0, "{name}: {item}");
+            subagents += usize::from(item["type"] == "subagent");
+        }
+    }
+    assert!(subagents >= 2, "only {subagents} sub-agents placed");
+}

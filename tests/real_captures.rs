@@ -188,14 +188,11 @@ fn traces_start_with_a_request_and_time_runs_forward() {
 }
 
 #[test]
-fn current_claude_code_structure_matches_the_api_log() {
-    // 2.x: every main-agent answer is a parent record, every sub-agent answer a
-    // sub-agent record; warm-up and utility requests are in no trace.
-    for name in [
-        "cc2.1-unmodified-proxy",
-        "cc2.1-event-proxy",
-        "cc2.0-event-proxy",
-    ] {
+fn structure_matches_the_api_log() {
+    // Every main-agent answer is a parent record, every sub-agent answer a sub-agent
+    // record (1.0.x writes sub-agents inline as `"isSidechain": true` chains of the parent
+    // file; 2.x in agent files); warm-up and utility requests are in no trace.
+    for name in CAPTURES {
         let tmp = tempfile::tempdir().unwrap();
         let traces = build(name, tmp.path(), &[]);
         let truth = truth(&capture(name));

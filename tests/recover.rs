@@ -66,7 +66,12 @@ fn recover(capture: &Path, out: &Path, extra: &[&str]) -> Value {
 
 /// Message-id sets of every session file of a directory (parents and agents), by stem.
 fn message_sets(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let sessions = SessionDir::scan(dir).unwrap();
+    let sessions = match SessionDir::scan(dir) {
+        Ok(s) => s,
+        // Nothing recovered: an empty folder.
+        Err(kvtrace::session::SessionDirError::Empty(_)) => return BTreeMap::new(),
+        Err(e) => panic!("{e}"),
+    };
     let mut files = sessions.parents.clone();
     files.extend(sessions.agents.values().cloned());
     files

@@ -106,7 +106,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
             if !seen.insert(link.agent_id.clone()) {
                 continue;
             }
-            let Some(agent_path) = dir.agents.get(&link.agent_id) else {
+            let Some(agent_log) = dir.agent_log(&log, &link.agent_id) else {
                 continue;
             };
             let kind = log
@@ -114,7 +114,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
                 .and_then(|s| s.subagent_type.clone())
                 .unwrap_or_else(|| "unknown".to_owned());
             *types.entry(kind).or_default() += 1;
-            if let Ok(agent_log) = SessionLog::read(agent_path) {
+            if let Ok(agent_log) = agent_log {
                 subagent_requests += matched_rows(&cap, &index, &agent_log, &mut counts)?.len();
             }
         }

@@ -92,11 +92,18 @@ impl Catalog {
             .iter()
             .map(|p| Ok((p.as_path(), matched(p)?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
-        let agents = dir
+        let mut agents = dir
             .agents
             .iter()
             .map(|(id, p)| Ok((id.clone(), p.as_path(), matched(p)?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
+        // Sidechains written inline in a parent file (1.0.x) are agents too.
+        for (path, (log, _)) in &parents {
+            for (id, sub) in &log.inline_agents {
+                let keys = matched_rows(cap, index, sub, &mut Counts::default())?;
+                agents.push((id.clone(), *path, (sub.clone(), keys)));
+            }
+        }
         let named: FxHashSet<String> = parents
             .iter()
             .map(|(_, (_, keys))| keys)

@@ -247,7 +247,12 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
                 recs.push(st.record(p, rids.clone()));
             }
             sub_reqs += a.requests.len();
+            // A spawn before the segment's first request (its spawning request is not in
+            // the capture) is placed at 0.0, after that first request: a trace never
+            // starts with a sub-agent and never has a negative `t` (replayers need a
+            // parent request first; docs/differences.md).
             let t = py_round(spawn.seconds_since(&origin), 1);
+            let t = if t > 0.0 { t } else { 0.0 };
             let entry = J::Obj(vec![
                 ("t", J::Float(t)),
                 ("type", J::Str("subagent".into())),

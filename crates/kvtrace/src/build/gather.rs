@@ -137,14 +137,14 @@ pub fn gather(
                 counts.duplicate_links += 1;
                 continue;
             }
-            let Some(agent_path) = ctx.dir.agents.get(&link.agent_id) else {
-                counts.missing_agent_files += 1;
-                continue;
-            };
-            let agent_log = match SessionLog::read(agent_path) {
-                Ok(l) => l,
-                Err(_) => {
+            let agent_log = match ctx.dir.agent_log(&log, &link.agent_id) {
+                Some(Ok(l)) => l,
+                Some(Err(_)) => {
                     counts.unreadable_files += 1;
+                    continue;
+                }
+                None => {
+                    counts.missing_agent_files += 1;
                     continue;
                 }
             };
@@ -155,10 +155,7 @@ pub fn gather(
                 continue;
             }
             let spawn_entry = log.spawn_for(link);
-            let spawn = agent_log
-                .first_time
-                .or(spawn_entry.and_then(|s| s.entry_time))
-                .or(link.result_time);
+            let spawn = log.spawn_time(link, &agent_log);
             agents.push(GatheredAgent {
                 agent_id: link.agent_id.clone(),
                 subagent_type: spawn_entry.and_then(|s| s.subagent_type.clone()),

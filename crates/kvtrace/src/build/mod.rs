@@ -366,8 +366,8 @@ pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
         );
         if opts.shape.include_subagents {
             for link in &log.links {
-                if let Some(path) = dir.agents.get(&link.agent_id) {
-                    let alog = crate::session::SessionLog::read(path).unwrap_or_default();
+                if let Some(alog) = dir.agent_log(&log, &link.agent_id) {
+                    let alog = alog.unwrap_or_default();
                     ids.extend(
                         gather::matched_rows(&cap, &index, &alog, &mut counts)?
                             .into_iter()

@@ -103,6 +103,21 @@ impl SessionDir {
         Ok(projects)
     }
 
+    /// The log of a sub-agent linked from `parent`: written inline in the parent file
+    /// (1.0.x sidechains), else its agent file. `None`: no such agent.
+    pub fn agent_log(
+        &self,
+        parent: &super::SessionLog,
+        agent_id: &str,
+    ) -> Option<std::io::Result<super::SessionLog>> {
+        if let Some(inline) = parent.inline_agent(agent_id) {
+            return Some(Ok(inline.clone()));
+        }
+        self.agents
+            .get(agent_id)
+            .map(|p| super::SessionLog::read(p))
+    }
+
     /// The file of a parent session by id: the exact stem, else a unique stem prefix.
     pub fn find_parent(&self, id: &str) -> Result<&Path, String> {
         if let Some(p) = self.parents.iter().find(|p| stem(p) == id) {

@@ -33,6 +33,8 @@ pub struct AssistantMessage {
 pub struct Spawn {
     pub tool_use_id: String,
     pub subagent_type: Option<String>,
+    /// `input.prompt`: the first user message of the sub-agent it starts.
+    pub prompt: Option<String>,
     /// Time of the assistant entry holding the tool_use.
     pub entry_time: Option<Stamp>,
 }
@@ -49,6 +51,40 @@ pub struct AgentLink {
     pub total_tokens: Value,
     pub tool_use_count: Value,
     pub status: Value,
+}
+
+impl AgentLink {
+    /// A link whose sub-agent has not reported a result (yet).
+    fn unfinished(tool_use_id: &str) -> AgentLink {
+        AgentLink {
+            agent_id: String::new(),
+            tool_use_id: Some(tool_use_id.to_owned()),
+            result_time: None,
+            duration_ms: Value::Null,
+            total_tokens: Value::Null,
+            tool_use_count: Value::Null,
+            status: "unknown".into(),
+        }
+    }
+}
+
+/// The text of a user entry's message (string content, or its text blocks joined).
+fn user_text(e: &Value) -> Option<String> {
+    if e.get("type").and_then(Value::as_str) != Some("user") {
+        return None;
+    }
+    match e.pointer("/message/content")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => {
+            let texts: Vec<&str> = blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect();
+            (!texts.is_empty()).then(|| texts.concat())
+        }
+        _ => None,
+    }
 }
 
 /// Everything the tools read from one session file.
@@ -69,6 +105,15 @@ pub struct SessionLog {
     pub unparseable_lines: usize,
     /// Assistant lines seen (with or without a message id).
     pub assistant_lines: usize,
+    /// The first user message's text (a sub-agent's prompt).
+    pub first_prompt: Option<String>,
+    /// Sub-agents written inline (Claude Code 1.0.x): each chain of `"isSidechain": true`
+    /// entries in a file that also has main-chain entries, by its agent id
+    /// (`sidechain-<uuid of its first entry>`). Linked from [`SessionLog::links`].
+    pub inline_agents: std::collections::BTreeMap<String, SessionLog>,
+    /// Tool results without an `agentId` (1.0.x sub-agent results): tool_use id → link
+    /// fields, used to link inline sidechains.
+    results: Vec<AgentLink>,
 }
 
 impl SessionLog {
@@ -77,31 +122,106 @@ impl SessionLog {
         let bytes = std::fs::read(path)?;
         let mut log = SessionLog::parse_bytes(&bytes);
         log.path = path.to_owned();
+        for sub in log.inline_agents.values_mut() {
+            sub.path = path.to_owned();
+        }
         Ok(log)
     }
 
     /// Parse the bytes of a session file.
     pub fn parse_bytes(bytes: &[u8]) -> SessionLog {
         let mut log = SessionLog::default();
-        let mut seen: FxHashSet<String> = FxHashSet::default();
+        let mut entries: Vec<Value> = Vec::new();
         for line in bytes.split(|&b| b == b'\n') {
             let line = line.trim_ascii();
             if line.is_empty() {
                 continue;
             }
             // CPython's reading: a line with a lone surrogate escape is still an entry.
-            let entry = std::str::from_utf8(line)
+            match std::str::from_utf8(line)
                 .ok()
-                .and_then(crate::pyjson::to_serde);
-            match entry {
-                Some(Value::Object(_)) => {
-                    log.entries += 1;
-                    log.add_entry(entry.as_ref().unwrap_or(&Value::Null), &mut seen);
-                }
+                .and_then(crate::pyjson::to_serde)
+            {
+                Some(v @ Value::Object(_)) => entries.push(v),
                 _ => log.unparseable_lines += 1,
             }
         }
+        log.entries = entries.len();
+        // A file with main-chain turns holds its sidechains inline (1.0.x): each chain is
+        // a sub-agent of its own. A file of sidechain entries only is an agent file.
+        let is_side = |e: &Value| e.get("isSidechain") == Some(&Value::Bool(true));
+        let is_turn = |e: &Value| {
+            matches!(
+                e.get("type").and_then(Value::as_str),
+                Some("user" | "assistant")
+            )
+        };
+        let inline = entries.iter().any(|e| is_turn(e) && !is_side(e))
+            && entries.iter().any(|e| is_turn(e) && is_side(e));
+        let mut seen: FxHashSet<String> = FxHashSet::default();
+        let mut chains: Vec<(String, SessionLog, FxHashSet<String>)> = Vec::new();
+        let mut chain_of: rustc_hash::FxHashMap<String, usize> = rustc_hash::FxHashMap::default();
+        for e in &entries {
+            if !(inline && is_side(e)) {
+                log.add_entry(e, &mut seen);
+                continue;
+            }
+            let uuid = e.get("uuid").and_then(Value::as_str).unwrap_or_default();
+            let parent = e.get("parentUuid").and_then(Value::as_str);
+            let n = match parent.and_then(|p| chain_of.get(p)) {
+                Some(&n) => n,
+                None => {
+                    chains.push((
+                        format!("sidechain-{uuid}"),
+                        SessionLog::default(),
+                        FxHashSet::default(),
+                    ));
+                    chains.len() - 1
+                }
+            };
+            if !uuid.is_empty() {
+                chain_of.insert(uuid.to_owned(), n);
+            }
+            let (_, sub, sub_seen) = &mut chains[n];
+            sub.entries += 1;
+            sub.add_entry(e, sub_seen);
+            if sub.first_prompt.is_none() {
+                sub.first_prompt = user_text(e);
+            }
+        }
+        log.link_inline(chains);
         log
+    }
+
+    /// Link each inline chain to the Task call whose prompt opened it, with the fields of
+    /// that call's tool result. A chain no call opened stays unlinked (not traced).
+    fn link_inline(&mut self, chains: Vec<(String, SessionLog, FxHashSet<String>)>) {
+        for (id, mut sub, _) in chains {
+            sub.path = self.path.clone();
+            let spawn = sub.first_prompt.as_deref().and_then(|p| {
+                self.spawns
+                    .iter()
+                    .find(|s| s.prompt.as_deref() == Some(p))
+                    .map(|s| s.tool_use_id.clone())
+            });
+            if let Some(tool_use_id) = spawn {
+                if !self
+                    .links
+                    .iter()
+                    .any(|l| l.tool_use_id.as_deref() == Some(&tool_use_id))
+                {
+                    let mut link = self
+                        .results
+                        .iter()
+                        .find(|r| r.tool_use_id.as_deref() == Some(&tool_use_id))
+                        .cloned()
+                        .unwrap_or_else(|| AgentLink::unfinished(&tool_use_id));
+                    link.agent_id = id.clone();
+                    self.links.push(link);
+                }
+            }
+            self.inline_agents.insert(id, sub);
+        }
     }
 
     fn add_entry(&mut self, e: &Value, seen: &mut FxHashSet<String>) {
@@ -153,6 +273,10 @@ impl SessionLog {
                         };
                         self.spawns.push(Spawn {
                             tool_use_id: id.to_owned(),
+                            prompt: b
+                                .pointer("/input/prompt")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
                             subagent_type: b
                                 .pointer("/input/subagent_type")
                                 .and_then(Value::as_str)
@@ -166,9 +290,7 @@ impl SessionLog {
                 let Some(Value::Object(tur)) = e.get("toolUseResult") else {
                     return;
                 };
-                let Some(agent_id) = tur.get("agentId").and_then(Value::as_str) else {
-                    return;
-                };
+                let agent_id = tur.get("agentId").and_then(Value::as_str);
                 let tool_use_id = message
                     .and_then(|m| m.get("content"))
                     .and_then(|c| c.get(0))
@@ -176,8 +298,8 @@ impl SessionLog {
                     .and_then(Value::as_str)
                     .map(str::to_owned);
                 let field = |k: &str| tur.get(k).cloned().unwrap_or(Value::Null);
-                self.links.push(AgentLink {
-                    agent_id: agent_id.to_owned(),
+                let link = AgentLink {
+                    agent_id: agent_id.unwrap_or_default().to_owned(),
                     tool_use_id,
                     result_time: time,
                     duration_ms: field("totalDurationMs"),
@@ -188,10 +310,30 @@ impl SessionLog {
                         .get("status")
                         .cloned()
                         .unwrap_or_else(|| "unknown".into()),
-                });
+                };
+                if agent_id.is_some() {
+                    self.links.push(link);
+                } else if tur.contains_key("totalDurationMs") {
+                    // A 1.0.x sub-agent result: linked to its inline chain later.
+                    self.results.push(link);
+                }
             }
             _ => {}
         }
+    }
+
+    /// The log of a linked sub-agent written inline in this file, if it is one.
+    pub fn inline_agent(&self, agent_id: &str) -> Option<&SessionLog> {
+        self.inline_agents.get(agent_id)
+    }
+
+    /// When a linked sub-agent started: the earliest time in its own log, else the time
+    /// of the assistant entry holding the spawning tool_use, else the tool_result's.
+    pub fn spawn_time(&self, link: &AgentLink, agent: &SessionLog) -> Option<Stamp> {
+        agent
+            .first_time
+            .or(self.spawn_for(link).and_then(|s| s.entry_time))
+            .or(link.result_time)
     }
 
     /// The spawning tool_use of a link, if the log has it.

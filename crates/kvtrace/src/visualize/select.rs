@@ -165,17 +165,11 @@ fn subagents(
         if !seen.insert(link.agent_id.as_str()) {
             continue;
         }
-        let Some(path) = inputs.dir.agents.get(&link.agent_id) else {
-            continue;
-        };
-        let Ok(agent_log) = SessionLog::read(path) else {
+        let Some(Ok(agent_log)) = inputs.dir.agent_log(log, &link.agent_id) else {
             continue;
         };
         let spawn_entry = log.spawn_for(link);
-        let spawn = agent_log
-            .first_time
-            .or(spawn_entry.and_then(|s| s.entry_time))
-            .or(link.result_time);
+        let spawn = log.spawn_time(link, &agent_log);
         out.push((
             spawn_entry.and_then(|s| s.subagent_type.clone()),
             spawn,
