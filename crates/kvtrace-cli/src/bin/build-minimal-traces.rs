@@ -170,9 +170,16 @@ fn run() -> Result<(), Failure> {
     }
     for path in &summary.overwritten {
         eprintln!(
-            "warning: two traces share the file name {} (session ids alike in their first 12 characters); the later one was kept",
+            "warning: a trace file of this run was replaced: {}",
             path.display()
         );
+    }
+    if args.strict && !summary.overwritten.is_empty() {
+        return Err(anyhow::anyhow!(
+            "--strict: {} trace files were replaced",
+            summary.overwritten.len()
+        )
+        .into());
     }
     if args.json {
         kvtrace_cli::print_json(&summary)?;

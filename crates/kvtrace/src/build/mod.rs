@@ -116,8 +116,8 @@ pub struct BuildSummary {
     pub subagent_requests: usize,
     pub unique_blocks: usize,
     pub files: Vec<PathBuf>,
-    /// Traces whose file name (the id cut to 16 characters) an earlier trace of the run
-    /// already used: the later one replaced it, as in the reference. Reported, never silent.
+    /// Trace files that replaced a file of the same run. Names are chosen so that this
+    /// cannot happen ([`file_name`]); kept in the summary as a guard.
     pub overwritten: Vec<PathBuf>,
     pub skipped: Counts,
 }
@@ -287,6 +287,7 @@ pub fn run_with(
     };
     let mut files = Vec::new();
     let mut seen: rustc_hash::FxHashSet<PathBuf> = rustc_hash::FxHashSet::default();
+    let mut names: rustc_hash::FxHashSet<String> = rustc_hash::FxHashSet::default();
     let mut overwritten = Vec::new();
     // --output names files after the count of traces written (`_s1`, `_s2`, … when more
     // than one, as the reference), so that conversation's traces are collected first.
@@ -294,7 +295,7 @@ pub fn run_with(
     let mut summary = build_with(opts, global, progress, &mut |t: BuiltTrace| {
         match &opts.output {
             Output::Dir(dir) => {
-                let name = format!("{}.json", t.id.chars().take(16).collect::<String>());
+                let name = file_name(&t.id, &mut names);
                 let path = write(dir.join(name), &t)?;
                 if seen.insert(path.clone()) {
                     files.push(path);
@@ -322,6 +323,25 @@ pub fn run_with(
     Ok(summary)
 }
 
+/// The file name of a trace: its id cut to 16 characters, as the reference names it; when
+/// an earlier trace of the run already has that name (`<12>_s100` and `<12>_s10` cut alike,
+/// or session ids alike in their first 12 characters), the whole id, then `-2`, `-3`, …,
+/// so no trace of a run replaces another. The id inside the file is unchanged.
+pub fn file_name(id: &str, used: &mut rustc_hash::FxHashSet<String>) -> String {
+    let cut: String = id.chars().take(16).collect();
+    let mut name = format!("{cut}.json");
+    let mut n = 1;
+    while !used.insert(name.clone()) {
+        n += 1;
+        name = if n == 2 && cut.len() < id.len() {
+            format!("{id}.json")
+        } else {
+            format!("{id}-{n}.json")
+        };
+    }
+    name
+}
+
 /// `out.json` + `2` → `out_s2.json`.
 fn with_suffix(file: &Path, n: usize) -> PathBuf {
     let stem = file
@@ -336,6 +356,32 @@ fn with_suffix(file: &Path, n: usize) -> PathBuf {
 }
 
 /// What the benchmark's bare scan read.
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn trace_file_names_never_collide_within_a_run() {
+        let mut used = rustc_hash::FxHashSet::default();
+        let base = "5f0c9e2a-7b1";
+        let mut names: Vec<String> = (1..=300)
+            .map(|n| file_name(&format!("{base}_s{n}"), &mut used))
+            .collect();
+        // The reference's names where they are unique; the whole id where the cut collides.
+        assert_eq!(names[0], "5f0c9e2a-7b1_s1.json");
+        assert_eq!(names[9], "5f0c9e2a-7b1_s10.json");
+        assert_eq!(names[99], "5f0c9e2a-7b1_s100.json");
+        assert_eq!(names[100], "5f0c9e2a-7b1_s101.json");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 300);
+        // Two session ids alike in their first 12 characters.
+        assert_eq!(file_name("aaaaaaaa-bbb", &mut used), "aaaaaaaa-bbb.json");
+        assert_eq!(file_name("aaaaaaaa-bbb", &mut used), "aaaaaaaa-bbb-2.json");
+        assert_eq!(file_name("aaaaaaaa-bbb", &mut used), "aaaaaaaa-bbb-3.json");
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanSummary {
     pub rows: usize,
