@@ -198,12 +198,18 @@ fn header_ttft_ms(headers: Option<&Value>) -> Option<f64> {
         if let Some(pos) = st.find("dur=") {
             let rest = &st[pos + 4..];
             let end = rest.find([';', ',']).unwrap_or(rest.len());
-            if let Ok(ms) = rest[..end].trim().parse::<f64>() {
+            if let Some(ms) = finite(rest[..end].trim()) {
                 return Some(ms);
             }
         }
     }
-    header(h, "X-Envoy-Upstream-Service-Time").and_then(|v| v.trim().parse::<f64>().ok())
+    header(h, "X-Envoy-Upstream-Service-Time").and_then(|v| finite(v.trim()))
+}
+
+/// A header number that can be written back as JSON: `1e400`, `inf` and `NaN` are not
+/// (Rust's float parser accepts them; a trace holding `Infinity` is invalid JSON).
+fn finite(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
 impl StreamSummary {
@@ -276,6 +282,23 @@ mod tests {
         assert_eq!(r.output_types(), ["text", "tool_use"]);
         assert_eq!(r.stop(), "tool_use");
         assert_eq!(r.chunks.unwrap().bad_lines, 1);
+    }
+
+    #[test]
+    fn non_finite_header_values_are_not_timings() {
+        for (name, value) in [
+            ("Server-Timing", "upstream;dur=1e400"),
+            ("Server-Timing", "dur=NaN"),
+            ("Server-Timing", "dur=inf"),
+            ("X-Envoy-Upstream-Service-Time", "NaN"),
+            ("X-Envoy-Upstream-Service-Time", "-infinity"),
+        ] {
+            let env = format!(
+                r#"{{"statusCode":200,"headers":{{"{name}":["{value}"]}},"body":{{"id":"msg_1"}}}}"#
+            );
+            let r = Response::parse(&env).unwrap();
+            assert_eq!(r.ttft_ms, None, "{name}: {value}");
+        }
     }
 
     #[test]
