@@ -128,3 +128,34 @@ fn index_tools_reject_unusable_input() {
         "no such directory",
     );
 }
+
+#[test]
+fn unbounded_salt_files_and_thread_counts_are_refused() {
+    let db = examples().join("requests.db").display().to_string();
+    let jsonl = examples().join("jsonl").display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out").display().to_string();
+    let base = [db.as_str(), "--jsonl-dir", &jsonl, "--output-dir", &out];
+    // /dev/zero would be read without end; a salt file is read a few hundred bytes at most.
+    if std::path::Path::new("/dev/zero").exists() {
+        assert_unusable(
+            "build-minimal-traces",
+            &[&base[..], &["--salt-file", "/dev/zero"]].concat(),
+            "32 hexadecimal characters",
+        );
+    }
+    let big = tmp.path().join("big.hex");
+    std::fs::write(&big, "00112233445566778899aabbccddeeff".repeat(1000)).unwrap();
+    assert_unusable(
+        "build-minimal-traces",
+        &[&base[..], &["--salt-file", big.to_str().unwrap()]].concat(),
+        "32 hexadecimal characters",
+    );
+    // 100,000 threads would take minutes to spawn.
+    let r = run(
+        "build-minimal-traces",
+        &[&base[..], &["--threads", "100000"]].concat(),
+    );
+    assert_eq!(r.status.code(), Some(2));
+    assert!(!std::path::Path::new(&out).exists());
+}

@@ -27,6 +27,9 @@ impl std::fmt::Debug for Salt {
     }
 }
 
+/// Bytes read from a salt file at most (a salt is 32 hex characters plus a line end).
+const SALT_FILE_LIMIT: u64 = 256;
+
 #[derive(Debug, Error)]
 pub enum SaltError {
     #[error("a salt must be 32 hexadecimal characters (16 bytes)")]
@@ -72,11 +75,23 @@ impl Salt {
 
     /// A fixed salt read from a file holding 32 hex characters.
     pub fn from_file(path: &Path) -> Result<Salt, SaltError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SaltError::File {
+        use std::io::Read as _;
+        let err = |source| SaltError::File {
             path: path.display().to_string(),
             source,
-        })?;
-        Salt::from_hex(&text)
+        };
+        // At most a few bytes more than a salt and its line end: `/dev/zero` or a huge
+        // file must not be read without bound.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .map_err(err)?
+            .take(SALT_FILE_LIMIT)
+            .read_to_end(&mut bytes)
+            .map_err(err)?;
+        if bytes.len() as u64 >= SALT_FILE_LIMIT {
+            return Err(SaltError::Malformed);
+        }
+        Salt::from_hex(std::str::from_utf8(&bytes).map_err(|_| SaltError::Malformed)?)
     }
 
     /// The hex text, for code that must scan outputs for leaks.

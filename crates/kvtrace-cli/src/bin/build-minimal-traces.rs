@@ -77,9 +77,9 @@ struct Args {
     /// Read a fixed salt from a file. WEAKENS ANONYMIZATION: see SALT below.
     #[arg(long, value_name = "PATH")]
     salt_file: Option<PathBuf>,
-    /// Worker threads (default: all cores). Output is identical for any value.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Worker threads (default: all cores; at most 256). Output is identical for any value.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    threads: u16,
     /// Tokenize every request from scratch (slow; the benchmark baseline).
     #[arg(long, hide = true)]
     full_tokenization: bool,
@@ -133,7 +133,7 @@ fn run() -> Result<(), Failure> {
         } else {
             kvtrace::pyjson::Form::Canonical
         },
-        threads: args.threads,
+        threads: usize::from(args.threads),
         full_tokenization: args.full_tokenization,
         cancel: Some(kvtrace_cli::interrupt_flag()),
     };

@@ -32,9 +32,9 @@ struct Args {
     /// A request continues a conversation only within this many seconds of its latest turn.
     #[arg(long, default_value_t = 3600.0)]
     max_gap: f64,
-    /// Worker threads (default: all cores). Output is identical for any value.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Worker threads (default: all cores; at most 256). Output is identical for any value.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    threads: u16,
     /// Real session logs of the same capture: report pairwise precision and recall.
     #[arg(long, value_name = "JSONL_DIR")]
     validate_against: Option<PathBuf>,
@@ -70,7 +70,7 @@ fn run() -> Result<(), Failure> {
         exclude_indexed: args.exclude_indexed.clone(),
         min_prefix_tokens: args.min_prefix_tokens,
         max_gap_seconds: args.max_gap,
-        threads: args.threads,
+        threads: usize::from(args.threads),
         validate_against: args.validate_against.clone(),
         salt: None,
     };
