@@ -114,6 +114,17 @@ fn live_capture(journal: &str) {
         let map: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&idx).unwrap()).unwrap();
         assert!(map.as_object().unwrap().len() >= 27);
+        // The index writer takes its lock up front and waits for the proxy's commits
+        // (a deferred transaction failed at once with "database is locked").
+        ok(
+            "build-conversation-index",
+            &[
+                db.as_os_str(),
+                "--projects-path".as_ref(),
+                jsonl.as_os_str(),
+                "--quiet".as_ref(),
+            ],
+        );
     }
     stop.store(true, Ordering::SeqCst);
     let (latencies, rows) = w.join().unwrap();

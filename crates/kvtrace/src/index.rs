@@ -133,7 +133,10 @@ pub fn build_conversation_index(
         Some(p) if p.is_file() => read_message_index(p)?,
         _ => cap.message_index()?,
     };
+    // Symlinked files and folders are followed, as every other tool does (walkdir skips
+    // link loops with an error entry, dropped here).
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(projects)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
@@ -149,7 +152,12 @@ pub fn build_conversation_index(
     let mut conn =
         Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql)?;
     let _ = conn.busy_timeout(std::time::Duration::from_secs(30));
-    let tx = conn.transaction().map_err(sql)?;
+    // Take the write lock up front: a deferred transaction that reads first and then
+    // upgrades fails at once with "database is locked" while the proxy writes, without
+    // waiting for the busy timeout.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql)?;
     tx.execute_batch(
         "DROP TABLE IF EXISTS conversation_index;
          CREATE TABLE conversation_index (
