@@ -416,3 +416,78 @@ fn a_subagent_spawned_before_the_capture_starts_is_placed_after_the_first_reques
     }
     assert!(subagents >= 2, "only {subagents} sub-agents placed");
 }
+
+/// A FIFO named like a session log would block a reader forever: only regular files are
+/// read, so every tool that takes session logs finishes.
+#[cfg(unix)]
+#[test]
+fn a_fifo_among_the_session_logs_is_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = tmp.path().join("jsonl");
+    std::fs::create_dir_all(&jsonl).unwrap();
+    for e in std::fs::read_dir(golden().join("capture/jsonl")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), jsonl.join(e.file_name())).unwrap();
+        }
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(jsonl.join("ffffffff-fifo.jsonl"))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        assert!(std::env::var_os("CI").is_none(), "mkfifo is needed in CI");
+        eprintln!("skipped: mkfifo unavailable");
+        return;
+    }
+    let db = golden().join("capture/requests.db");
+    let out = tmp.path().join("out");
+    let copy = tmp.path().join("copy.db");
+    let runs: [(&str, Vec<&std::ffi::OsStr>); 3] = [
+        (
+            "build-minimal-traces",
+            vec![
+                db.as_os_str(),
+                "--jsonl-dir".as_ref(),
+                jsonl.as_os_str(),
+                "--output-dir".as_ref(),
+                out.as_os_str(),
+                "-q".as_ref(),
+            ],
+        ),
+        (
+            "list-conversations",
+            vec![db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str()],
+        ),
+        (
+            "build-conversation-index",
+            vec![
+                copy.as_os_str(),
+                "--projects-path".as_ref(),
+                jsonl.as_os_str(),
+                "--quiet".as_ref(),
+            ],
+        ),
+    ];
+    std::fs::copy(&db, &copy).unwrap();
+    for (tool, args) in runs {
+        let mut child = std::process::Command::new(bin(tool))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let status = status.unwrap_or_else(|| panic!("{tool} hangs on a FIFO"));
+        assert!(status.success(), "{tool}: {status}");
+    }
+}
