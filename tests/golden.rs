@@ -476,17 +476,7 @@ fn a_fifo_among_the_session_logs_is_not_read() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break Some(s);
-            }
-            if start.elapsed() > std::time::Duration::from_secs(60) {
-                let _ = child.kill();
-                break None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        };
+        let status = wait_within(&mut child, std::time::Duration::from_secs(60));
         let status = status.unwrap_or_else(|| panic!("{tool} hangs on a FIFO"));
         assert!(status.success(), "{tool}: {status}");
     }

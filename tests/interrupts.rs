@@ -3,10 +3,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{bin, SALT};
+use common::{bin, wait_within, SALT};
 
 fn synth(dir: &Path, conversations: u64) {
     let cfg = kvtrace_synth::Config {
@@ -45,17 +45,8 @@ fn interrupted_build(cap: &Path, out: &Path, delay: Duration) -> Option<i32> {
         .status()
         .unwrap();
     assert!(killed.success() || child.try_wait().unwrap().is_some());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no exit within 60 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status =
+        wait_within(&mut child, Duration::from_secs(60)).expect("no exit within 60 s of SIGINT");
     let mut stderr = String::new();
     use std::io::Read as _;
     child

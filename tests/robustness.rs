@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{exe, golden, SALT};
+use common::{exe, golden, wait_within, SALT};
 
 // ---------------------------------------------------------------------------------------
 // Harness
@@ -56,17 +56,8 @@ fn run<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> Run {
         let _ = se.read_to_end(&mut v);
         v
     });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("{what}: still running after 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_within(&mut child, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("{what}: still running after 120 s"));
     let r = Run {
         what,
         code: status.code(),

@@ -101,3 +101,24 @@ pub fn golden_runs(out: &Path) -> Vec<(String, Vec<String>)> {
         })
         .collect()
 }
+
+/// Wait for a child up to `limit`; on timeout kill it and return `None` (a hang is a test
+/// failure, never a stuck test run).
+#[allow(dead_code)]
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("waiting for a child") {
+            return Some(s);
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
