@@ -315,3 +315,226 @@ fn a_folder_without_session_files_is_unusable() {
         assert!(err.contains("no session file"), "{tool}: {err}");
     }
 }
+
+/// The 1.0.128 capture's session file split where its `-c` continuation begins, the way
+/// other 1.0.x versions write it: the continuation in a new session file (named so it
+/// sorts first) that opens with a re-timestamped copy of the previous chain. Returns the
+/// projects root.
+fn continuation_in_a_new_file(root: &Path) -> PathBuf {
+    let src = capture("cc1.0-event-proxy").join("jsonl/-tmp-ccwork");
+    let file = std::fs::read_dir(&src)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The copy starts at the first assistant line repeating a seen response id whose
+    // previous line is not part of that same response.
+    let id = |l: &str| -> Option<String> {
+        let v: Value = serde_json::from_str(l).ok()?;
+        (v["type"] == "assistant").then(|| v["message"]["id"].as_str().map(str::to_owned))?
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut cut = None;
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(m) = id(l) {
+            if seen.contains(&m) && id(lines[i - 1]) != Some(m.clone()) {
+                cut = Some(i);
+                break;
+            }
+            seen.insert(m);
+        }
+    }
+    let cut = cut.expect("the capture's -c copy");
+    let old = file.file_stem().unwrap().to_str().unwrap().to_owned();
+    let new = "00000000-0000-4000-8000-000000000000";
+    let project = root.join("-tmp-ccwork");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join(format!("{old}.jsonl")),
+        lines[..cut].join("\n"),
+    )
+    .unwrap();
+    let continued = lines[cut..].join("\n").replace(&old, new);
+    std::fs::write(project.join(format!("{new}.jsonl")), continued).unwrap();
+    root.to_owned()
+}
+
+#[test]
+fn a_continuation_that_copies_the_previous_chain_is_traced_once() {
+    // Claude Code 1.0.x: `-c` starts a new session file opening with a copy of the
+    // previous session's chain (same message ids). Each request belongs to one
+    // conversation: the copy is left out of the new file's trace.
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = continuation_in_a_new_file(&tmp.path().join("jsonl"));
+    let db = capture("cc1.0-event-proxy").join("requests.db");
+    let whole = build("cc1.0-event-proxy", &tmp.path().join("whole"), &[]);
+    let out = tmp.path().join("split");
+    let summary = ok(
+        "build-minimal-traces",
+        &[
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--output-dir".as_ref(),
+            out.as_os_str(),
+            "--salt".as_ref(),
+            SALT.as_ref(),
+            "--include-subagents".as_ref(),
+            "--json".as_ref(),
+        ],
+    );
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert!(summary["skipped"]["claimed_elsewhere"].as_u64().unwrap() >= 3);
+    let split: Vec<Value> = dir_files(&out)
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    assert_eq!(split.len(), 2);
+    let parents = |t: &Value| -> Vec<(String, u64, String, Vec<String>)> {
+        t["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["type"] != "subagent")
+            .map(key)
+            .collect()
+    };
+    // Parent records of both files, original first, are the single file's records.
+    let (copy, original) = (&split[0], &split[1]);
+    assert!(copy["id"].as_str().unwrap().starts_with("00000000"));
+    let mut both = parents(original);
+    both.extend(parents(copy));
+    assert_eq!(both, parents(&whole[0]));
+    assert_eq!(original["totals"]["subagent_count"], 3);
+    assert_eq!(copy["totals"]["subagent_count"], 0);
+
+    // validate finds each trace's run once.
+    let v = ok(
+        "validate-trace-cache",
+        &[
+            out.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["summary"]["valid"], 2, "{v}");
+}
+
+#[test]
+fn links_written_twice_link_one_sub_agent_each() {
+    // Claude Code 2.0.x's `-c` can write the earlier chain into the same file again, so
+    // each sub-agent's tool result (and link) appears twice. It is one sub-agent: traced
+    // once, and validate-trace-cache matches it once (it reported "Ambiguous" before).
+    let tmp = tempfile::tempdir().unwrap();
+    let src = capture("cc2.0-event-proxy");
+    let project = tmp.path().join("jsonl/-tmp-ccwork");
+    std::fs::create_dir_all(&project).unwrap();
+    let mut repeated = 0;
+    for e in std::fs::read_dir(src.join("jsonl/-tmp-ccwork"))
+        .unwrap()
+        .flatten()
+    {
+        let mut text = std::fs::read_to_string(e.path()).unwrap();
+        let links: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("\"agentId\""))
+            .map(|l| l.replace("\"uuid\":\"", "\"uuid\":\"copy-"))
+            .collect();
+        if !e.file_name().to_string_lossy().starts_with("agent-") {
+            repeated += links.len();
+            for l in links {
+                text.push('\n');
+                text.push_str(&l);
+            }
+        }
+        std::fs::write(project.join(e.file_name()), text).unwrap();
+    }
+    assert!(repeated >= 3);
+    let db = src.join("requests.db");
+    let out = tmp.path().join("traces");
+    let args = |extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            db.clone().into(),
+            "--jsonl-dir".into(),
+            tmp.path().join("jsonl").into(),
+        ];
+        a.extend(extra.iter().map(Into::into));
+        a
+    };
+    let summary = ok(
+        "build-minimal-traces",
+        &args(&[
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--salt",
+            SALT,
+            "--include-subagents",
+            "--anonymize",
+            "--json",
+        ]),
+    );
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["skipped"]["duplicate_links"], repeated as u64);
+    assert_eq!(summary["subagents"], 3);
+    let mut v = args(&["--json"]);
+    v[0] = out.into();
+    v.insert(1, "--db".into());
+    v.insert(2, db.into());
+    let v: Value = serde_json::from_str(&ok("validate-trace-cache", &v)).unwrap();
+    assert_eq!(v["summary"]["valid"], 1, "{v}");
+}
+
+#[test]
+fn inline_sidechains_count_as_sub_agents_in_every_tool() {
+    // Claude Code 1.0.128 writes its 3 sub-agents (7 responses) into the parent file as
+    // `"isSidechain": true` chains.
+    let dir = capture("cc1.0-event-proxy");
+    let jsonl = dir.join("jsonl");
+    let db = dir.join("requests.db");
+    let stats: Value = serde_json::from_str(&ok(
+        "session-stats",
+        &[jsonl.as_os_str(), "--format".as_ref(), "json".as_ref()],
+    ))
+    .unwrap();
+    assert_eq!(stats["total"]["inline_subagents"], 3);
+    assert_eq!(stats["total"]["inline_subagent_responses"], 7);
+
+    let list: Value = serde_json::from_str(&ok(
+        "list-conversations",
+        &[
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ],
+    ))
+    .unwrap();
+    let conv = &list[0];
+    assert_eq!(conv["matched_requests"], 8, "{list}");
+    assert_eq!(conv["subagent_requests"], 7, "{list}");
+
+    // recover's scoring: the parent and each sidechain are real conversations.
+    let tmp = tempfile::tempdir().unwrap();
+    let rec: Value = serde_json::from_str(&ok(
+        "recover-conversations",
+        &[
+            db.as_os_str(),
+            "--output-dir".as_ref(),
+            tmp.path().as_os_str(),
+            "--validate-against".as_ref(),
+            jsonl.as_os_str(),
+            "--json".as_ref(),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(rec["validation"]["real_requests"], 15, "{rec}");
+    assert_eq!(rec["validation"]["as_logged"]["real_conversations"], 4);
+}

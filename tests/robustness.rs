@@ -124,6 +124,29 @@ impl Run {
 
     fn json(&self) -> Value {
         self.ok();
+        self.stdout_json()
+    }
+
+    /// validate-trace-cache's contract: a full report on stdout; exit 0 when every trace
+    /// was validated, else exit 1 naming how many were not.
+    fn reported(&self) -> Value {
+        let v = self.stdout_json();
+        let errors = v["traces"]
+            .as_array()
+            .map_or(0, |t| t.iter().filter(|t| !t["error"].is_null()).count());
+        if errors == 0 {
+            self.ok();
+        } else {
+            self.failed_with(1).contains(&format!(
+                "{errors} of {}",
+                v["traces"].as_array().unwrap().len()
+            ));
+        }
+        v
+    }
+
+    /// Stdout as JSON, whatever the exit status.
+    fn stdout_json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("{}: stdout is not JSON ({e}): {}", self.what, self.stdout))
     }
@@ -387,10 +410,10 @@ impl DbRuns {
             &self.streams,
             &self.list,
             &self.viz,
-            &self.validate,
         ] {
             r.ok();
         }
+        self.validate.reported();
         self
     }
     fn all_unusable(&self, needle: &str) {
@@ -870,7 +893,8 @@ fn trace_files_that_are_not_traces() {
             "--json".as_ref(),
         ],
     );
-    let v = r.json();
+    // The report covers every trace; the run fails (exit 1) for the one in error.
+    let v = r.reported();
     assert_eq!(count(&v, "valid"), 3, "{v}");
 
     // merge-traces: a shard holding a file that is not a trace is refused as a whole.

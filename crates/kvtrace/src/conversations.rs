@@ -16,7 +16,7 @@ use crate::build::gather::matched_rows;
 use crate::build::Counts;
 use crate::capture::{Capture, CaptureError, FirstAttempts, Response};
 use crate::report::table::{group_thousands, Cell, Table};
-use crate::session::{SessionDir, SessionDirError, SessionLog};
+use crate::session::{SessionDir, SessionDirError};
 use crate::stamp::Stamp;
 
 #[derive(Debug, Error)]
@@ -65,7 +65,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
     let mut scratch = String::new();
     let mut out = Vec::new();
     for path in &dir.parents {
-        let log = SessionLog::read(path).unwrap_or_default();
+        let log = dir.read_parent(path).unwrap_or_default();
         let mut counts = Counts::default();
         let rows = matched_rows(&cap, &index, &log, &mut counts)?;
         let (mut read, mut total, mut has_cache) = (0u64, 0u64, false);
@@ -100,12 +100,8 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
         models.sort();
         models.dedup();
         let mut types: BTreeMap<String, usize> = BTreeMap::new();
-        let mut seen = rustc_hash::FxHashSet::default();
         let mut subagent_requests = 0;
         for link in &log.links {
-            if !seen.insert(link.agent_id.clone()) {
-                continue;
-            }
             let Some(agent_log) = dir.agent_log(&log, &link.agent_id) else {
                 continue;
             };

@@ -159,6 +159,12 @@ pub struct Metrics {
     /// Distinct `Task`/`Agent` tool_use blocks.
     pub subagents_spawned: u64,
     pub subagents_by_type: BTreeMap<String, u64>,
+    /// Sub-agents written inline in a session file (Claude Code 1.0.x): chains of
+    /// `"isSidechain": true` entries in a file that also has main-chain turns. Their
+    /// responses are also counted in the figures above.
+    pub inline_subagents: u64,
+    /// Distinct responses of those inline sub-agents.
+    pub inline_subagent_responses: u64,
     pub first_timestamp: Option<String>,
     pub last_timestamp: Option<String>,
     /// Last − first timestamp in seconds; null without timestamps.
@@ -216,6 +222,11 @@ struct Accumulator {
     tool_ids: HashSet<String>,
     first: Option<Stamp>,
     last: Option<Stamp>,
+    /// User/assistant entries of the main chain (not `isSidechain`).
+    main_turns: u64,
+    /// Sidechain user entries with no parent: the first entry of each sidechain.
+    side_roots: u64,
+    side_responses: HashSet<String>,
 }
 
 impl Accumulator {
@@ -246,6 +257,21 @@ impl Accumulator {
             }
         }
         let message = e.get("message").and_then(Value::as_object);
+        if matches!(ty, Some("user" | "assistant")) {
+            if e.get("isSidechain") == Some(&Value::Bool(true)) {
+                let root = e.get("parentUuid").is_none_or(Value::is_null);
+                self.side_roots += u64::from(ty == Some("user") && root);
+                if let Some(id) = message
+                    .and_then(|m| m.get("id"))
+                    .and_then(Value::as_str)
+                    .filter(|_| ty == Some("assistant"))
+                {
+                    self.side_responses.insert(id.to_owned());
+                }
+            } else {
+                self.main_turns += 1;
+            }
+        }
         match ty {
             Some("user") => self.user(message),
             Some("assistant") => self.assistant(message),
@@ -377,6 +403,10 @@ impl Accumulator {
         m.thinking_share = share(m.responses_with_thinking);
         m.tool_use_share = share(m.responses_with_tool_use);
         m.cache_read_over_time = phases.unwrap_or(over_time);
+        if self.main_turns > 0 {
+            m.inline_subagents = self.side_roots;
+            m.inline_subagent_responses = self.side_responses.len() as u64;
+        }
         m.first_timestamp = self.first.map(|t| t.isoformat());
         m.last_timestamp = self.last.map(|t| t.isoformat());
         m.duration_s = match (self.first, self.last) {
@@ -474,10 +504,17 @@ pub fn session_stats(paths: &[PathBuf]) -> Result<Report, SessionStatsError> {
             metrics,
         });
     }
+    let mut metrics = total.finish(Some(phases));
+    // Inline sub-agents are a per-file notion: the total sums the files'.
+    metrics.inline_subagents = sessions.iter().map(|s| s.metrics.inline_subagents).sum();
+    metrics.inline_subagent_responses = sessions
+        .iter()
+        .map(|s| s.metrics.inline_subagent_responses)
+        .sum();
     let total = Total {
         files: sessions.len() as u64,
         subagent_files: sessions.iter().filter(|s| s.subagent).count() as u64,
-        metrics: total.finish(Some(phases)),
+        metrics,
     };
     Ok(Report { sessions, total })
 }
@@ -500,9 +537,9 @@ pub fn metrics_of_bytes(bytes: &[u8]) -> Metrics {
 
 /// A line as a JSON object; `None` for invalid UTF-8, bad JSON or a non-object.
 fn parse_entry(line: &[u8]) -> Option<serde_json::Map<String, Value>> {
-    let text = std::str::from_utf8(line).ok()?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Some(m),
+    // CPython's reading: a line with a lone surrogate escape is still an entry.
+    match crate::pyjson::to_serde(std::str::from_utf8(line).ok()?) {
+        Some(Value::Object(m)) => Some(m),
         _ => None,
     }
 }
@@ -583,6 +620,16 @@ pub fn metrics_table(m: &Metrics) -> Table {
     t.push("Sub-agents spawned", int(m.subagents_spawned));
     for (k, v) in &m.subagents_by_type {
         t.push(&format!("Sub-agents: {k}"), int(*v));
+    }
+    if m.inline_subagents > 0 {
+        t.push(
+            "Sub-agents written inline (isSidechain)",
+            int(m.inline_subagents),
+        );
+        t.push(
+            "Responses of inline sub-agents",
+            int(m.inline_subagent_responses),
+        );
     }
     t.push("First timestamp", text(&m.first_timestamp));
     t.push("Last timestamp", text(&m.last_timestamp));

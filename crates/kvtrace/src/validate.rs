@@ -82,20 +82,27 @@ impl Catalog {
     ) -> Result<Catalog, CaptureError> {
         // Every file's matched rows first: the rows no file names are the candidates for
         // first attempts.
-        let matched = |path: &Path| -> Result<(SessionLog, Vec<RowKey>), CaptureError> {
-            let log = SessionLog::read(path).unwrap_or_default();
+        let matched = |log: SessionLog| -> Result<(SessionLog, Vec<RowKey>), CaptureError> {
             let keys = matched_rows(cap, index, &log, &mut Counts::default())?;
             Ok((log, keys))
         };
         let parents = dir
             .parents
             .iter()
-            .map(|p| Ok((p.as_path(), matched(p)?)))
+            .map(|p| {
+                Ok((
+                    p.as_path(),
+                    matched(dir.read_parent(p).unwrap_or_default())?,
+                ))
+            })
             .collect::<Result<Vec<_>, CaptureError>>()?;
         let mut agents = dir
             .agents
             .iter()
-            .map(|(id, p)| Ok((id.clone(), p.as_path(), matched(p)?)))
+            .map(|(id, p)| {
+                let log = SessionLog::read(p).unwrap_or_default();
+                Ok((id.clone(), p.as_path(), matched(log)?))
+            })
             .collect::<Result<Vec<_>, CaptureError>>()?;
         // Sidechains written inline in a parent file (1.0.x) are agents too.
         for (path, (log, _)) in &parents {

@@ -196,6 +196,12 @@ fn run() -> Result<(), Failure> {
                 k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files
             );
         }
+        if k.claimed_elsewhere > 0 {
+            eprintln!(
+                "{} responses named by two session files (a copied chain) were traced once, in the file that wrote them first",
+                k.claimed_elsewhere
+            );
+        }
     }
     if args.strict && summary.skipped.damaged() > 0 {
         return Err(anyhow::anyhow!(

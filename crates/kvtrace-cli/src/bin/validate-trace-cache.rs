@@ -12,7 +12,9 @@ use kvtrace_cli::{unusable, Failure};
     about = "Compare the cache hit rate simulated from trace hash ids with the rate the API reported",
     after_help = "EXAMPLE:\n  validate-trace-cache traces/ --db examples/requests.db --jsonl-dir examples/jsonl --ttl 300\n\n\
 Anonymized traces (trace_0001…) are matched to their conversations by content: the\n\
-sequence of (model, out, stop) of their requests must occur in exactly one conversation."
+sequence of (model, out, stop) of their requests must occur in exactly one conversation.\n\n\
+Exit status: 0 when every trace was validated, 1 when any could not be (no match,\n\
+ambiguous match, unreadable trace; the report lists each), 2 for unusable input."
 )]
 struct Args {
     /// A trace file, or a directory of them.
@@ -66,11 +68,21 @@ fn run() -> Result<(), Failure> {
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;
     }
     if args.json {
-        kvtrace_cli::print_json(&report)
+        kvtrace_cli::print_json(&report)?;
     } else {
         let text = validate::render_text(&report, &args.db, &args.jsonl_dir);
-        kvtrace_cli::out(text.trim_end_matches('\n'))
+        kvtrace_cli::out(text.trim_end_matches('\n'))?;
     }
+    // A trace that could not be validated fails the run (after the full report).
+    let failed = report.traces.iter().filter(|t| t.error.is_some()).count();
+    if failed > 0 {
+        return Err(anyhow::anyhow!(
+            "{failed} of {} traces could not be validated (their errors are in the report)",
+            report.traces.len()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

@@ -42,6 +42,9 @@ pub struct Context<'a> {
     pub salt: &'a Salt,
     pub block_size: usize,
     pub include_subagents: bool,
+    /// With `include_subagents`: only the sub-agents written inline in the parent file
+    /// (1.0.x sidechains), not agent files (which a caller reads on their own).
+    pub inline_subagents_only: bool,
     /// Tokenize every request from scratch (baseline / oracle).
     pub full: bool,
     /// The form content is hashed in.
@@ -117,7 +120,7 @@ pub fn gather(
     path: &Path,
 ) -> Result<Gathered, CaptureError> {
     let mut counts = Counts::default();
-    let log = match SessionLog::read(path) {
+    let log = match ctx.dir.read_parent(path) {
         Ok(log) => log,
         Err(_) => {
             counts.unreadable_files += 1;
@@ -125,16 +128,15 @@ pub fn gather(
         }
     };
     counts.unparseable_lines += log.unparseable_lines;
+    counts.duplicate_links += log.duplicate_links;
+    counts.claimed_elsewhere += log.claimed_elsewhere;
     let rows = matched_rows(cap, ctx.index, &log, &mut counts)?;
     let indexed = rows.len();
     let requests = process_rows(cap, &rows, tk, ctx, &mut counts)?;
     let mut agents = Vec::new();
     if ctx.include_subagents {
-        let mut linked: FxHashSet<&str> = FxHashSet::default();
         for link in &log.links {
-            // Two links to one agent: the first one counts.
-            if !linked.insert(&link.agent_id) {
-                counts.duplicate_links += 1;
+            if ctx.inline_subagents_only && log.inline_agent(&link.agent_id).is_none() {
                 continue;
             }
             let agent_log = match ctx.dir.agent_log(&log, &link.agent_id) {

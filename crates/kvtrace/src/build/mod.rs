@@ -38,6 +38,9 @@ pub struct Counts {
     pub bad_timestamps: usize,
     pub missing_agent_files: usize,
     pub duplicate_links: usize,
+    /// Responses and links left out of a session because an earlier file holds them
+    /// (the copy a 1.0.x `-c` continuation opens with): traced once, in that file.
+    pub claimed_elsewhere: usize,
 }
 
 impl Counts {
@@ -50,6 +53,7 @@ impl Counts {
         self.bad_timestamps += o.bad_timestamps;
         self.missing_agent_files += o.missing_agent_files;
         self.duplicate_links += o.duplicate_links;
+        self.claimed_elsewhere += o.claimed_elsewhere;
     }
 
     /// Damaged input that `--strict` turns into a failure.
@@ -147,12 +151,15 @@ pub fn build_with(
         .map_err(|e| BuildError::Threads(e.to_string()))?;
     let parts = pool.current_num_threads();
     let index = pool.install(|| Capture::message_index_parallel(&opts.db, parts))?;
+    // Before any task reads a parent file (see SessionDir::load_claims).
+    pool.install(|| dir.load_claims());
     let ctx = Context {
         index: &index,
         dir: &dir,
         salt: &opts.salt,
         block_size: opts.shape.block_size,
         include_subagents: opts.shape.include_subagents,
+        inline_subagents_only: false,
         full: opts.full_tokenization,
         form: opts.content_form,
     };
@@ -404,7 +411,7 @@ pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
     let mut ids: Vec<String> = Vec::new();
     let mut counts = Counts::default();
     for parent in &dir.parents {
-        let log = crate::session::SessionLog::read(parent).unwrap_or_default();
+        let log = dir.read_parent(parent).unwrap_or_default();
         ids.extend(
             gather::matched_rows(&cap, &index, &log, &mut counts)?
                 .into_iter()

@@ -31,7 +31,8 @@ pub fn indexed_rows(
     for path in all_files(&sessions) {
         match SessionLog::read(&path) {
             Ok(log) => {
-                for mid in &log.message_ids {
+                let inline = log.inline_agents.values().flat_map(|a| &a.message_ids);
+                for mid in log.message_ids.iter().chain(inline) {
                     if let Some(rid) = index.get(mid) {
                         rows.insert(rid.to_owned());
                     }
@@ -63,6 +64,7 @@ pub struct Truth {
 /// Read the real conversations of `dir` against the capture `db`.
 pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, RecoverError> {
     let sessions = SessionDir::scan(dir)?;
+    sessions.load_claims();
     // The cut decision compares digests within one run only: any salt will do.
     let salt = Salt::random()?;
     let ctx = Context {
@@ -70,13 +72,26 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
         dir: &sessions,
         salt: &salt,
         block_size: super::BLOCK_SIZE,
-        include_subagents: false,
+        // Sidechains written inline (1.0.x) are conversations of their own; agent files
+        // are read on their own below.
+        include_subagents: true,
+        inline_subagents_only: true,
         full: false,
         form: crate::pyjson::Form::Canonical,
     };
     let files = all_files(&sessions);
-    /// A session file's stem and its (request id, kept) list.
-    type FileRequests = (String, Vec<(String, bool)>);
+    /// A session file's stem and its (request id, kept) list, then its inline sidechains'.
+    type FileRequests = Vec<(String, Vec<(String, bool)>)>;
+    let cuts = |requests: &[crate::build::request::Processed]| {
+        let mut rows = Vec::with_capacity(requests.len());
+        let mut prev: Option<&[u64]> = None;
+        for p in requests {
+            let cut = prev.is_some_and(|d| is_context_reset(d, &p.digests));
+            rows.push((p.request_id.clone(), cut));
+            prev = Some(&p.digests);
+        }
+        rows
+    };
     let gathered: Vec<Result<FileRequests, RecoverError>> = files
         .par_iter()
         .map_init(
@@ -86,23 +101,24 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
                     *cap = Some(Capture::open(db)?);
                 }
                 let Some(cap) = cap.as_ref() else {
-                    return Ok((String::new(), Vec::new()));
+                    return Ok(Vec::new());
                 };
                 let g = gather(cap, tk, &ctx, path)?;
-                let mut rows = Vec::with_capacity(g.requests.len());
-                let mut prev: Option<&[u64]> = None;
-                for p in &g.requests {
-                    let cut = prev.is_some_and(|d| is_context_reset(d, &p.digests));
-                    rows.push((p.request_id.clone(), cut));
-                    prev = Some(&p.digests);
+                let mut out = vec![(g.id.clone(), cuts(&g.requests))];
+                for a in &g.agents {
+                    out.push((format!("{}/{}", g.id, a.agent_id), cuts(&a.requests)));
                 }
-                Ok((g.id, rows))
+                Ok(out)
             },
         )
         .collect();
     let mut truth = Truth::default();
-    for item in gathered {
-        let (name, rows) = item?;
+    for (name, rows) in gathered
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+    {
         if rows.is_empty() {
             continue;
         }

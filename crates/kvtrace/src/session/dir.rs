@@ -31,6 +31,8 @@ pub struct SessionDir {
     pub parents: Vec<PathBuf>,
     /// Agent id → agent file. The newer layout wins when both hold one id.
     pub agents: BTreeMap<String, PathBuf>,
+    /// Responses and links named by several parent files (computed on first use).
+    claims: std::sync::OnceLock<super::Claims>,
 }
 
 impl SessionDir {
@@ -101,6 +103,46 @@ impl SessionDir {
         }
         projects.sort();
         Ok(projects)
+    }
+
+    /// Which parent file owns each response or link that several parent files name (a
+    /// 1.0.x `-c` continuation opens with a copy of the previous chain). Reads every
+    /// parent file once on first use, on this thread; callers about to read parents from
+    /// parallel tasks call [`SessionDir::load_claims`] first.
+    pub fn claims(&self) -> &super::Claims {
+        self.claims.get_or_init(|| self.compute_claims(false))
+    }
+
+    /// Compute the claims now, reading the parent files in parallel (on the current rayon
+    /// pool). Call it outside parallel tasks: a task that waits on the claims while they
+    /// are computed on the same pool could be handed its own work back.
+    pub fn load_claims(&self) -> &super::Claims {
+        self.claims.get_or_init(|| self.compute_claims(true))
+    }
+
+    fn compute_claims(&self, parallel: bool) -> super::Claims {
+        use rayon::prelude::*;
+        let named = |(i, p): (usize, &PathBuf)| {
+            let log = super::SessionLog::read(p).unwrap_or_default();
+            (i, super::claims::Named::of(&log))
+        };
+        let named: Vec<(usize, super::claims::Named)> = if parallel {
+            self.parents.par_iter().enumerate().map(named).collect()
+        } else {
+            self.parents.iter().enumerate().map(named).collect()
+        };
+        super::Claims::from_named(named)
+    }
+
+    /// Read a parent session file, leaving out what an earlier file holds
+    /// ([`SessionDir::claims`]). `path` should be one of [`SessionDir::parents`]; any other
+    /// file is read as is.
+    pub fn read_parent(&self, path: &Path) -> std::io::Result<super::SessionLog> {
+        let mut log = super::SessionLog::read(path)?;
+        if let Some(i) = self.parents.iter().position(|p| p == path) {
+            self.claims().apply(i, &mut log);
+        }
+        Ok(log)
     }
 
     /// The log of a sub-agent linked from `parent`: written inline in the parent file

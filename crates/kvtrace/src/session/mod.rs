@@ -5,6 +5,7 @@
 //! is often written as several assistant lines sharing one `message.id`; ids are
 //! de-duplicated keeping first-seen order.
 
+pub mod claims;
 pub mod dir;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::stamp::Stamp;
 
+pub use claims::Claims;
 pub use dir::{SessionDir, SessionDirError};
 
 /// An assistant response as the log records it (first line of its id wins, except
@@ -95,7 +97,14 @@ pub struct SessionLog {
     pub message_ids: Vec<String>,
     pub messages: Vec<AssistantMessage>,
     pub spawns: Vec<Spawn>,
+    /// Links to sub-agents, one per agent id (the first link wins; a `-c` continuation of
+    /// Claude Code 2.0.x writes the earlier chain, links included, a second time).
     pub links: Vec<AgentLink>,
+    /// Links dropped because an earlier one named the same agent.
+    pub duplicate_links: usize,
+    /// Responses (and links) left out because an earlier session file holds them (the
+    /// copy of the previous chain a 1.0.x `-c` continuation opens with): see [`Claims`].
+    pub claimed_elsewhere: usize,
     /// Earliest `timestamp` of any entry.
     pub first_time: Option<Stamp>,
     pub last_time: Option<Stamp>,
@@ -107,6 +116,9 @@ pub struct SessionLog {
     pub assistant_lines: usize,
     /// The first user message's text (a sub-agent's prompt).
     pub first_prompt: Option<String>,
+    /// The first user/assistant entry is an assistant reply: the file lacks the prompt
+    /// that opened it (agent files of some 2.0.x versions start with the first reply).
+    pub opens_with_reply: bool,
     /// Sub-agents written inline (Claude Code 1.0.x): each chain of `"isSidechain": true`
     /// entries in a file that also has main-chain entries, by its agent id
     /// (`sidechain-<uuid of its first entry>`). Linked from [`SessionLog::links`].
@@ -147,6 +159,13 @@ impl SessionLog {
             }
         }
         log.entries = entries.len();
+        log.opens_with_reply = entries
+            .iter()
+            .find_map(|e| match e.get("type").and_then(Value::as_str) {
+                Some(t @ ("user" | "assistant")) => Some(t == "assistant"),
+                _ => None,
+            })
+            .unwrap_or(false);
         // A file with main-chain turns holds its sidechains inline (1.0.x): each chain is
         // a sub-agent of its own. A file of sidechain entries only is an agent file.
         let is_side = |e: &Value| e.get("isSidechain") == Some(&Value::Bool(true));
@@ -311,8 +330,12 @@ impl SessionLog {
                         .cloned()
                         .unwrap_or_else(|| "unknown".into()),
                 };
-                if agent_id.is_some() {
-                    self.links.push(link);
+                if let Some(id) = agent_id {
+                    if self.links.iter().any(|l| l.agent_id == id) {
+                        self.duplicate_links += 1;
+                    } else {
+                        self.links.push(link);
+                    }
                 } else if tur.contains_key("totalDurationMs") {
                     // A 1.0.x sub-agent result: linked to its inline chain later.
                     self.results.push(link);
@@ -329,11 +352,17 @@ impl SessionLog {
 
     /// When a linked sub-agent started: the earliest time in its own log, else the time
     /// of the assistant entry holding the spawning tool_use, else the tool_result's.
+    /// An agent file that opens with a reply (no prompt line) started before its first
+    /// time: then the spawning entry's time comes first, when known.
     pub fn spawn_time(&self, link: &AgentLink, agent: &SessionLog) -> Option<Stamp> {
-        agent
-            .first_time
-            .or(self.spawn_for(link).and_then(|s| s.entry_time))
-            .or(link.result_time)
+        let call = self.spawn_for(link).and_then(|s| s.entry_time);
+        let own = agent.first_time;
+        let first = if agent.opens_with_reply {
+            call.or(own)
+        } else {
+            own.or(call)
+        };
+        first.or(link.result_time)
     }
 
     /// The spawning tool_use of a link, if the log has it.
@@ -354,6 +383,32 @@ impl SessionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_file_without_its_prompt_starts_at_the_spawning_call() {
+        let parent = SessionLog::parse_bytes(concat!(
+            r#"{"type":"assistant","timestamp":"2025-10-01T10:00:00.000Z","message":{"id":"msg_P","content":[{"type":"tool_use","id":"tu1","name":"Task","input":{"prompt":"go"}}]}}"#, "\n",
+            r#"{"type":"user","timestamp":"2025-10-01T10:01:00.000Z","toolUseResult":{"agentId":"a1","status":"completed"},"message":{"content":[{"type":"tool_result","tool_use_id":"tu1"}]}}"#,
+        ).as_bytes());
+        let reply_first = SessionLog::parse_bytes(
+            br#"{"type":"assistant","timestamp":"2025-10-01T10:00:05.000Z","message":{"id":"msg_A","content":[]}}"#,
+        );
+        let prompt_first = SessionLog::parse_bytes(concat!(
+            r#"{"type":"user","timestamp":"2025-10-01T10:00:02.000Z","message":{"content":"go"}}"#, "\n",
+            r#"{"type":"assistant","timestamp":"2025-10-01T10:00:05.000Z","message":{"id":"msg_A","content":[]}}"#,
+        ).as_bytes());
+        let link = &parent.links[0];
+        let at = |log: &SessionLog| parent.spawn_time(link, log).map(|t| t.isoformat());
+        assert!(reply_first.opens_with_reply && !prompt_first.opens_with_reply);
+        assert_eq!(
+            at(&reply_first).as_deref(),
+            Some("2025-10-01T10:00:00+00:00")
+        );
+        assert_eq!(
+            at(&prompt_first).as_deref(),
+            Some("2025-10-01T10:00:02+00:00")
+        );
+    }
 
     #[test]
     fn dedupes_ids_counts_bad_lines_and_finds_links() {

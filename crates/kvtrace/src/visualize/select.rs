@@ -159,12 +159,8 @@ fn subagents(
     inputs: &Inputs,
     log: &SessionLog,
 ) -> Vec<(Option<String>, Option<Stamp>, SessionLog)> {
-    let mut seen = rustc_hash::FxHashSet::default();
     let mut out = Vec::new();
     for link in &log.links {
-        if !seen.insert(link.agent_id.as_str()) {
-            continue;
-        }
         let Some(Ok(agent_log)) = inputs.dir.agent_log(log, &link.agent_id) else {
             continue;
         };
@@ -192,10 +188,13 @@ pub fn conversation(
         .find_parent(id)
         .map_err(VisualizeError::Selection)?
         .to_owned();
-    let log = SessionLog::read(&path).map_err(|source| VisualizeError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let log = inputs
+        .dir
+        .read_parent(&path)
+        .map_err(|source| VisualizeError::Io {
+            path: path.clone(),
+            source,
+        })?;
     let name = log.stem();
     let mut sources = vec![Source {
         label: "parent".into(),
@@ -252,7 +251,7 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
     let mut sources: Vec<Source> = Vec::new();
     let mut owner: FxHashMap<String, usize> = FxHashMap::default();
     for path in &inputs.dir.parents {
-        let Ok(log) = SessionLog::read(path) else {
+        let Ok(log) = inputs.dir.read_parent(path) else {
             continue;
         };
         let conv = log.stem();
