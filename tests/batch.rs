@@ -203,3 +203,120 @@ fn batch_global_ids_and_merged_shards_agree() {
         .to_string_lossy()
         .contains("idmap")));
 }
+
+/// Every trace file under `dir` (any depth), parsed: (path relative to `dir`, trace).
+fn traces_below(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            (
+                rel,
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn anonymized_ids_are_unique_across_a_batch_and_a_merge_and_collisions_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    for (name, seed) in [("alpha", 31), ("beta", 32)] {
+        synth(&t.join(name), seed);
+    }
+    let row = |n: &str| format!("{n},{n}/requests.db,{n}/jsonl\n");
+    std::fs::write(
+        t.join("all.csv"),
+        format!("{}{}", row("alpha"), row("beta")),
+    )
+    .unwrap();
+    std::fs::write(t.join("s1.csv"), row("alpha")).unwrap();
+    std::fs::write(t.join("s2.csv"), row("beta")).unwrap();
+    let s = |p: &str| t.join(p).display().to_string();
+    let batch = |manifest: &str, out: &str, map: Option<&str>, anonymize: bool| {
+        let mut args = vec![
+            "--batch".to_owned(),
+            s(manifest),
+            "--output-dir".into(),
+            s(out),
+            "--salt".into(),
+            SALT.into(),
+            "--global-hash-ids".into(),
+            "-q".into(),
+        ];
+        if anonymize {
+            args.push("--anonymize".into());
+        }
+        if let Some(m) = map {
+            args.extend(["--id-map".to_owned(), s(m)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = bmt(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    batch("all.csv", "global", None, true);
+    let global = traces_below(&t.join("global"));
+    let ids: Vec<&str> = global
+        .iter()
+        .map(|(_, v)| v["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=ids.len()).map(|k| format!("trace_{k:04}")).collect();
+    assert!(ids.len() >= 4);
+    assert_eq!(ids, expected, "one numbering across the rows of a batch");
+
+    // Shards number from trace_0001 each; the merge renumbers them as the batch did.
+    batch("s1.csv", "shards/s1", Some("shards/s1.idmap"), true);
+    batch("s2.csv", "shards/s2", Some("shards/s2.idmap"), true);
+    let merge = |shards: &[String], out: &str| {
+        let mut args: Vec<String> = shards.to_vec();
+        args.extend(["--output-dir".to_owned(), s(out)]);
+        Command::new(bin("merge-traces"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let o = merge(&[s("shards/s1"), s("shards/s2")], "merged");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        tree(&t.join("merged")),
+        tree(&t.join("global"))
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with(".csv"))
+            .collect::<Vec<_>>(),
+        "merged anonymized shards equal the batch byte for byte"
+    );
+
+    // Two shards holding one row name (traces named by session) would overwrite each
+    // other: refused.
+    batch("s1.csv", "named/s1", Some("named/s1.idmap"), false);
+    batch("s1.csv", "again/s1", Some("again/s1.idmap"), false);
+    let o = merge(&[s("named/s1"), s("again/s1")], "collide");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("same path"));
+    assert!(!t.join("collide").exists());
+
+    // A shard file that is not a trace (here a non-finite number) is refused.
+    let (rel, _) = &traces_below(&t.join("shards/s2"))[0];
+    let file = t.join("shards/s2").join(rel);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("\"t\": 0.0", "\"t\": NaN", 1)).unwrap();
+    let o = merge(&[s("shards/s1"), s("shards/s2")], "nan");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a trace"));
+    assert!(!t.join("nan").exists());
+
+    // A batch row may not take the summary's name.
+    std::fs::write(
+        t.join("bad.csv"),
+        "batch_summary.csv,alpha/requests.db,alpha/jsonl\n",
+    )
+    .unwrap();
+    let o = bmt(&["--batch", &s("bad.csv"), "--output-dir", &s("bad"), "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("summary file"));
+}

@@ -159,3 +159,145 @@ fn unbounded_salt_files_and_thread_counts_are_refused() {
     assert_eq!(r.status.code(), Some(2));
     assert!(!std::path::Path::new(&out).exists());
 }
+
+/// Copy a folder tree (files only).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for e in walkdir::WalkDir::new(from).into_iter().flatten() {
+        let rel = e.path().strip_prefix(from).unwrap();
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(to.join(rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), to.join(rel)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    copy_tree(&golden().join("capture"), &d.join("cap"));
+    copy_tree(&golden().join("expected/run02"), &d.join("traces"));
+    let db = d.join("cap/requests.db");
+    let jsonl = d.join("cap/jsonl");
+    let log = jsonl.join("e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5.jsonl");
+    let trace = std::fs::read_dir(d.join("traces"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    // Another spelling of the capture: through `..`.
+    let db_alias = d.join("cap/jsonl/../requests.db");
+    let s = |p: &std::path::Path| p.display().to_string();
+    let before: Vec<Vec<u8>> = [&db, &log, &trace]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let (db, jsonl, log, trace, alias) = (s(&db), s(&jsonl), s(&log), s(&trace), s(&db_alias));
+    let traces = s(&d.join("traces"));
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("build-message-index", vec![&db, "--output", &alias]),
+        (
+            "build-minimal-traces",
+            vec![
+                &db,
+                "--jsonl-dir",
+                &jsonl,
+                "--conversation-id",
+                "e7a1",
+                "--output",
+                &db,
+            ],
+        ),
+        (
+            "build-minimal-traces",
+            vec![
+                &db,
+                "--jsonl-dir",
+                &jsonl,
+                "--conversation-id",
+                "e7a1",
+                "--output",
+                &log,
+            ],
+        ),
+        (
+            "visualize-cache",
+            vec![
+                &db,
+                "--jsonl-dir",
+                &jsonl,
+                "--conversation-id",
+                "e7a1",
+                "--output",
+                &db,
+            ],
+        ),
+        (
+            "validate-trace-cache",
+            vec![&traces, "--db", &db, "--jsonl-dir", &jsonl, "--csv", &alias],
+        ),
+        (
+            "validate-trace-cache",
+            vec![&traces, "--db", &db, "--jsonl-dir", &jsonl, "--csv", &trace],
+        ),
+        (
+            "export-traces",
+            vec![&traces, "--format", "mooncake", "--output", &trace],
+        ),
+    ];
+    for (tool, args) in &cases {
+        assert_unusable(tool, args, "is one of this run's inputs");
+    }
+    let after: Vec<Vec<u8>> = [&db, &log, &trace]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(before == after, "an input changed");
+
+    // merge-traces: one shard twice, or the output inside a shard.
+    let shard = d.join("shard");
+    ok(
+        "build-minimal-traces",
+        &[
+            db.as_str(),
+            "--jsonl-dir",
+            &jsonl,
+            "--output-dir",
+            &s(&shard),
+            "--global-hash-ids",
+            "--id-map",
+            &s(&d.join("shard.idmap")),
+            "-q",
+        ],
+    );
+    let merged = s(&d.join("merged"));
+    assert_unusable(
+        "merge-traces",
+        &[
+            &s(&shard),
+            &format!("{}/", s(&shard)),
+            "--output-dir",
+            &merged,
+        ],
+        "given twice",
+    );
+    assert_unusable(
+        "merge-traces",
+        &[&s(&shard), "--output-dir", &s(&shard.join("sub"))],
+        "inside the shard",
+    );
+    // recover-conversations: recovered logs never land among the real ones.
+    assert_unusable(
+        "recover-conversations",
+        &[
+            &db,
+            "--output-dir",
+            &format!("{jsonl}/rec"),
+            "--validate-against",
+            &jsonl,
+        ],
+        "inside the session logs",
+    );
+}

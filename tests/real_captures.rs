@@ -11,8 +11,9 @@ use serde_json::Value;
 mod common;
 use common::*;
 
-const CAPTURES: [&str; 4] = [
+const CAPTURES: [&str; 5] = [
     "cc2.1-unmodified-proxy",
+    "cc2.1-event-proxy-prefixcache",
     "cc2.1-event-proxy",
     "cc2.0-event-proxy",
     "cc1.0-event-proxy",
@@ -255,17 +256,24 @@ fn fallback_twins_report_the_first_attempts_cache_figures() {
 
 #[test]
 fn validation_accuracy_on_every_real_trace() {
-    // The fake API caches by the documented breakpoint rules (reads only at breakpoints,
-    // per model, parallel sub-agents miss together); the simulation is a block-prefix
-    // cache. Measured: 107.9–113.5 % (docs/differences.md explains the gap). The band
-    // catches regressions such as lost blocks (canonical content) or 100 % API rates.
+    // By default the fake API caches by the documented breakpoint rules (reads only at
+    // breakpoints, per model, parallel sub-agents miss together) while the simulation is
+    // a block-prefix cache: measured 107.9–113.5 % (docs/differences.md explains the
+    // gap). With the fake API as a prefix cache (`--cache-model prefix`, as vLLM's) the
+    // two must agree: measured 99.6 %. The bands catch regressions such as lost blocks
+    // (canonical content) or 100 % API rates.
     for name in CAPTURES {
         let tmp = tempfile::tempdir().unwrap();
         build(name, tmp.path(), &[]);
         let v = validate(name, tmp.path());
+        let band = if name.ends_with("prefixcache") {
+            97.0..=103.0
+        } else {
+            100.0..=115.0
+        };
         for t in v["traces"].as_array().unwrap() {
             let acc = t["accuracy"].as_f64().unwrap();
-            assert!((100.0..=115.0).contains(&acc), "{name}: accuracy {acc}");
+            assert!(band.contains(&acc), "{name}: accuracy {acc}");
         }
     }
 }

@@ -4,6 +4,7 @@
 #
 #   scripts/realcapture/capture.sh --claude-version V --proxy unmodified|event --out DIR
 #        [--tools /tmp/realcapture-tools] [--switch-model MODEL] [--keep-scratch]
+#        [--cache-model breakpoint|prefix]
 #
 # Runs three Claude Code invocations in print mode in /tmp/ccwork with
 # HOME=/tmp/cchome (both wiped first):
@@ -12,6 +13,8 @@
 #   3. claude -c -p --model MODEL "[rc:think] ..."  continuation with a model switch
 # and writes into DIR: requests.db (vacuumed), jsonl/<project>/..., api_log.jsonl,
 # proxy.log, claude-runs.log, info.json.
+# --cache-model picks the fake API's cache usage model (default: the env var
+# FAKE_API_CACHE_MODEL, else breakpoint); see fake_anthropic.py --help.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOOLS=/tmp/realcapture-tools
@@ -21,6 +24,7 @@ OUT=""
 SWITCH_MODEL=""
 KEEP=0
 PRINT_CMD=0
+CACHE_MODEL=${FAKE_API_CACHE_MODEL:-breakpoint}
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,13 +33,18 @@ while [ $# -gt 0 ]; do
     --proxy) PROXY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --switch-model) SWITCH_MODEL=$2; shift 2 ;;
+    --cache-model) CACHE_MODEL=$2; shift 2 ;;
     --keep-scratch) KEEP=1; shift ;;
     --print-claude-cmd) PRINT_CMD=1; shift ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
     *) echo "capture.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ -n "$VERSION" ] || { echo "capture.sh: --claude-version is required" >&2; exit 2; }
+case "$CACHE_MODEL" in
+  breakpoint|prefix) ;;
+  *) echo "capture.sh: --cache-model must be breakpoint or prefix, not '$CACHE_MODEL'" >&2; exit 2 ;;
+esac
 
 # How to start this Claude Code version: >= 2.1 ships a native binary in a
 # per-platform package; older versions are a node script (cli.js).
@@ -82,7 +91,7 @@ trap cleanup EXIT
 # ids (msg_, toolu_, req_) come from a seeded RNG: seed by capture name so
 # that two captures never share a message id
 SEED=$(basename "$OUT" | cksum | cut -d' ' -f1)
-python3 "$HERE/fake_anthropic.py" --port $API_PORT --seed "$SEED" --log "$SCR/api_log.jsonl" 2> "$SCR/fake_api.log" &
+FAKE_API_CACHE_MODEL=$CACHE_MODEL python3 "$HERE/fake_anthropic.py" --port $API_PORT --seed "$SEED" --log "$SCR/api_log.jsonl" 2> "$SCR/fake_api.log" &
 PIDS+=($!)
 # claude-code-proxy reads PORT, ANTHROPIC_FORWARD_URL and DB_PATH (and a
 # config.yaml / .env beside it or in its cwd: there is none in $SCR).
@@ -135,12 +144,14 @@ sqlite3 "$SCR/requests.db" "VACUUM INTO '$OUT/requests.db'"
 cp -r "$HOMED/.claude/projects/." "$OUT/jsonl/"
 find "$OUT/jsonl" -type d -empty -delete
 cp "$SCR/api_log.jsonl" "$SCR/proxy.log" "$RUNLOG" "$OUT/"
-python3 - "$OUT" "$VERSION" "$PROXY" "${SWITCH_MODEL:-}" "${CLAUDE[*]}" <<'EOF'
+python3 - "$OUT" "$VERSION" "$PROXY" "${SWITCH_MODEL:-}" "${CLAUDE[*]}" "$CACHE_MODEL" <<'EOF'
 import json, sys, os
-out, version, proxy, switch, cmd = sys.argv[1:]
-json.dump({"claude_code_version": version, "proxy_variant": proxy, "switch_model": switch or None,
-           "home": "/tmp/cchome", "cwd": "/tmp/ccwork"},
-          open(os.path.join(out, "info.json"), "w"), indent=1)
+out, version, proxy, switch, cmd, cache_model = sys.argv[1:]
+info = {"claude_code_version": version, "proxy_variant": proxy, "switch_model": switch or None,
+        "home": "/tmp/cchome", "cwd": "/tmp/ccwork"}
+if cache_model != "breakpoint":  # the default is left out, as in the captures made before the option
+    info["cache_model"] = cache_model
+json.dump(info, open(os.path.join(out, "info.json"), "w"), indent=1)
 EOF
 [ $KEEP = 1 ] || rm -rf "$SCR"
 echo "capture written to $OUT"

@@ -27,6 +27,9 @@ the latest plain (non tool_result) user message:
 Usage follows the prompt-caching breakpoint rules with an own prefix cache
 (5 min TTL, or 1 h for ttl "1h"; lookback of 20 blocks; minimum cacheable
 prefix 1024 tokens, 2048 for Haiku).  Tokens are estimated as len(json)/4.
+With --cache-model prefix (or FAKE_API_CACHE_MODEL=prefix) it acts instead
+as a server-side automatic prefix cache: cache_control is ignored, one cache
+is shared by all models, 64-token blocks, no TTL (see compute_usage_prefix).
 
 Exactly one main-agent request (the first one answering the sub-agents'
 results) is answered once with HTTP 529 overloaded_error.
@@ -39,6 +42,7 @@ import base64
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 import sys
@@ -50,6 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 STATE = {"seq": 0, "overloaded_sent": False, "msg_counter": 0}
 CACHE = {}  # prefix hash -> (expires_at, tokens)
+PREFIX_CACHE = set()  # --cache-model prefix: chained hashes of the 64-token blocks written
+PREFIX_BLOCK = 64
 ARGS = None
 RNG = random.Random(7)
 
@@ -246,6 +252,69 @@ def compute_usage(req):
         "output_tokens": 0,
         "service_tier": "standard",
     }
+
+
+def prefix_tokens(req):
+    """--cache-model prefix: the request as a stream of pseudo-tokens, in API order
+    tools -> system -> messages.  Each block (tool, system block, message content
+    block) is one segment, as in cache_segments but with every cache_control left
+    out; its est_tokens(text) tokens are its text cut into 4-character pieces.  A
+    token is (starts a segment, piece), so that segment boundaries count."""
+    def strip(b):
+        return {k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b
+    texts = [json.dumps(strip(t), sort_keys=True) for t in req.get("tools") or []]
+    s = req.get("system")
+    texts += [json.dumps(strip(b), sort_keys=True)
+              for b in ([{"type": "text", "text": s}] if isinstance(s, str) else (s or []))]
+    for m in req.get("messages") or []:
+        texts += [m.get("role", "") + ":" + json.dumps(strip(b), sort_keys=True) for b in blocks_of(m.get("content"))]
+    toks = []
+    for text in texts:
+        for k in range(est_tokens(text)):
+            toks.append((k == 0, text[4 * k:4 * k + 4]))
+    return toks
+
+
+def compute_usage_prefix(req, write=True):
+    """--cache-model prefix: an automatic prefix cache over whole 64-token blocks, one
+    cache for every model, no TTL.  Block i's key chains the keys of blocks 0..i-1.
+    cache_read is the leading run of blocks some earlier request wrote, cache_creation
+    the rest of the full blocks, input_tokens the tokens after the last full block (no
+    framing tokens are added in this mode).  A request writes its blocks as soon as it
+    is received (before its answer is sent), so requests that arrive later read them."""
+    toks = prefix_tokens(req)
+    nblocks = len(toks) // PREFIX_BLOCK
+    h = hashlib.sha256(b"prefix-cache").digest()
+    keys = []
+    for b in range(nblocks):
+        chunk = json.dumps(toks[b * PREFIX_BLOCK:(b + 1) * PREFIX_BLOCK], separators=(",", ":"))
+        h = hashlib.sha256(h + chunk.encode()).digest()
+        keys.append(h)
+    with LOCK:
+        hit = 0
+        while hit < nblocks and keys[hit] in PREFIX_CACHE:
+            hit += 1
+        if write:
+            PREFIX_CACHE.update(keys)
+    read = hit * PREFIX_BLOCK
+    creation = (nblocks - hit) * PREFIX_BLOCK
+    return {
+        "input_tokens": len(toks) - read - creation,
+        "cache_creation_input_tokens": creation,
+        "cache_read_input_tokens": read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": creation,
+            "ephemeral_1h_input_tokens": 0,
+        },
+        "output_tokens": 0,
+        "service_tier": "standard",
+    }
+
+
+def usage_for(req, write=True):
+    if ARGS.cache_model == "prefix":
+        return compute_usage_prefix(req, write)
+    return compute_usage(req)
 
 
 # --------------------------------------------------------------------------
@@ -464,9 +533,11 @@ class Handler(BaseHTTPRequestHandler):
             req = {}
         base = {"ts": now_iso(), "method": "POST", "path": self.path, "headers": self._hdrs(),
                 "body_bytes": len(raw), "body_sha256": hashlib.sha256(raw).hexdigest()}
+        if ARGS.cache_model != "breakpoint":
+            base["cache_model"] = ARGS.cache_model
         request_id = new_id("req_01")
         if path == "/v1/messages/count_tokens":
-            usage = compute_usage(dict(req, tools=req.get("tools")))
+            usage = usage_for(dict(req, tools=req.get("tools")), write=False)
             n = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
             self._send_json(200, {"input_tokens": n}, {"request-id": request_id})
             self._log(dict(base, status=200, request_id=request_id, count_tokens=n))
@@ -502,7 +573,7 @@ class Handler(BaseHTTPRequestHandler):
 
         content, stop = script_reply(req, role, kind, step)
         hidden = sum(b.pop("_tokens", 0) for b in content if b["type"] == "thinking")
-        usage = compute_usage(req)
+        usage = usage_for(req)
         out_tokens = est_tokens(content) + hidden + 3
         usage["output_tokens"] = out_tokens
         msg_id = new_id("msg_01")
@@ -599,11 +670,18 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=150, help="delay before the first byte")
     ap.add_argument("--event-gap-ms", type=int, default=5, help="delay between SSE events")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--cache-model", choices=("breakpoint", "prefix"),
+                    default=os.environ.get("FAKE_API_CACHE_MODEL") or "breakpoint",
+                    help="breakpoint: Anthropic prompt-caching rules (default); prefix: an automatic "
+                         "prefix cache over 64-token blocks, shared by all models, no TTL "
+                         "(default from FAKE_API_CACHE_MODEL)")
     ARGS = ap.parse_args()
+    if ARGS.cache_model not in ("breakpoint", "prefix"):
+        ap.error("FAKE_API_CACHE_MODEL must be breakpoint or prefix, not %r" % ARGS.cache_model)
     RNG.seed(ARGS.seed)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
-    sys.stderr.write("fake-api: listening on 127.0.0.1:%d\n" % ARGS.port)
+    sys.stderr.write("fake-api: listening on 127.0.0.1:%d (cache model %s)\n" % (ARGS.port, ARGS.cache_model))
     srv.serve_forever()
 
 

@@ -56,6 +56,16 @@ def jsonl_counts(root):
                 meta=len(meta), sidechain_lines=side, sidechain_in_session_files=side_in_sessions)
 
 
+def api_usage(path):
+    """Summed cache_read / cache_creation / input tokens of the fake API's answers."""
+    t = collections.Counter()
+    for line in open(path):
+        u = (json.loads(line).get("response") or {}).get("usage") or {}
+        for k in ("cache_read_input_tokens", "cache_creation_input_tokens", "input_tokens"):
+            t[k] += u.get(k, 0)
+    return t
+
+
 def api_counts(path):
     c = collections.Counter()
     for line in open(path):
@@ -127,6 +137,17 @@ def main():
                 j["sessions"], j["empty_sessions"], j["agents"], j["nested_agents"], j["meta"],
                 j["sidechain_lines"], j["sidechain_in_session_files"]),
         ]
+        if info.get("cache_model"):  # only captures made with a non-default --cache-model
+            u = api_usage(os.path.join(p, "api_log.jsonl"))
+            total = sum(u.values()) or 1
+            details.append(
+                "- fake API cache model: %s%s; answered usage: cache_read %d, cache_creation %d, input %d "
+                "tokens (cache_read %.1f%%)" % (
+                    info["cache_model"],
+                    " (automatic prefix cache: 64-token blocks, one cache for all models, no TTL, "
+                    "cache_control ignored)" if info["cache_model"] == "prefix" else "",
+                    u["cache_read_input_tokens"], u["cache_creation_input_tokens"], u["input_tokens"],
+                    100.0 * u["cache_read_input_tokens"] / total))
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "observations.md")
     text = "\n".join(md + details) + "\n"
     if os.path.exists(notes):

@@ -21,9 +21,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
-cap() {  # name version proxy switch-model
+cap() {  # name version proxy switch-model [cache-model]
   echo "== $1"
-  "$HERE/capture.sh" --tools "$TOOLS" --claude-version "$2" --proxy "$3" --switch-model "$4" --out "$OUT/$1"
+  "$HERE/capture.sh" --tools "$TOOLS" --claude-version "$2" --proxy "$3" --switch-model "$4" \
+    --cache-model "${5:-breakpoint}" --out "$OUT/$1"
 }
 # Claude Code 2.1.332 defaults to claude-opus-5-5: switch to sonnet.
 # 2.0.77 and 1.0.128 default to sonnet: switch to opus.
@@ -31,6 +32,8 @@ cap cc2.1-unmodified-proxy 2.1.332 unmodified sonnet
 cap cc2.1-event-proxy      2.1.332 event      sonnet
 cap cc2.0-event-proxy      2.0.77  event      opus
 cap cc1.0-event-proxy      1.0.128 event      opus
+# the fake API as an automatic prefix cache (64-token blocks, all models, no TTL)
+cap cc2.1-event-proxy-prefixcache 2.1.332 event sonnet prefix
 if [ $ALL = 1 ]; then
   cap cc2.0-unmodified-proxy 2.0.77  unmodified opus
   cap cc1.0-unmodified-proxy 1.0.128 unmodified opus

@@ -6,7 +6,10 @@
 Starts the fake API on a free 127.0.0.1 port and checks: SSE event order and
 payloads, tool_use partial JSON, non-streaming JSON, prompt-cache usage
 (creation, then read of the same prefix; a changed prefix misses), the
-single 529, count_tokens, models and 404.
+single 529, count_tokens, models and 404.  Then, on a second server started
+with FAKE_API_CACHE_MODEL=prefix, the prefix cache model: 64-token blocks,
+cache_control ignored, one cache for all models, a request readable by later
+ones as soon as it is received, no write by a 529 or by count_tokens.
 """
 import json
 import os
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -82,20 +86,45 @@ def request(prompt, stream, system_extra="", thinking=True):
     }
 
 
-def main():
+def start_server(extra=(), env=None):
     port = free_port()
-    tmp = tempfile.mkdtemp()
-    log = os.path.join(tmp, "api_log.jsonl")
+    log = os.path.join(tempfile.mkdtemp(), "api_log.jsonl")
+    e = dict(os.environ)
+    e.pop("FAKE_API_CACHE_MODEL", None)
+    e.update(env or {})
     srv = subprocess.Popen([sys.executable, os.path.join(HERE, "fake_anthropic.py"), "--port", str(port),
-                            "--log", log, "--latency-ms", "0", "--event-gap-ms", "0"], stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+                            "--log", log, "--event-gap-ms", "0"] + list(extra or ["--latency-ms", "0"]),
+                           stderr=subprocess.DEVNULL, env=e)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return srv, port, log
 
+
+def main():
+    srv, port, log = start_server()
+    try:
+        breakpoint_checks(port, log)
+    finally:
+        srv.terminate()
+        srv.wait()
+    # 300 ms before the first byte, so that a request is still unanswered when the next arrives
+    srv, port, log = start_server(["--latency-ms", "300"], {"FAKE_API_CACHE_MODEL": "prefix"})
+    try:
+        prefix_checks(port, log)
+    finally:
+        srv.terminate()
+        srv.wait()
+    failed = RESULTS.count(False)
+    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
+    return 1 if failed else 0
+
+
+def breakpoint_checks(port, log):
+    if True:
         st, hd, body = post(port, "/v1/messages?beta=true", request("[rc:agents] go", True))
         check("stream status 200", st == 200, st)
         check("server-timing header", "upstream;dur=" in (hd.get("Server-Timing") or ""), hd)
@@ -170,12 +199,116 @@ def main():
         check("log redacts the key", all(r["headers"].get("x-api-key") == "<redacted>" for r in recs if r["method"] == "POST"))
         check("log has message ids and usage", recs[0]["response"]["message_id"] == start["id"] and
               recs[0]["response"]["usage"]["cache_creation_input_tokens"] == u1["cache_creation_input_tokens"])
-    finally:
-        srv.terminate()
-        srv.wait()
-    failed = RESULTS.count(False)
-    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
-    return 1 if failed else 0
+        check("breakpoint log has no cache_model field", all("cache_model" not in r for r in recs))
+
+
+def usage_of(port, body):
+    st, _, text = post(port, "/v1/messages", body)
+    if st != 200:
+        return st, None
+    if body.get("stream"):
+        return st, [d for e, d in parse_sse(text) if e == "message_start"][0]["message"]["usage"]
+    return st, json.loads(text)["usage"]
+
+
+def tokens(u):
+    return u["input_tokens"] + u["cache_read_input_tokens"] + u["cache_creation_input_tokens"]
+
+
+def prefix_checks(port, log):
+    B = 64
+    answers = []
+
+    def use(body):
+        st, u = usage_of(port, body)
+        if u:
+            answers.append(u)
+        return st, u
+
+    base = request("[rc:tools] prefix", False)
+    _, u1 = use(base)
+    n = tokens(u1)
+    check("prefix: first request creates whole blocks, reads nothing",
+          u1["cache_read_input_tokens"] == 0 and u1["cache_creation_input_tokens"] == (n // B) * B
+          and u1["input_tokens"] == n % B and u1["cache_creation_input_tokens"] > 1000, u1)
+    _, u2 = use(request("[rc:tools] prefix", True))
+    check("prefix: the same prompt streamed reads every full block",
+          u2["cache_read_input_tokens"] == u1["cache_creation_input_tokens"] and
+          u2["cache_creation_input_tokens"] == 0 and u2["input_tokens"] == u1["input_tokens"], u2)
+
+    other = request("[rc:tools] prefix", False)
+    other["model"] = "claude-haiku-4-5-20251001"
+    _, u = use(other)
+    check("prefix: one cache for all models", u["cache_read_input_tokens"] == u1["cache_creation_input_tokens"]
+          and u["cache_creation_input_tokens"] == 0, u)
+
+    nocc = request("[rc:tools] prefix", False)
+    nocc["system"][0].pop("cache_control")
+    nocc["messages"][0]["content"][0].pop("cache_control")
+    _, u = use(nocc)
+    check("prefix: cache_control is ignored", tokens(u) == n and
+          u["cache_read_input_tokens"] == u1["cache_creation_input_tokens"], u)
+
+    changed = request("[rc:tools] prefix", False, system_extra="changed")
+    _, u = use(changed)
+    check("prefix: a changed system prompt still reads the tool blocks before it",
+          0 < u["cache_read_input_tokens"] < u1["cache_creation_input_tokens"] and
+          u["cache_creation_input_tokens"] > 0, u)
+
+    longer = request("[rc:tools] prefix", False)
+    longer["messages"] += [{"role": "assistant", "content": [{"type": "text", "text": "a" * 900}]},
+                           {"role": "user", "content": [{"type": "text", "text": "b" * 900}]}]
+    _, u = use(longer)
+    check("prefix: a longer conversation reads the earlier full blocks and creates the new ones",
+          u["cache_read_input_tokens"] == u1["cache_creation_input_tokens"] and
+          u["cache_creation_input_tokens"] >= 6 * B and u["input_tokens"] < B, u)
+
+    # readable as soon as received: B arrives while A is still waiting for its first byte
+    fresh = request("[rc:tools] fresh " + "f" * 3000, True)
+    done = {}
+
+    def send_a():
+        done["a"] = usage_of(port, fresh)[1]
+        done["a_end"] = time.time()
+
+    th = threading.Thread(target=send_a)
+    th.start()
+    time.sleep(0.1)
+    b_start = time.time()
+    _, ub = use(dict(fresh, stream=False))
+    th.join()
+    ua = done["a"]
+    answers.append(ua)
+    check("prefix: a request still being answered is read by a later one",
+          b_start < done["a_end"] and ua["cache_read_input_tokens"] < ub["cache_read_input_tokens"] and
+          ub["cache_read_input_tokens"] == ua["cache_read_input_tokens"] + ua["cache_creation_input_tokens"], (ua, ub))
+
+    st1 = request("[rc:agents] prefix", True)
+    use(st1)
+    st1["messages"] += [{"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Task",
+                                                           "input": {}}]},
+                        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                                      "content": "done " * 200}]}]
+    st, _ = use(st1)
+    check("prefix: first step-1 request gets the 529", st == 529, st)
+    st, u = use(st1)
+    check("prefix: the 529 wrote nothing (the retry creates the new blocks)",
+          st == 200 and u["cache_creation_input_tokens"] >= 3 * B, (st, u))
+
+    ct = request("[rc:tools] counted only", False)
+    ct["tools"][0]["description"] = "counted " + ct["tools"][0]["description"]  # a prefix nobody wrote
+    st, _, body = post(port, "/v1/messages/count_tokens", ct)
+    counted = json.loads(body)["input_tokens"]
+    _, u = use(ct)
+    check("prefix: count_tokens counts the same tokens and writes nothing",
+          counted == tokens(u) and u["cache_read_input_tokens"] == 0, (counted, u))
+
+    check("prefix: every answer reads and creates whole blocks, input below one block",
+          all(a["cache_read_input_tokens"] % B == 0 and a["cache_creation_input_tokens"] % B == 0 and
+              0 <= a["input_tokens"] < B for a in answers), answers)
+    recs = [json.loads(l) for l in open(log)]
+    check("prefix: log marks the cache model", recs and all(r.get("cache_model") == "prefix" for r in recs),
+          [r.get("cache_model") for r in recs])
 
 
 if __name__ == "__main__":

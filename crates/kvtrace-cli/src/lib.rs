@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub mod guard;
+
 /// An error with its exit code: 2 for unusable input, 1 for everything else.
 pub struct Failure {
     pub code: u8,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::index::{self, IndexError};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -28,6 +29,7 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
+    guard::output_is_not_an_input("--output", &args.output, &[Input::File(&args.db)])?;
     let bar = kvtrace_cli::spinner(args.quiet || args.json, "scanning requests");
     let summary = index::write_message_index(&args.db, &args.output).map_err(|e| match e {
         IndexError::Capture(_) => unusable(e),

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use kvtrace::blocks::{IdMap, Salt};
 use kvtrace::build::{self, batch, BuildError, BuildOptions, Output, Shape};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -136,7 +137,22 @@ fn run() -> Result<(), Failure> {
         threads: usize::from(args.threads),
         full_tokenization: args.full_tokenization,
         cancel: Some(kvtrace_cli::interrupt_flag()),
+        first_trace_number: 1,
     };
+    // No output may overwrite an input (the capture, a session log, the salt file).
+    {
+        let db = opts.db.as_path();
+        let logs = opts.jsonl_dir.as_path();
+        let mut inputs = vec![Input::File(db), Input::Tree(logs, "jsonl")];
+        if let Some(salt) = &args.salt_file {
+            inputs.push(Input::File(salt));
+        }
+        if let Some(file) = &args.output {
+            guard::output_is_not_an_input("--output", file, &inputs)?;
+        } else if args.batch.is_none() {
+            guard::output_is_not_an_input("--output-dir", &args.output_dir, &inputs)?;
+        }
+    }
     if args.scan_only {
         let s = build::scan_used_rows(&opts).map_err(unusable)?;
         return kvtrace_cli::print_json(&s);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::export::{self, ExportFormat, ExportOptions};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -37,6 +38,12 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
+    let traces = if args.path.is_dir() {
+        Input::Tree(&args.path, "json")
+    } else {
+        Input::File(&args.path)
+    };
+    guard::output_is_not_an_input("--output", &args.output, &[traces])?;
     let opts = ExportOptions {
         path: args.path,
         format: args.format,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::build::batch;
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -31,7 +32,7 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
-    let mut shards = Vec::new();
+    let mut shards: Vec<(PathBuf, PathBuf)> = Vec::new();
     for s in &args.shards {
         let (dir, map) = match s.split_once('=') {
             Some((d, m)) => (PathBuf::from(d), PathBuf::from(m)),
@@ -51,6 +52,21 @@ fn run() -> Result<(), Failure> {
             return Err(unusable(anyhow::anyhow!(
                 "{}: no id map (build the shards with --global-hash-ids --id-map)",
                 map.display()
+            )));
+        }
+        let (rd, out) = (guard::resolve(&dir), guard::resolve(&args.output_dir));
+        if out.starts_with(&rd) {
+            return Err(unusable(anyhow::anyhow!(
+                "--output-dir {} is inside the shard {}; choose a folder outside every shard",
+                args.output_dir.display(),
+                dir.display()
+            )));
+        }
+        guard::output_is_not_an_input("--output-dir", &args.output_dir, &[Input::File(&map)])?;
+        if shards.iter().any(|(d, _)| guard::resolve(d) == rd) {
+            return Err(unusable(anyhow::anyhow!(
+                "shard {} is given twice",
+                dir.display()
             )));
         }
         shards.push((dir, map));

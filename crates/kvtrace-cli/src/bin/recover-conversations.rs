@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::recover::{self, RecoverError, RecoverOptions, RecoverSummary, Validation};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{out, print_json, unusable, Failure};
 
 #[derive(Parser)]
@@ -58,7 +59,16 @@ fn run() -> Result<(), Failure> {
                 dir.display()
             )));
         }
+        // Recovered logs never land among the real ones they are compared with.
+        if guard::resolve(&args.output_dir).starts_with(guard::resolve(dir)) {
+            return Err(unusable(anyhow::anyhow!(
+                "--output-dir {} is inside the session logs {}",
+                args.output_dir.display(),
+                dir.display()
+            )));
+        }
     }
+    guard::output_is_not_an_input("--output-dir", &args.output_dir, &[Input::File(&args.db)])?;
     if args.max_gap.is_nan() || args.max_gap < 0.0 {
         return Err(unusable(anyhow::anyhow!(
             "--max-gap must be a number of seconds >= 0"

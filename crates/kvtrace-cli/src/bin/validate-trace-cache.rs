@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::validate::{self, ValidateError, ValidateOptions};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -50,6 +51,19 @@ fn run() -> Result<(), Failure> {
         return Err(unusable(anyhow::anyhow!(
             "--ttl must be a number of seconds >= 0"
         )));
+    }
+    if let Some(csv) = &args.csv {
+        let traces = if args.path.is_dir() {
+            Input::Tree(&args.path, "json")
+        } else {
+            Input::File(&args.path)
+        };
+        let inputs = [
+            Input::File(&args.db),
+            Input::Tree(&args.jsonl_dir, "jsonl"),
+            traces,
+        ];
+        guard::output_is_not_an_input("--csv", csv, &inputs)?;
     }
     let opts = ValidateOptions {
         traces: args.path.clone(),

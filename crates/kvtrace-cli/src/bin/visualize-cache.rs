@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::visualize::{self, Options, Target};
+use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -57,6 +58,13 @@ fn run() -> Result<(), Failure> {
                 .map_err(|_| unusable(anyhow::anyhow!("--ttl {s:?}: expected seconds or `inf`")))?,
         ),
     };
+    let inputs = [Input::File(&args.db), Input::Tree(&args.jsonl_dir, "jsonl")];
+    if let Some(p) = &args.output {
+        guard::output_is_not_an_input("--output", p, &inputs)?;
+    }
+    if let Some(p) = &args.output_dir {
+        guard::output_is_not_an_input("--output-dir", p, &inputs)?;
+    }
     let opts = Options {
         db: args.db,
         jsonl_dir: args.jsonl_dir,

@@ -82,6 +82,12 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, BatchError> {
                 n + 1
             )));
         }
+        if name == "batch_summary.csv" {
+            return Err(bad(format!(
+                "line {}: name {name:?} is the batch's own summary file",
+                n + 1
+            )));
+        }
         if rows.iter().any(|r| r.name == name) {
             return Err(bad(format!("line {}: name {name:?} appears twice", n + 1)));
         }
@@ -139,12 +145,15 @@ pub fn run_batch(
     };
     let mut out = Vec::new();
     let mut failed = 0;
+    let mut numbered = 0;
     for row in rows {
         let mut opts = template.clone();
         opts.db = row.db.clone();
         opts.jsonl_dir = row.jsonl_dir.clone();
         opts.conversation_id = None;
         opts.output = Output::Dir(output_dir.join(&row.name));
+        // Anonymized ids continue across rows: no two traces of a batch share an id.
+        opts.first_trace_number = template.first_trace_number + numbered;
         let mut line = RowSummary {
             name: row.name.clone(),
             db: row.db.display().to_string(),
@@ -161,6 +170,7 @@ pub fn run_batch(
         // A local scope numbers each conversation anyway; a global one spans the batch.
         match run_with(&opts, &mut ids, progress) {
             Ok(s) => {
+                numbered += s.traces;
                 line.traces = s.traces;
                 line.requests = s.parent_requests;
                 line.subagents = s.subagents;
@@ -247,6 +257,10 @@ pub fn merge_shards(
     // damaged shard (a file that is not a trace, a bad id map) leaves no partial output.
     let mut global = IdMap::new();
     let mut plan: Vec<(&Path, Vec<PathBuf>, Vec<u64>)> = Vec::new();
+    // Anonymized ids (`trace_0001`, …) restart in every shard: they are renumbered across
+    // the merge, in shard then file order, so no two merged traces share an id.
+    let mut anonymized = 0usize;
+    let mut targets: rustc_hash::FxHashMap<PathBuf, PathBuf> = rustc_hash::FxHashMap::default();
     for (dir, map) in shards {
         let text = std::fs::read_to_string(map).map_err(|e| BatchError::Shard {
             path: map.clone(),
@@ -269,14 +283,27 @@ pub fn merge_shards(
             .collect();
         files.sort();
         for file in &files {
-            merged_trace(dir, file, &new_ids)?;
+            let (rel, _) = merged_trace(dir, file, &new_ids, &mut anonymized)?;
+            // Two shards writing one path (same batch row name, or same file name) would
+            // replace each other's traces.
+            if let Some(first) = targets.insert(rel.clone(), file.clone()) {
+                return Err(BatchError::Shard {
+                    path: file.clone(),
+                    message: format!(
+                        "would be merged to the same path ({}) as {}: rename one of the batch rows",
+                        rel.display(),
+                        first.display()
+                    ),
+                });
+            }
         }
         plan.push((dir.as_path(), files, new_ids));
     }
     let mut traces = 0;
+    anonymized = 0;
     for (dir, files, new_ids) in &plan {
         for file in files {
-            let (rel, bytes) = merged_trace(dir, file, new_ids)?;
+            let (rel, bytes) = merged_trace(dir, file, new_ids, &mut anonymized)?;
             let target = output_dir.join(rel);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|source| BatchError::Write {
@@ -298,8 +325,21 @@ pub fn merge_shards(
     })
 }
 
-/// One shard trace renumbered: its path relative to the shard folder and its new text.
-fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, String), BatchError> {
+/// Whether a trace id is an anonymized one (`trace_0001`).
+fn is_anonymized(id: &str) -> bool {
+    id.strip_prefix("trace_")
+        .is_some_and(|n| n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One shard trace renumbered: its path in the merged folder (relative to the shard
+/// folder, renamed with its new id when anonymized) and its new text. `anonymized` counts
+/// the anonymized traces merged so far.
+fn merged_trace(
+    dir: &Path,
+    file: &Path,
+    new_ids: &[u64],
+    anonymized: &mut usize,
+) -> Result<(PathBuf, String), BatchError> {
     let shard_err = |message: String| BatchError::Shard {
         path: dir.to_owned(),
         message,
@@ -309,6 +349,9 @@ fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, St
         .map_err(|e| shard_err(e.to_string()))?;
     let text =
         std::fs::read_to_string(file).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
+    // Only traces are merged (finite numbers, the fields a trace has).
+    let trace = crate::trace::read::Trace::parse(&text)
+        .map_err(|e| shard_err(format!("{}: not a trace ({e})", file.display())))?;
     let value =
         crate::pyjson::parse(&text).map_err(|e| shard_err(format!("{}: {e}", file.display())))?;
     if value.get("hash_id_scope") == Some(&crate::pyjson::Value::Str("local".into())) {
@@ -320,7 +363,20 @@ fn merged_trace(dir: &Path, file: &Path, new_ids: &[u64]) -> Result<(PathBuf, St
     }
     let mut doc = J::from_py(&value);
     renumber(&mut doc, new_ids).map_err(|m| shard_err(format!("{}: {m}", file.display())))?;
-    Ok((rel.to_owned(), doc.to_layout()))
+    let mut rel = rel.to_owned();
+    if is_anonymized(&trace.id) {
+        *anonymized += 1;
+        let id = format!("trace_{:04}", *anonymized);
+        if let J::Map(members) = &mut doc {
+            if let Some((_, v)) = members.iter_mut().find(|(k, _)| k == "id") {
+                *v = J::Str(id.clone());
+            }
+        }
+        if rel.file_stem().is_some_and(|s| *s == *trace.id) {
+            rel.set_file_name(format!("{id}.json"));
+        }
+    }
+    Ok((rel, doc.to_layout()))
 }
 
 /// Replace every id in every `hash_ids` list (sub-agents included).

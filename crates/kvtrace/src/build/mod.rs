@@ -88,6 +88,9 @@ pub struct BuildOptions {
     pub full_tokenization: bool,
     /// Set (e.g. by a Ctrl-C handler) to stop after the traces already written.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// The number of the first anonymized trace (`trace_0001` = 1); a batch continues
+    /// the count across rows.
+    pub first_trace_number: usize,
 }
 
 #[derive(Debug, Error)]
@@ -238,7 +241,7 @@ pub fn build_with(
                     summary.subagents += t.subagents;
                     summary.subagent_requests += t.subagent_requests;
                     if opts.shape.anonymize {
-                        t.id = format!("trace_{emitted:04}");
+                        t.id = format!("trace_{:04}", opts.first_trace_number + emitted - 1);
                         assemble::set_id(&mut t.json, &t.id);
                         assemble::anonymize_agents(&mut t.json);
                     }

@@ -1,0 +1,137 @@
+//! Outputs never overwrite inputs: every tool names its inputs and checks each output path
+//! against them before it opens anything for writing (exit 2 otherwise).
+//!
+//! Paths are compared after resolution (symlinks, `..`, relative paths; an output that does
+//! not exist yet is resolved through its nearest existing ancestor), and existing files
+//! also by device and inode, so a hard link or a second spelling is caught too.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::{unusable, Failure};
+
+/// One input of a run.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A file that is read (a capture, a trace, a message index). A SQLite capture's
+    /// journal, WAL and shared-memory files are covered too.
+    File(&'a Path),
+    /// A folder whose files with this extension are read (session logs: `jsonl`; traces:
+    /// `json`): an output that is such a file, or the folder itself, is refused.
+    Tree(&'a Path, &'a str),
+}
+
+/// The path as the file system will see it: absolute, symlinks of the existing part
+/// resolved, `.`/`..` of the rest applied.
+pub fn resolve(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    if let Ok(c) = abs.canonicalize() {
+        return c;
+    }
+    // Resolve the longest existing ancestor, then append the rest.
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    let mut base = abs.as_path();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                match Path::new(part).components().next() {
+                    Some(Component::ParentDir) => {
+                        out.pop();
+                    }
+                    Some(Component::CurDir) => {}
+                    _ => out.push(part),
+                }
+            }
+            return out;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                base = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    resolve(a) == resolve(b)
+}
+
+/// Refuse (exit 2) an output path that is one of the inputs. `what` names the flag.
+pub fn output_is_not_an_input(what: &str, output: &Path, inputs: &[Input]) -> Result<(), Failure> {
+    let out = resolve(output);
+    for input in inputs {
+        let clash = match *input {
+            Input::File(f) => {
+                let mut files = vec![f.to_owned()];
+                for suffix in ["-journal", "-wal", "-shm"] {
+                    let mut s = f.as_os_str().to_owned();
+                    s.push(suffix);
+                    files.push(PathBuf::from(s));
+                }
+                files
+                    .iter()
+                    .any(|f| resolve(f) == out || same_file(f, output))
+            }
+            Input::Tree(dir, ext) => {
+                let root = resolve(dir);
+                out == root
+                    || (out.starts_with(&root)
+                        && out.extension().is_some_and(|x| x == ext)
+                        && (!output.exists() || output.is_file()))
+            }
+        };
+        if clash {
+            return Err(unusable(anyhow::anyhow!(
+                "{what} {} is one of this run's inputs; refusing to overwrite it",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_links_and_trees_are_caught() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::write(d.join("requests.db"), b"x").unwrap();
+        std::fs::create_dir_all(d.join("logs/p")).unwrap();
+        std::fs::write(d.join("logs/p/s.jsonl"), b"{}").unwrap();
+        let db = d.join("requests.db");
+        let logs = d.join("logs");
+        let inputs = [Input::File(&db), Input::Tree(&logs, "jsonl")];
+        let refused = |p: PathBuf| output_is_not_an_input("--output", &p, &inputs).is_err();
+        assert!(refused(d.join("logs/../requests.db")));
+        assert!(refused(d.join("requests.db-wal")));
+        assert!(refused(d.join("logs/p/s.jsonl")));
+        assert!(refused(d.join("logs/p/new.jsonl")));
+        assert!(refused(d.join("logs")));
+        std::fs::hard_link(&db, d.join("hard.db")).unwrap();
+        assert!(refused(d.join("hard.db")));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&db, d.join("soft.db")).unwrap();
+            assert!(refused(d.join("soft.db")));
+        }
+        assert!(!refused(d.join("out.json")));
+        assert!(!refused(d.join("logs/p/trace.json")));
+        assert!(!refused(d.join("new/dir/requests.db")));
+    }
+}
