@@ -12,7 +12,7 @@ build:
 # Run the whole pipeline on a capture: index → traces → validate → summarize.
 pipeline db=db jsonl=jsonl out=out: build
     {{bin}}/build-message-index {{db}} --output {{out}}-message_id_index.json
-    {{bin}}/build-minimal-traces {{db}} --jsonl-dir {{jsonl}} --output-dir {{out}} --include-subagents --anonymize
+    {{bin}}/build-minimal-traces {{db}} --jsonl-dir {{jsonl}} --output-dir {{out}} --include-subagents --anonymize --force
     {{bin}}/validate-trace-cache {{out}} --db {{db}} --jsonl-dir {{jsonl}} --ttl 300
     {{bin}}/trace-stats {{out}}
 
@@ -42,4 +42,4 @@ batch dir out="traces": build
     set -euo pipefail
     manifest=$(mktemp)
     for d in {{dir}}/*/; do [ -f "$d/requests.db" ] && echo "$(basename "$d"),$(realpath "$d/requests.db"),$(realpath "$d/jsonl")"; done > "$manifest"
-    {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents --global-hash-ids
+    {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents --global-hash-ids --force

@@ -301,3 +301,103 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         "inside the session logs",
     );
 }
+
+#[test]
+fn a_folder_with_an_earlier_runs_outputs_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = d.join("out");
+    let s = |p: &std::path::Path| p.display().to_string();
+    let db = s(&golden().join("capture/requests.db"));
+    let jsonl = s(&golden().join("capture/jsonl"));
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            db.as_str(),
+            "--jsonl-dir",
+            jsonl.as_str(),
+            "--salt",
+            SALT,
+            "-q",
+        ];
+        let o = s(&out);
+        args.extend(["--output-dir", &o]);
+        args.extend(extra);
+        run("build-minimal-traces", &args)
+    };
+    // An earlier run: plain traces, plus a stale trace of a session no longer there and
+    // files that are not traces.
+    assert!(build(&[]).status.success());
+    let first = dir_files(&out);
+    let stale = out.join("0000stale000.json");
+    std::fs::copy(out.join(&first[0].0), &stale).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("config.json"), "{\"mine\": true}").unwrap();
+
+    // A second run into it is refused, naming the flag; nothing changes.
+    let before = dir_files(&out);
+    let o = build(&["--anonymize"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("already holds") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(dir_files(&out), before);
+
+    // --force: the new run replaces the earlier traces; other files are kept.
+    let o = build(&["--anonymize", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<String> = dir_files(&out).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("trace_") || n == "notes.txt" || n == "config.json"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"notes.txt".to_owned()) && names.contains(&"config.json".to_owned()));
+    assert!(!stale.exists());
+
+    // recover-conversations and merge-traces follow the same policy.
+    let rec = d.join("rec");
+    let rec_s = s(&rec);
+    let real = s(&fixtures().join("real/cc2.1-event-proxy/requests.db"));
+    let recover = |force: bool| {
+        let mut a = vec![real.as_str(), "--output-dir", rec_s.as_str(), "-q"];
+        if force {
+            a.push("--force");
+        }
+        run("recover-conversations", &a)
+    };
+    assert!(recover(false).status.success());
+    assert!(std::fs::read_dir(&rec).unwrap().count() > 0);
+    assert_eq!(recover(false).status.code(), Some(2));
+    assert!(recover(true).status.success());
+    let shard = d.join("shard");
+    let map = d.join("shard.idmap");
+    ok(
+        "build-minimal-traces",
+        &[
+            db.as_str(),
+            "--jsonl-dir",
+            &jsonl,
+            "--output-dir",
+            &s(&shard),
+            "--global-hash-ids",
+            "--id-map",
+            &s(&map),
+            "-q",
+        ],
+    );
+    let merged = s(&d.join("merged"));
+    let merge = |force: bool| {
+        let sh = s(&shard);
+        let mut a = vec![sh.as_str(), "--output-dir", merged.as_str(), "-q"];
+        if force {
+            a.push("--force");
+        }
+        run("merge-traces", &a)
+    };
+    assert!(merge(false).status.success());
+    assert_eq!(merge(false).status.code(), Some(2));
+    assert!(merge(true).status.success());
+}

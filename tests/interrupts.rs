@@ -21,6 +21,11 @@ fn synth(dir: &Path, conversations: u64) {
 
 /// Start a build, send SIGINT after `delay`; returns the exit code.
 fn interrupted_build(cap: &Path, out: &Path, delay: Duration) -> Option<i32> {
+    signalled_build(cap, out, delay, "-INT")
+}
+
+/// Start a build, send `signal` (a `kill` flag) after `delay`; returns the exit code.
+fn signalled_build(cap: &Path, out: &Path, delay: Duration, signal: &str) -> Option<i32> {
     let mut child = Command::new(bin("build-minimal-traces"))
         .arg(cap.join("requests.db"))
         .arg("--jsonl-dir")
@@ -41,12 +46,12 @@ fn interrupted_build(cap: &Path, out: &Path, delay: Duration) -> Option<i32> {
         .unwrap();
     std::thread::sleep(delay);
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success() || child.try_wait().unwrap().is_some());
-    let status =
-        wait_within(&mut child, Duration::from_secs(60)).expect("no exit within 60 s of SIGINT");
+    let status = wait_within(&mut child, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("no exit within 60 s of {signal}"));
     let mut stderr = String::new();
     use std::io::Read as _;
     child
@@ -119,4 +124,103 @@ fn sigint_before_any_work() {
     // Killed by the default handler (None) before ctrlc's was installed, or stopped.
     assert!(matches!(code, None | Some(0 | 130)), "exit {code:?}");
     only_complete_traces(&out);
+}
+
+#[test]
+fn sigterm_stops_the_build_like_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    synth(&cap, 120);
+    let out = tmp.path().join("out");
+    let code = signalled_build(&cap, &out, Duration::from_millis(200), "-TERM");
+    only_complete_traces(&out);
+    assert!(matches!(code, Some(0 | 130)), "exit {code:?}");
+}
+
+#[test]
+fn sigterm_ends_every_reading_tool_promptly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    synth(&cap, 120);
+    let db = cap.join("requests.db");
+    let jsonl = cap.join("jsonl");
+    let traces = tmp.path().join("traces");
+    let built = Command::new(bin("build-minimal-traces"))
+        .arg(&db)
+        .arg("--jsonl-dir")
+        .arg(&jsonl)
+        .arg("--output-dir")
+        .arg(&traces)
+        .args(["--salt", SALT, "-q"])
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let viz = tmp.path().join("viz");
+    let rec = tmp.path().join("rec");
+    let p = |x: &Path| x.display().to_string();
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        (
+            "validate-trace-cache",
+            vec![
+                p(&traces),
+                "--db".into(),
+                p(&db),
+                "--jsonl-dir".into(),
+                p(&jsonl),
+            ],
+        ),
+        (
+            "list-conversations",
+            vec![p(&db), "--jsonl-dir".into(), p(&jsonl)],
+        ),
+        (
+            "visualize-cache",
+            vec![
+                p(&db),
+                "--jsonl-dir".into(),
+                p(&jsonl),
+                "--conversation-id".into(),
+                "all".into(),
+                "--text-only".into(),
+                "--output-dir".into(),
+                p(&viz),
+            ],
+        ),
+        (
+            "recover-conversations",
+            vec![
+                p(&db),
+                "--output-dir".into(),
+                p(&rec),
+                "--exclude-indexed".into(),
+                p(&jsonl),
+            ],
+        ),
+        ("session-stats", vec![p(&jsonl)]),
+        ("trace-stats", vec![p(&traces)]),
+    ];
+    for (tool, args) in runs {
+        let mut child = Command::new(bin(tool))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = wait_within(&mut child, Duration::from_secs(10));
+        assert!(status.is_some(), "{tool} still running 10 s after SIGTERM");
+    }
+    // Nothing partial: outputs are written whole or not at all.
+    for dir in [&viz, &rec] {
+        for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".kvtrace-"),
+                "temporary file left: {name}"
+            );
+        }
+    }
 }

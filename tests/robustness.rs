@@ -668,6 +668,37 @@ fn nan_infinity_and_numbers_beyond_f64() {
 }
 
 #[test]
+fn non_finite_timing_headers_are_counted_and_never_written() {
+    let c = Cap::new();
+    for (id, name, value) in [
+        ("req-0101", "Server-Timing", "upstream;dur=1e400"),
+        ("req-0102", "Server-Timing", "dur=NaN"),
+        ("req-0201", "X-Envoy-Upstream-Service-Time", "inf"),
+    ] {
+        // These headers are the row's only timing source (no envelope `ttft`).
+        let mut v: Value = serde_json::from_str(&c.get("response", id)).unwrap();
+        let env = v.as_object_mut().unwrap();
+        env.remove("ttft");
+        env.insert("headers".into(), serde_json::json!({ name: [value] }));
+        c.set("response", id, &v.to_string());
+    }
+    let runs = db_tools(&c);
+    runs.all_ok();
+    assert_eq!(runs.bmt_skipped("bad_values"), 3);
+    for f in walk(&c.p("out")) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            serde_json::from_str::<Value>(&text).is_ok(),
+            "{}",
+            f.display()
+        );
+        for bad in ["Infinity", "NaN", "inf"] {
+            assert!(!text.contains(bad), "{}: {bad}", f.display());
+        }
+    }
+}
+
+#[test]
 fn lone_surrogate_escapes() {
     let c = Cap::new();
     c.add_message(

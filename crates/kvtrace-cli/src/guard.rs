@@ -135,3 +135,75 @@ mod tests {
         assert!(!refused(d.join("new/dir/requests.db")));
     }
 }
+
+/// What an output folder may already hold from an earlier run.
+#[derive(Debug, Clone, Copy)]
+pub enum Earlier {
+    /// Trace files (`*.json` that read as traces).
+    Traces,
+    /// Session logs written by recover-conversations (`*-recovered*.jsonl`).
+    RecoveredLogs,
+}
+
+impl Earlier {
+    fn matches(self, path: &Path) -> bool {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self {
+            Earlier::Traces => {
+                name.ends_with(".json")
+                    && std::fs::read_to_string(path)
+                        .is_ok_and(|t| kvtrace::trace::read::Trace::parse(&t).is_ok())
+            }
+            Earlier::RecoveredLogs => name.ends_with(".jsonl") && name.contains("-recovered"),
+        }
+    }
+}
+
+/// The output-folder policy (docs/robustness.md, "Outputs"): a folder that already holds
+/// outputs of this kind from an earlier run is refused (exit 2) unless `force`, so a new
+/// run never mixes with an old one. With `force` the earlier files are returned, and the
+/// caller removes those this run did not rewrite ([`remove_stale`]) once it succeeded.
+pub fn earlier_outputs(
+    flag: &str,
+    dir: &Path,
+    kind: Earlier,
+    force: bool,
+) -> Result<Vec<PathBuf>, Failure> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && kind.matches(e.path()))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    found.sort();
+    if !found.is_empty() && !force {
+        return Err(unusable(anyhow::anyhow!(
+            "{flag} {} already holds {} file(s) of an earlier run (e.g. {}); choose an empty \
+             folder, or pass --force to replace them",
+            dir.display(),
+            found.len(),
+            found[0].display()
+        )));
+    }
+    Ok(found)
+}
+
+/// Remove the earlier files this run did not rewrite; returns how many were removed.
+pub fn remove_stale(earlier: &[PathBuf], written: &[PathBuf]) -> Result<usize, Failure> {
+    let written: std::collections::HashSet<PathBuf> = written.iter().map(|p| resolve(p)).collect();
+    let mut removed = 0;
+    for p in earlier {
+        if !written.contains(&resolve(p)) {
+            std::fs::remove_file(p)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", p.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

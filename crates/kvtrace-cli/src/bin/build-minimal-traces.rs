@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use kvtrace::blocks::{IdMap, Salt};
 use kvtrace::build::{self, batch, BuildError, BuildOptions, Output, Shape};
-use kvtrace_cli::guard::{self, Input};
+use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -42,9 +42,14 @@ struct Args {
     /// Output file for --conversation-id (`_sN` is added before the extension when split).
     #[arg(long, requires = "conversation_id")]
     output: Option<PathBuf>,
-    /// Output directory: one `<id>.json` per trace.
+    /// Output directory: one `<id>.json` per trace. A folder holding traces of an earlier
+    /// run is refused unless --force.
     #[arg(long, default_value = "traces")]
     output_dir: PathBuf,
+    /// Replace the traces of an earlier run in --output-dir: after a successful run, the
+    /// earlier traces this run did not rewrite are removed (other files are kept).
+    #[arg(long)]
+    force: bool,
     /// Tokens per block; only full blocks are hashed.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     block_size: u32,
@@ -153,13 +158,22 @@ fn run() -> Result<(), Failure> {
             guard::output_is_not_an_input("--output-dir", &args.output_dir, &inputs)?;
         }
     }
+    let earlier = match (&args.output, args.scan_only) {
+        (None, false) => guard::earlier_outputs(
+            "--output-dir",
+            &args.output_dir,
+            Earlier::Traces,
+            args.force,
+        )?,
+        _ => Vec::new(),
+    };
     if args.scan_only {
         let s = build::scan_used_rows(&opts).map_err(unusable)?;
         return kvtrace_cli::print_json(&s);
     }
     let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
     if let Some(manifest) = &args.batch {
-        return run_batch(&args, &opts, manifest, &bar);
+        return run_batch(&args, &opts, manifest, &bar, &earlier);
     }
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -197,19 +211,23 @@ fn run() -> Result<(), Failure> {
         )
         .into());
     }
+    let removed = guard::remove_stale(&earlier, &summary.files)?;
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {
         let s = &summary;
+        if removed > 0 {
+            eprintln!("--force: removed {removed} traces of an earlier run");
+        }
         eprintln!(
             "{} traces from {} conversations: {} requests, {} sub-agents ({} requests), {} unique blocks",
             s.traces, s.conversations, s.parent_requests, s.subagents, s.subagent_requests, s.unique_blocks
         );
         let k = &s.skipped;
-        if k.damaged() + k.missing_rows + k.missing_agent_files > 0 {
+        if k.damaged() + k.missing_rows + k.missing_agent_files + k.bad_values > 0 {
             eprintln!(
-                "skipped: {} unparseable lines, {} bad bodies, {} bad timestamps, {} missing rows, {} missing agent files",
-                k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files
+                "skipped: {} unparseable lines, {} bad bodies, {} bad timestamps, {} missing rows, {} missing agent files, {} bad values",
+                k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files, k.bad_values
             );
         }
         if k.claimed_elsewhere > 0 {
@@ -234,6 +252,7 @@ fn run_batch(
     template: &BuildOptions,
     manifest: &std::path::Path,
     bar: &indicatif::ProgressBar,
+    earlier: &[PathBuf],
 ) -> Result<(), Failure> {
     let rows = batch::read_manifest(manifest).map_err(unusable)?;
     let progress = |done: usize, total: usize| {
@@ -249,9 +268,13 @@ fn run_batch(
         &progress,
     )?;
     bar.finish_and_clear();
+    let removed = guard::remove_stale(earlier, &summary.files)?;
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {
+        if removed > 0 {
+            eprintln!("--force: removed {removed} traces of an earlier run");
+        }
         for r in &summary.rows {
             match r.status.as_str() {
                 "ok" => eprintln!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::build::batch;
-use kvtrace_cli::guard::{self, Input};
+use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
@@ -19,9 +19,14 @@ struct Args {
     /// Shard output folders in manifest order (DIR or DIR=MAPFILE).
     #[arg(required = true)]
     shards: Vec<String>,
-    /// Where the renumbered traces go (paths relative to each shard folder are kept).
+    /// Where the renumbered traces go (paths relative to each shard folder are kept). A
+    /// folder holding traces of an earlier run is refused unless --force.
     #[arg(long)]
     output_dir: PathBuf,
+    /// Replace the traces of an earlier run in --output-dir (those not rewritten are
+    /// removed after a successful merge).
+    #[arg(long)]
+    force: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -71,13 +76,23 @@ fn run() -> Result<(), Failure> {
         }
         shards.push((dir, map));
     }
+    let earlier = guard::earlier_outputs(
+        "--output-dir",
+        &args.output_dir,
+        Earlier::Traces,
+        args.force,
+    )?;
     let summary = batch::merge_shards(&shards, &args.output_dir).map_err(|e| match e {
         batch::BatchError::Shard { .. } => unusable(e),
         other => Failure::from(other),
     })?;
+    let removed = guard::remove_stale(&earlier, &summary.files)?;
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {
+        if removed > 0 {
+            eprintln!("--force: removed {removed} traces of an earlier run");
+        }
         eprintln!(
             "{} traces from {} shards, {} unique blocks",
             summary.traces, summary.shards, summary.unique_blocks

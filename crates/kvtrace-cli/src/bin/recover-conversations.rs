@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::recover::{self, RecoverError, RecoverOptions, RecoverSummary, Validation};
-use kvtrace_cli::guard::{self, Input};
+use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{out, print_json, unusable, Failure};
 
 #[derive(Parser)]
@@ -21,9 +21,13 @@ blocks. Sub-agents come out as conversations of their own; a compaction starts a
 struct Args {
     /// The capture (requests.db from claude-code-proxy).
     db: PathBuf,
-    /// Where to write <12 hex>-recovered.jsonl session files.
+    /// Where to write <12 hex>-recovered.jsonl session files (a folder holding recovered
+    /// logs of an earlier run is refused unless --force).
     #[arg(long)]
     output_dir: PathBuf,
+    /// Replace the recovered logs of an earlier run (those not rewritten are removed).
+    #[arg(long)]
+    force: bool,
     /// Session logs whose requests are already covered: never recover them again.
     #[arg(long, value_name = "JSONL_DIR")]
     exclude_indexed: Option<PathBuf>,
@@ -69,6 +73,12 @@ fn run() -> Result<(), Failure> {
         }
     }
     guard::output_is_not_an_input("--output-dir", &args.output_dir, &[Input::File(&args.db)])?;
+    let earlier = guard::earlier_outputs(
+        "--output-dir",
+        &args.output_dir,
+        Earlier::RecoveredLogs,
+        args.force,
+    )?;
     if args.max_gap.is_nan() || args.max_gap < 0.0 {
         return Err(unusable(anyhow::anyhow!(
             "--max-gap must be a number of seconds >= 0"
@@ -88,10 +98,14 @@ fn run() -> Result<(), Failure> {
         RecoverError::Capture(_) | RecoverError::SessionDir(_) => unusable(e),
         other => Failure::from(other),
     })?;
+    let removed = guard::remove_stale(&earlier, &summary.written)?;
     if args.json {
         return print_json(&summary);
     }
     if !args.quiet {
+        if removed > 0 {
+            eprintln!("--force: removed {removed} recovered logs of an earlier run");
+        }
         out(&text(&summary))?;
     }
     Ok(())

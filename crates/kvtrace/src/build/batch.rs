@@ -126,6 +126,9 @@ pub struct BatchSummary {
     pub unique_blocks: usize,
     pub summary_csv: PathBuf,
     pub id_map: Option<PathBuf>,
+    /// Trace files written, every row.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Run every manifest row with `template`'s options (salt, shape, threads). A row whose
@@ -146,6 +149,7 @@ pub fn run_batch(
     let mut out = Vec::new();
     let mut failed = 0;
     let mut numbered = 0;
+    let mut files = Vec::new();
     for row in rows {
         let mut opts = template.clone();
         opts.db = row.db.clone();
@@ -171,6 +175,7 @@ pub fn run_batch(
         match run_with(&opts, &mut ids, progress) {
             Ok(s) => {
                 numbered += s.traces;
+                files.extend(s.files.iter().cloned());
                 line.traces = s.traces;
                 line.requests = s.parent_requests;
                 line.subagents = s.subagents;
@@ -217,6 +222,7 @@ pub fn run_batch(
         write_id_map(path, &ids)?;
     }
     Ok(BatchSummary {
+        files,
         rows: out,
         failed,
         unique_blocks: ids.len(),
@@ -245,6 +251,9 @@ pub struct MergeSummary {
     pub shards: usize,
     pub traces: usize,
     pub unique_blocks: usize,
+    /// Trace files written.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Renumber shard outputs into one id space. `shards` are (output folder, id-map file)
@@ -300,6 +309,7 @@ pub fn merge_shards(
         plan.push((dir.as_path(), files, new_ids));
     }
     let mut traces = 0;
+    let mut written = Vec::new();
     anonymized = 0;
     for (dir, files, new_ids) in &plan {
         for file in files {
@@ -316,9 +326,11 @@ pub fn merge_shards(
                 source,
             })?;
             traces += 1;
+            written.push(target);
         }
     }
     Ok(MergeSummary {
+        files: written,
         shards: shards.len(),
         traces,
         unique_blocks: global.len(),

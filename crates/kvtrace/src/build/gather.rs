@@ -102,7 +102,10 @@ fn process_rows(
         match cap.with_row(&key.id, |row| {
             stream.process(tk, ctx.salt, ctx.block_size, row)
         })? {
-            Some(Ok(p)) => out.push(p),
+            Some(Ok(p)) => {
+                counts.bad_values += p.response.as_ref().map_or(0, |r| r.non_finite);
+                out.push(p)
+            }
             Some(Err(Skip::BadBody)) => counts.bad_bodies += 1,
             Some(Err(Skip::BadTimestamp)) => counts.bad_timestamps += 1,
             // Deleted since it was indexed (a live capture).

@@ -41,6 +41,9 @@ pub struct Counts {
     /// Responses and links left out of a session because an earlier file holds them
     /// (the copy a 1.0.x `-c` continuation opens with): traced once, in that file.
     pub claimed_elsewhere: usize,
+    /// Non-finite numbers where a timing was expected (`Server-Timing: dur=1e400`): the
+    /// record has no `ttft`.
+    pub bad_values: usize,
 }
 
 impl Counts {
@@ -54,6 +57,7 @@ impl Counts {
         self.missing_agent_files += o.missing_agent_files;
         self.duplicate_links += o.duplicate_links;
         self.claimed_elsewhere += o.claimed_elsewhere;
+        self.bad_values += o.bad_values;
     }
 
     /// Damaged input that `--strict` turns into a failure.

@@ -57,6 +57,9 @@ pub struct Response {
     pub completed_at: Option<Stamp>,
     /// Time to first token in ms: a fork's numeric `ttft`, else the timing headers.
     pub ttft_ms: Option<f64>,
+    /// Timing values that are numbers but not finite (`dur=1e400`, `NaN`, `inf`):
+    /// never written, counted as bad values.
+    pub non_finite: usize,
     pub is_streaming: Option<bool>,
     /// Parsed SSE chunks, when the envelope has `streamingChunks`.
     pub chunks: Option<StreamSummary>,
@@ -137,6 +140,7 @@ impl Response {
                 .filter(|v| v.is_number())
                 .and_then(Value::as_f64)
                 .or_else(|| header_ttft_ms(env.get("headers"))),
+            non_finite: non_finite_headers(env.get("headers")),
             is_streaming: env.get("isStreaming").and_then(Value::as_bool),
             chunks,
             error_text: env
@@ -204,6 +208,19 @@ fn header_ttft_ms(headers: Option<&Value>) -> Option<f64> {
         }
     }
     header(h, "X-Envoy-Upstream-Service-Time").and_then(|v| finite(v.trim()))
+}
+
+/// How many timing headers hold a number that is not finite.
+fn non_finite_headers(headers: Option<&Value>) -> usize {
+    let Some(Value::Object(h)) = headers else {
+        return 0;
+    };
+    let bad = |t: &str| t.trim().parse::<f64>().is_ok_and(|x| !x.is_finite());
+    let st = header(h, "Server-Timing")
+        .and_then(|st| st.find("dur=").map(|p| &st[p + 4..]))
+        .map(|rest| &rest[..rest.find([';', ',']).unwrap_or(rest.len())]);
+    let envoy = header(h, "X-Envoy-Upstream-Service-Time");
+    [st, envoy].into_iter().flatten().filter(|t| bad(t)).count()
 }
 
 /// A header number that can be written back as JSON: `1e400`, `inf` and `NaN` are not
@@ -298,6 +315,7 @@ mod tests {
             );
             let r = Response::parse(&env).unwrap();
             assert_eq!(r.ttft_ms, None, "{name}: {value}");
+            assert_eq!(r.non_finite, 1, "{name}: {value}");
         }
     }
 

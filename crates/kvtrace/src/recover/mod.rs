@@ -146,6 +146,9 @@ pub struct RecoverSummary {
     pub single_turn_conversations: u64,
     pub files: u64,
     pub output_dir: String,
+    /// The session files written.
+    #[serde(skip)]
+    pub written: Vec<PathBuf>,
     pub validation: Option<Validation>,
 }
 
@@ -387,6 +390,11 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
     })?;
     let stems = write_sessions(&opts.output_dir, &rows, &conversations)?;
     s.files = stems.len() as u64;
+    s.written = stems
+        .iter()
+        .filter(|st| !st.is_empty())
+        .map(|st| opts.output_dir.join(format!("{st}.jsonl")))
+        .collect();
 
     // 5. Score.
     if let Some(dir) = &opts.validate_against {
