@@ -746,6 +746,24 @@ fn timestamps_without_zone_mixed_offsets_and_garbage() {
     runs.all_ok();
     assert_eq!(runs.bmt_skipped("bad_timestamps"), 1);
     assert_eq!(complete_traces(&c.p("out")), 3);
+    // Rows are ordered by the instant they name: time never runs backwards (ordered by
+    // text, 21:42:07+02:00 came after 19:42:06 and gave a negative think time).
+    for f in walk(&c.p("out")) {
+        let v: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        let ts: Vec<f64> = v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["t"].as_f64().unwrap())
+            .collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{}: {ts:?}", f.display());
+        assert!(ts.iter().all(|&t| t >= 0.0), "{}: {ts:?}", f.display());
+        for r in v["requests"].as_array().unwrap() {
+            if let Some(think) = r.get("think_time").and_then(Value::as_f64) {
+                assert!(think >= 0.0, "{}: think_time {think}", f.display());
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -84,8 +84,15 @@ pub fn matched_rows(
             None => counts.missing_rows += 1,
         }
     }
-    // ORDER BY timestamp (as text); equal texts keep first-mention order (stable sort).
-    rows.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    // In time order: by the instant each timestamp names, so mixed zone offsets cannot give
+    // negative times (SPEC §4.1 sorts the text, which is the same order when every row is
+    // written in one zone, as the proxy writes them). Equal instants keep first-mention
+    // order (stable sort); unreadable timestamps go last, by text (they are skipped later
+    // and counted).
+    rows.sort_by_cached_key(|r| {
+        let instant = Stamp::parse(&r.timestamp).map(|s| s.micros);
+        (instant.is_none(), instant, instant.is_none().then(|| r.timestamp.clone()))
+    });
     Ok(rows)
 }
 
