@@ -756,7 +756,11 @@ fn timestamps_without_zone_mixed_offsets_and_garbage() {
             .iter()
             .map(|r| r["t"].as_f64().unwrap())
             .collect();
-        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{}: {ts:?}", f.display());
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "{}: {ts:?}",
+            f.display()
+        );
         assert!(ts.iter().all(|&t| t >= 0.0), "{}: {ts:?}", f.display());
         for r in v["requests"].as_array().unwrap() {
             if let Some(think) = r.get("think_time").and_then(Value::as_f64) {
@@ -769,6 +773,75 @@ fn timestamps_without_zone_mixed_offsets_and_garbage() {
 // ---------------------------------------------------------------------------------------
 // Damaged session logs
 // ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_unreadable_session_file_is_skipped_counted_and_named_by_every_tool() {
+    // A session file whose read fails (EIO), even as root: a symlink to /proc/self/mem.
+    let c = Cap::new();
+    let name = "aaaaaaaa-0000-4000-8000-000000000000.jsonl";
+    let link = c.jsonl().join(name);
+    if std::os::unix::fs::symlink("/proc/self/mem", &link).is_err() || std::fs::read(&link).is_ok()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "/proc/self/mem is needed in CI"
+        );
+        eprintln!("skipped: no unreadable file can be made here");
+        return;
+    }
+    let named = |r: &Run| {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with("warning: cannot read") && l.contains(name)),
+            "{}: {}",
+            r.what,
+            r.stderr
+        );
+    };
+    let listed = |v: &Value, key: &str| {
+        let files = v[key].as_array().unwrap_or_else(|| panic!("{key}: {v}"));
+        assert_eq!(files.len(), 1, "{v}");
+        assert!(files[0]["path"].as_str().unwrap().ends_with(name));
+    };
+    let runs = db_tools(&c);
+    runs.all_ok();
+    for r in [&runs.bmt, &runs.bci, &runs.list, &runs.viz, &runs.validate] {
+        named(r);
+    }
+    let bmt = runs.bmt.json();
+    assert_eq!(bmt["skipped"]["unreadable_files"], 1);
+    listed(&bmt, "unreadable_files");
+    listed(&runs.bci.json(), "unreadable_files");
+    listed(&runs.validate.reported(), "unreadable_files");
+    // list-conversations has no row for it (there was a row with an empty id).
+    let list = runs.list.json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["id"].as_str().unwrap().is_empty()));
+
+    let ss = run(
+        "session-stats",
+        &[c.jsonl().as_os_str(), "--format".as_ref(), "json".as_ref()],
+    );
+    named(&ss);
+    listed(&ss.json(), "unreadable_files");
+    let rec = run(
+        "recover-conversations",
+        &[
+            c.db().as_os_str(),
+            "--output-dir".as_ref(),
+            c.p("rec").as_os_str(),
+            "--exclude-indexed".as_ref(),
+            c.jsonl().as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    named(&rec);
+    listed(&rec.json(), "unreadable_files");
+}
 
 /// The tools that read session logs, on `c`: (build summary, all runs).
 fn log_tools(c: &Cap) -> (Value, Vec<Run>) {

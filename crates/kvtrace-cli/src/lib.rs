@@ -119,3 +119,10 @@ pub fn spinner(quiet: bool, what: &str) -> ProgressBar {
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     out(&serde_json::to_string_pretty(v)?)
 }
+
+/// Name each session file a run could not read (it was skipped and counted).
+pub fn warn_unreadable(files: &[kvtrace::session::Unreadable]) {
+    for f in files {
+        eprintln!("warning: cannot read {f}; skipped");
+    }
+}

@@ -55,8 +55,16 @@ pub struct Conversation {
     start_micros: Option<i64>,
 }
 
-/// Summaries of every parent conversation, sorted by start time (then id).
-pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, ConversationsError> {
+/// Every parent conversation, and the session files that could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub conversations: Vec<Conversation>,
+    pub unreadable: Vec<crate::session::Unreadable>,
+}
+
+/// Summaries of every parent conversation, sorted by start time (then id). A session file
+/// that cannot be read is skipped and named in [`Listing::unreadable`].
+pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> {
     let cap = Capture::open(db)?;
     let dir = SessionDir::scan(jsonl_dir)?;
     let index = cap.message_index()?;
@@ -64,8 +72,15 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
     let attempts = FirstAttempts::for_dir(&cap, &index, &dir)?;
     let mut scratch = String::new();
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for path in &dir.parents {
-        let log = dir.read_parent(path).unwrap_or_default();
+        let log = match dir.read_parent(path) {
+            Ok(log) => log,
+            Err(e) => {
+                unreadable.push(crate::session::Unreadable::new(path, &e));
+                continue;
+            }
+        };
         let mut counts = Counts::default();
         let rows = matched_rows(&cap, &index, &log, &mut counts)?;
         let (mut read, mut total, mut has_cache) = (0u64, 0u64, false);
@@ -137,7 +152,10 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Vec<Conversation>, Conversati
         let key = |c: &Conversation| (c.start_micros.is_none(), c.start_micros);
         key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
     });
-    Ok(out)
+    Ok(Listing {
+        conversations: out,
+        unreadable,
+    })
 }
 
 /// `Explore×4, Plan×1`.

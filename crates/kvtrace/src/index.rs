@@ -116,6 +116,8 @@ pub struct ConversationIndexSummary {
     pub unparseable_lines: usize,
     /// matched / message_ids, in percent.
     pub match_rate: f64,
+    /// Session files that could not be read (skipped).
+    pub unreadable_files: Vec<crate::session::Unreadable>,
 }
 
 /// Create or replace `conversation_index` from every `*.jsonl` under `projects`.
@@ -187,8 +189,14 @@ pub fn build_conversation_index(
             )
             .map_err(sql)?;
         for file in &files {
-            let Ok(log) = SessionLog::read(file) else {
-                continue;
+            let log = match SessionLog::read(file) {
+                Ok(log) => log,
+                Err(e) => {
+                    summary
+                        .unreadable_files
+                        .push(crate::session::Unreadable::new(file, &e));
+                    continue;
+                }
             };
             summary.unparseable_lines += log.unparseable_lines;
             let conversation = crate::session::dir::stem(file);

@@ -10,7 +10,6 @@
 //! (truncated, invalid UTF-8, debris) are counted, never fatal (SPEC §3, §7).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -200,6 +199,8 @@ pub struct Total {
 pub struct Report {
     pub sessions: Vec<SessionStats>,
     pub total: Total,
+    /// Files that could not be read (skipped).
+    pub unreadable_files: Vec<crate::session::Unreadable>,
 }
 
 /// What is remembered of one response while its lines are read.
@@ -459,6 +460,9 @@ pub fn session_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SessionStatsErro
             return Err(SessionStatsError::Missing(p.clone()));
         }
     }
+    // A file named twice (as a file and inside a folder, or by two spellings) counts once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.canonicalize().unwrap_or_else(|_| f.clone())));
     Ok(files)
 }
 
@@ -481,9 +485,18 @@ pub fn session_stats(paths: &[PathBuf]) -> Result<Report, SessionStatsError> {
     let mut total = Accumulator::default();
     let mut phases = CacheOverTime::default();
     let mut sessions = Vec::with_capacity(files.len());
+    let mut unreadable = Vec::new();
     for path in &files {
+        // Read whole before counting, so a file that fails midway adds nothing.
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                unreadable.push(crate::session::Unreadable::new(path, &e));
+                continue;
+            }
+        };
         let mut acc = Accumulator::default();
-        read_lines(path, |line| match parse_entry(line) {
+        for_each_entry(&bytes, |e| match e {
             Some(e) => {
                 acc.entry(&e);
                 total.entry(&e);
@@ -492,7 +505,7 @@ pub fn session_stats(paths: &[PathBuf]) -> Result<Report, SessionStatsError> {
                 acc.bad_line();
                 total.bad_line();
             }
-        })?;
+        });
         let metrics = acc.finish(None);
         phases
             .building
@@ -516,23 +529,31 @@ pub fn session_stats(paths: &[PathBuf]) -> Result<Report, SessionStatsError> {
         subagent_files: sessions.iter().filter(|s| s.subagent).count() as u64,
         metrics,
     };
-    Ok(Report { sessions, total })
+    Ok(Report {
+        sessions,
+        total,
+        unreadable_files: unreadable,
+    })
 }
 
 /// Statistics of one log held in memory (for tests and callers that have the bytes).
 pub fn metrics_of_bytes(bytes: &[u8]) -> Metrics {
     let mut acc = Accumulator::default();
+    for_each_entry(bytes, |e| match e {
+        Some(e) => acc.entry(&e),
+        None => acc.bad_line(),
+    });
+    acc.finish(None)
+}
+
+/// Call `f` with each non-blank line of a log: its entry, or `None` when it is not one.
+fn for_each_entry(bytes: &[u8], mut f: impl FnMut(Option<serde_json::Map<String, Value>>)) {
     for line in bytes.split(|&b| b == b'\n') {
         let line = line.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        match parse_entry(line) {
-            Some(e) => acc.entry(&e),
-            None => acc.bad_line(),
+        if !line.is_empty() {
+            f(parse_entry(line));
         }
     }
-    acc.finish(None)
 }
 
 /// A line as a JSON object; `None` for invalid UTF-8, bad JSON or a non-object.
@@ -541,27 +562,6 @@ fn parse_entry(line: &[u8]) -> Option<serde_json::Map<String, Value>> {
     match crate::pyjson::to_serde(std::str::from_utf8(line).ok()?) {
         Some(Value::Object(m)) => Some(m),
         _ => None,
-    }
-}
-
-/// Call `f` with each non-blank line of a file (trimmed), streaming.
-fn read_lines(path: &Path, mut f: impl FnMut(&[u8])) -> Result<(), SessionStatsError> {
-    let io = |source| SessionStatsError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-            return Ok(());
-        }
-        let line = buf.trim_ascii();
-        if !line.is_empty() {
-            f(line);
-        }
     }
 }
 

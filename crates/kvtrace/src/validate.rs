@@ -18,7 +18,7 @@ use rustc_hash::FxHashSet;
 use crate::build::gather::{matched_rows, RowKey};
 use crate::build::Counts;
 use crate::capture::{Capture, CaptureError, FirstAttempts, MessageIndex, Response, RowRef};
-use crate::session::{SessionDir, SessionDirError, SessionLog};
+use crate::session::{SessionDir, SessionDirError, SessionLog, Unreadable};
 use crate::simulate::{self, SimResult};
 use crate::stamp::Stamp;
 use crate::trace::read::{trace_files, Trace, TraceRequest};
@@ -72,6 +72,8 @@ pub struct Conversation {
 pub struct Catalog {
     pub parents: Vec<Conversation>,
     pub agents: BTreeMap<String, Conversation>,
+    /// Session files that could not be read (skipped).
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl Catalog {
@@ -86,21 +88,23 @@ impl Catalog {
             let keys = matched_rows(cap, index, &log, &mut Counts::default())?;
             Ok((log, keys))
         };
+        let unreadable = std::cell::RefCell::new(Vec::new());
+        let readable = |p: &Path, log: std::io::Result<SessionLog>| {
+            log.unwrap_or_else(|e| {
+                unreadable.borrow_mut().push(Unreadable::new(p, &e));
+                SessionLog::default()
+            })
+        };
         let parents = dir
             .parents
             .iter()
-            .map(|p| {
-                Ok((
-                    p.as_path(),
-                    matched(dir.read_parent(p).unwrap_or_default())?,
-                ))
-            })
+            .map(|p| Ok((p.as_path(), matched(readable(p, dir.read_parent(p)))?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
         let mut agents = dir
             .agents
             .iter()
             .map(|(id, p)| {
-                let log = SessionLog::read(p).unwrap_or_default();
+                let log = readable(p, SessionLog::read(p));
                 Ok((id.clone(), p.as_path(), matched(log)?))
             })
             .collect::<Result<Vec<_>, CaptureError>>()?;
@@ -146,7 +150,11 @@ impl Catalog {
             .iter()
             .map(|(id, p, (log, keys))| Ok((id.clone(), load(p, log, keys)?)))
             .collect::<Result<_, CaptureError>>()?;
-        Ok(Catalog { parents, agents })
+        Ok(Catalog {
+            parents,
+            agents,
+            unreadable: unreadable.into_inner(),
+        })
     }
 }
 
@@ -193,6 +201,8 @@ pub struct Report {
     pub warm_prefix: f64,
     pub traces: Vec<TraceReport>,
     pub summary: Summary,
+    /// Session files that could not be read (skipped).
+    pub unreadable_files: Vec<Unreadable>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +262,7 @@ pub fn validate(opts: &ValidateOptions) -> Result<Report, ValidateError> {
         warm_prefix: opts.warm_prefix,
         traces,
         summary,
+        unreadable_files: catalog.unreadable,
     })
 }
 

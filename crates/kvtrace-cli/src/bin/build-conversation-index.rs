@@ -49,6 +49,9 @@ fn run() -> Result<(), Failure> {
                 other => Failure::from(other),
             })?;
     bar.finish_and_clear();
+    if !args.quiet {
+        kvtrace_cli::warn_unreadable(&summary.unreadable_files);
+    }
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {

@@ -212,6 +212,9 @@ fn run() -> Result<(), Failure> {
         .into());
     }
     let removed = guard::remove_stale(&earlier, &summary.files)?;
+    if !args.quiet {
+        kvtrace_cli::warn_unreadable(&summary.unreadable_files);
+    }
     if args.json {
         kvtrace_cli::print_json(&summary)?;
     } else if !args.quiet {

@@ -26,7 +26,9 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
-    let rows = conversations::list(&args.db, &args.jsonl_dir).map_err(unusable)?;
+    let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(unusable)?;
+    kvtrace_cli::warn_unreadable(&listing.unreadable);
+    let rows = listing.conversations;
     match args.format.as_str() {
         "json" => kvtrace_cli::print_json(&rows),
         "csv" => kvtrace_cli::out(conversations::csv(&rows).trim_end()),

@@ -99,6 +99,7 @@ fn run() -> Result<(), Failure> {
         other => Failure::from(other),
     })?;
     let removed = guard::remove_stale(&earlier, &summary.written)?;
+    kvtrace_cli::warn_unreadable(&summary.unreadable_files);
     if args.json {
         return print_json(&summary);
     }

@@ -31,6 +31,7 @@ fn run() -> Result<(), Failure> {
         )));
     }
     let report = session_stats::session_stats(&args.paths).map_err(unusable)?;
+    kvtrace_cli::warn_unreadable(&report.unreadable_files);
     match args.format {
         Format::Json => kvtrace_cli::print_json(&report),
         _ => kvtrace_cli::out(session_stats::markdown(&report).trim_end()),

@@ -77,6 +77,7 @@ fn run() -> Result<(), Failure> {
             unusable(e)
         }
     })?;
+    kvtrace_cli::warn_unreadable(&report.unreadable_files);
     if let Some(csv) = &args.csv {
         kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;

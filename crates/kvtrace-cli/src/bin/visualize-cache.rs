@@ -83,6 +83,7 @@ fn run() -> Result<(), Failure> {
             Failure::from(e)
         }
     })?;
+    kvtrace_cli::warn_unreadable(&outcome.unreadable);
     if let Some(t) = &outcome.timeline {
         kvtrace_cli::out(t)?;
     }

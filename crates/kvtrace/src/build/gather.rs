@@ -9,7 +9,7 @@ use super::request::{Processed, Skip, Stream, Tokenizer};
 use super::Counts;
 use crate::blocks::Salt;
 use crate::capture::{Capture, CaptureError, MessageIndex};
-use crate::session::{SessionDir, SessionLog};
+use crate::session::{SessionDir, SessionLog, Unreadable};
 use crate::stamp::Stamp;
 
 /// A sub-agent of a conversation, processed.
@@ -33,6 +33,8 @@ pub struct Gathered {
     pub requests: Vec<Processed>,
     pub agents: Vec<GatheredAgent>,
     pub counts: Counts,
+    /// Session files that could not be read (also counted in `counts`).
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// Everything a worker needs, shared read-only.
@@ -91,7 +93,11 @@ pub fn matched_rows(
     // and counted).
     rows.sort_by_cached_key(|r| {
         let instant = Stamp::parse(&r.timestamp).map(|s| s.micros);
-        (instant.is_none(), instant, instant.is_none().then(|| r.timestamp.clone()))
+        (
+            instant.is_none(),
+            instant,
+            instant.is_none().then(|| r.timestamp.clone()),
+        )
     });
     Ok(rows)
 }
@@ -130,10 +136,12 @@ pub fn gather(
     path: &Path,
 ) -> Result<Gathered, CaptureError> {
     let mut counts = Counts::default();
+    let mut unreadable = Vec::new();
     let log = match ctx.dir.read_parent(path) {
         Ok(log) => log,
-        Err(_) => {
+        Err(e) => {
             counts.unreadable_files += 1;
+            unreadable.push(Unreadable::new(path, &e));
             SessionLog::default()
         }
     };
@@ -151,8 +159,14 @@ pub fn gather(
             }
             let agent_log = match ctx.dir.agent_log(&log, &link.agent_id) {
                 Some(Ok(l)) => l,
-                Some(Err(_)) => {
+                Some(Err(e)) => {
                     counts.unreadable_files += 1;
+                    let file = ctx
+                        .dir
+                        .agents
+                        .get(&link.agent_id)
+                        .map_or(path, |p| p.as_path());
+                    unreadable.push(Unreadable::new(file, &e));
                     continue;
                 }
                 None => {
@@ -183,5 +197,6 @@ pub fn gather(
         requests,
         agents,
         counts,
+        unreadable,
     })
 }

@@ -131,6 +131,8 @@ pub struct BuildSummary {
     /// cannot happen ([`file_name`]); kept in the summary as a guard.
     pub overwritten: Vec<PathBuf>,
     pub skipped: Counts,
+    /// The session files counted in `skipped.unreadable_files`, with why.
+    pub unreadable_files: Vec<crate::session::Unreadable>,
 }
 
 /// Conversations gathered in parallel per window; assembly and writing follow in order.
@@ -230,6 +232,9 @@ pub fn build_with(
                 next += 1;
                 let g = g?;
                 summary.skipped.add(&g.counts);
+                summary
+                    .unreadable_files
+                    .extend(g.unreadable.iter().cloned());
                 let mut local = IdMap::new();
                 let ids = if opts.shape.local_ids {
                     &mut local

@@ -134,6 +134,9 @@ pub struct RecoverSummary {
     pub turns: u64,
     /// Turns already named by a session log under --exclude-indexed.
     pub excluded_indexed: u64,
+    /// Session logs of `--exclude-indexed` that could not be read (skipped; their rows
+    /// may be recovered again).
+    pub unreadable_files: Vec<crate::session::Unreadable>,
     /// Turns whose tools+system are under --min-prefix-tokens (titles, warm-ups, quota).
     pub small_prefix: u64,
     /// Turns placed in a conversation.
@@ -286,7 +289,9 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
     s.old_proxy_pairs = turns.iter().filter(|t| t.partner.is_some()).count() as u64;
     s.turns = turns.len() as u64;
     if let Some(dir) = &opts.exclude_indexed {
-        let (indexed, _unreadable) = truth::indexed_rows(dir, &index)?;
+        let (indexed, unreadable) = truth::indexed_rows(dir, &index)?;
+        // An unreadable log cannot say which rows it holds: they may be recovered again.
+        s.unreadable_files = unreadable;
         turns.retain(|t| {
             let named = indexed.contains(&rows[t.rep].id)
                 || t.partner.is_some_and(|p| indexed.contains(&rows[p].id));

@@ -20,14 +20,14 @@ use crate::capture::{Capture, MessageIndex};
 use crate::session::{SessionDir, SessionLog};
 
 /// Request ids named by any session file under `dir` (parents and agents), as the
-/// message-id map resolves them; plus the number of unreadable files.
+/// message-id map resolves them; plus the files that could not be read.
 pub fn indexed_rows(
     dir: &Path,
     index: &MessageIndex,
-) -> Result<(FxHashSet<String>, usize), RecoverError> {
+) -> Result<(FxHashSet<String>, Vec<crate::session::Unreadable>), RecoverError> {
     let sessions = SessionDir::scan(dir)?;
     let mut rows = FxHashSet::default();
-    let mut unreadable = 0;
+    let mut unreadable = Vec::new();
     for path in all_files(&sessions) {
         match SessionLog::read(&path) {
             Ok(log) => {
@@ -38,7 +38,7 @@ pub fn indexed_rows(
                     }
                 }
             }
-            Err(_) => unreadable += 1,
+            Err(e) => unreadable.push(crate::session::Unreadable::new(&path, &e)),
         }
     }
     Ok((rows, unreadable))

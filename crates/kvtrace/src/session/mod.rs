@@ -18,6 +18,29 @@ use crate::stamp::Stamp;
 pub use claims::Claims;
 pub use dir::{SessionDir, SessionDirError};
 
+/// A session file that could not be read (skipped and counted by every tool, and named in
+/// its summary).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+impl Unreadable {
+    pub fn new(path: &Path, error: &std::io::Error) -> Unreadable {
+        Unreadable {
+            path: path.to_owned(),
+            error: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.error)
+    }
+}
+
 /// An assistant response as the log records it (first line of its id wins, except
 /// `usage`/`stop_reason`, which take the last line's, as the API streams them).
 #[derive(Debug, Clone, Default)]

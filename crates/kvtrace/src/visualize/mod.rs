@@ -95,6 +95,8 @@ pub struct Outcome {
     pub written: Vec<PathBuf>,
     /// Conversations left out of `all` (no request in the capture).
     pub skipped: Vec<String>,
+    /// Session files that could not be read (skipped).
+    pub unreadable: Vec<crate::session::Unreadable>,
 }
 
 /// The simulations and report of one selection.
@@ -244,7 +246,14 @@ pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
             let mut timeline = String::new();
             for path in &inputs.dir.parents {
                 let id = crate::session::dir::stem(path);
-                let sel = select::conversation(&inputs, &id, opts.block_size)?;
+                let sel = match select::conversation(&inputs, &id, opts.block_size) {
+                    Err(VisualizeError::Io { path, source }) => {
+                        out.unreadable
+                            .push(crate::session::Unreadable::new(&path, &source));
+                        continue;
+                    }
+                    sel => sel?,
+                };
                 if sel.requests.is_empty() {
                     out.skipped.push(id);
                     continue;
@@ -288,6 +297,7 @@ pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
                 Target::Conversation(id) => select::conversation(&inputs, id, opts.block_size)?,
                 _ => select::combined(&inputs, opts.block_size)?,
             };
+            out.unreadable.extend(sel.unreadable.iter().cloned());
             if sel.requests.is_empty() {
                 return Err(VisualizeError::Empty(match target {
                     Target::Conversation(_) => format!(

@@ -128,6 +128,8 @@ pub struct Selection {
     pub skipped: usize,
     /// Old-proxy pairs counted once (combined).
     pub pairs_merged: usize,
+    /// Session files that could not be read (combined; skipped).
+    pub unreadable: Vec<crate::session::Unreadable>,
 }
 
 /// The capture, its message-id map and its session directory, opened once.
@@ -233,6 +235,7 @@ pub fn conversation(
         requests: Vec::new(),
         skipped: counts.missing_rows,
         pairs_merged: 0,
+        unreadable: Vec::new(),
     };
     let mut tk = Tokenizer::default();
     for (source, rows) in plan {
@@ -250,9 +253,14 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
     // Which source each known row belongs to (for labels, lanes and tokenizer streams).
     let mut sources: Vec<Source> = Vec::new();
     let mut owner: FxHashMap<String, usize> = FxHashMap::default();
+    let mut unreadable = Vec::new();
     for path in &inputs.dir.parents {
-        let Ok(log) = inputs.dir.read_parent(path) else {
-            continue;
+        let log = match inputs.dir.read_parent(path) {
+            Ok(log) => log,
+            Err(e) => {
+                unreadable.push(crate::session::Unreadable::new(path, &e));
+                continue;
+            }
         };
         let conv = log.stem();
         let short: String = conv.chars().take(8).collect();
@@ -320,6 +328,7 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         requests: Vec::new(),
         skipped,
         pairs_merged: 0,
+        unreadable,
     };
     let mut streams: FxHashMap<usize, Stream> = FxHashMap::default();
     let mut tk = Tokenizer::default();
