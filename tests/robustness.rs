@@ -639,6 +639,53 @@ fn deeply_nested_body_response_and_stream_chunk() {
 }
 
 #[test]
+fn integer_null_real_and_blob_ids_are_read_or_counted() {
+    // INTEGER ids (a table whose `id` has INTEGER affinity) are read as their decimal
+    // text: the traces are those of the TEXT-id capture, byte for byte.
+    let text_ids = Cap::new();
+    let int_ids = Cap::new();
+    int_ids.sql(
+        "CREATE TABLE r2 AS SELECT * FROM requests;
+         DROP TABLE requests;
+         CREATE TABLE requests (id INTEGER PRIMARY KEY, timestamp TEXT, body TEXT, response TEXT);
+         INSERT INTO requests (timestamp, body, response)
+             SELECT timestamp, body, response FROM r2 ORDER BY rowid;
+         DROP TABLE r2;",
+    );
+    let (a, b) = (db_tools(&text_ids), db_tools(&int_ids));
+    b.bmt.ok();
+    assert_eq!(b.bmi.json()["rows"], a.bmi.json()["rows"]);
+    assert_eq!(
+        common::dir_files(&int_ids.p("out")),
+        common::dir_files(&text_ids.p("out"))
+    );
+
+    // NULL and non-UTF-8 BLOB ids cannot name a row: counted, never used. (A REAL put in
+    // this TEXT-affinity column is stored as its text, `1.5`, and read as such.)
+    let c = Cap::new();
+    c.sql(
+        "INSERT INTO requests (id, timestamp, body, response) VALUES
+             (NULL, '2026-03-25T19:00:00Z', '{}', '{\"statusCode\": 200}'),
+             (1.5, '2026-03-25T19:00:00Z', '{}', '{\"statusCode\": 200}'),
+             (x'ff00ff', '2026-03-25T19:00:00Z', '{}', '{\"statusCode\": 200}');",
+    );
+    let runs = db_tools(&c);
+    runs.all_ok();
+    assert_eq!(runs.bmi.json()["rows_without_id"], 2);
+    assert_eq!(complete_traces(&c.p("out")), 3);
+    let rec = run(
+        "recover-conversations",
+        &[
+            c.db().as_os_str(),
+            "--output-dir".as_ref(),
+            c.p("rec").as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    assert_eq!(rec.json()["rows_without_id"], 2);
+}
+
+#[test]
 fn nan_infinity_and_numbers_beyond_f64() {
     let c = Cap::new();
     let big = "9".repeat(400);

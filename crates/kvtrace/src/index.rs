@@ -64,6 +64,9 @@ pub struct MessageIndexSummary {
     pub rows: u64,
     pub rows_with_response: u64,
     pub rows_without_message_id: u64,
+    /// Rows with no usable id (NULL, REAL, a non-UTF-8 BLOB): counted, not read. INTEGER
+    /// ids are read as their decimal text.
+    pub rows_without_id: u64,
     pub message_ids: usize,
     pub output: PathBuf,
 }
@@ -81,6 +84,7 @@ pub fn write_message_index(db: &Path, output: &Path) -> Result<MessageIndexSumma
         rows: index.rows,
         rows_with_response: index.with_response,
         rows_without_message_id: index.without_message_id,
+        rows_without_id: index.without_id,
         message_ids: index.len(),
         output: output.to_owned(),
     })

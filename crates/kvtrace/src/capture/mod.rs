@@ -87,11 +87,13 @@ impl Capture {
         &self.path
     }
 
-    /// Stream `(id, response)` in table order, calling `f` for each row.
+    /// Stream `(id, response)` in table order, calling `f` for each row with a usable id;
+    /// returns how many rows had none (NULL, a number that is not an integer, a BLOB that
+    /// is not UTF-8).
     pub fn for_each_response(
         &self,
         mut f: impl FnMut(&str, Option<&str>),
-    ) -> Result<(), CaptureError> {
+    ) -> Result<u64, CaptureError> {
         let err = |e| classify(&self.path, e);
         let mut stmt = self
             .conn
@@ -99,13 +101,16 @@ impl Capture {
             .or_else(|_| self.conn.prepare("SELECT id, response FROM requests"))
             .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
+        let mut without_id = 0;
         while let Some(row) = rows.next().map_err(err)? {
-            let id = text_of(row.get_ref(0).ok());
-            let Some(id) = id else { continue };
+            let Some(id) = id_of(row.get_ref(0).ok()) else {
+                without_id += 1;
+                continue;
+            };
             let response = text_of(row.get_ref(1).ok());
-            f(id, response);
+            f(&id, response);
         }
-        Ok(())
+        Ok(without_id)
     }
 
     /// Stream every row in table order, borrowed in place, calling `f` for each.
@@ -121,11 +126,11 @@ impl Capture {
             .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
-            let Some(id) = text_of(r.get_ref(0).ok()) else {
+            let Some(id) = id_of(r.get_ref(0).ok()) else {
                 continue;
             };
             f(RowRef {
-                id,
+                id: &id,
                 timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
                 body: text_of(r.get_ref(2).ok()),
                 response: text_of(r.get_ref(3).ok()),
@@ -138,7 +143,7 @@ impl Capture {
     /// (§5.1). When two rows carry one message id, the later row in table order wins.
     pub fn message_index(&self) -> Result<MessageIndex, CaptureError> {
         let mut index = MessageIndex::default();
-        self.for_each_response(|id, response| {
+        index.without_id = self.for_each_response(|id, response| {
             index.rows += 1;
             let Some(text) = response else { return };
             index.with_response += 1;
@@ -179,7 +184,7 @@ impl Capture {
             ranges.push((a, b));
             a = b + 1;
         }
-        type Part = (Vec<(String, String)>, u64, u64, u64);
+        type Part = (Vec<(String, String)>, u64, u64, u64, u64);
         let scanned: Vec<Result<Part, CaptureError>> = ranges
             .par_iter()
             .map(|&(a, b)| {
@@ -190,24 +195,29 @@ impl Capture {
                     .prepare("SELECT id, response FROM requests WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid")
                     .map_err(err)?;
                 let mut rows = stmt.query([a, b]).map_err(err)?;
-                let (mut entries, mut n, mut with, mut without) = (Vec::new(), 0, 0, 0);
+                let (mut entries, mut n, mut with, mut without, mut no_id) =
+                    (Vec::new(), 0, 0, 0, 0);
                 while let Some(row) = rows.next().map_err(err)? {
-                    let Some(id) = text_of(row.get_ref(0).ok()) else { continue };
+                    let Some(id) = id_of(row.get_ref(0).ok()) else {
+                        no_id += 1;
+                        continue;
+                    };
                     n += 1;
                     let Some(text) = text_of(row.get_ref(1).ok()) else { continue };
                     with += 1;
                     match Response::parse(text).and_then(|r| r.message_id) {
-                        Some(mid) => entries.push((mid, id.to_owned())),
+                        Some(mid) => entries.push((mid, id.into_owned())),
                         None => without += 1,
                     }
                 }
-                Ok((entries, n, with, without))
+                Ok((entries, n, with, without, no_id))
             })
             .collect();
         let mut index = MessageIndex::default();
         for part in scanned {
-            let (entries, n, with, without) = part?;
+            let (entries, n, with, without, no_id) = part?;
             index.rows += n;
+            index.without_id += no_id;
             index.with_response += with;
             index.without_message_id += without;
             for (mid, rid) in entries {
@@ -256,11 +266,21 @@ impl Capture {
             return Ok(None);
         };
         Ok(Some(f(RowRef {
-            id: text_of(r.get_ref(0).ok()).unwrap_or_default(),
+            id,
             timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
             body: text_of(r.get_ref(2).ok()),
             response: text_of(r.get_ref(3).ok()),
         })))
+    }
+}
+
+/// A request id: TEXT (or UTF-8 BLOB) as stored, an INTEGER in decimal (a table whose
+/// `id` column has INTEGER affinity finds it again by that text); `None` for NULL, a
+/// REAL or a BLOB that is not UTF-8 (such rows are counted, never used).
+fn id_of(v: Option<rusqlite::types::ValueRef<'_>>) -> Option<std::borrow::Cow<'_, str>> {
+    match v? {
+        rusqlite::types::ValueRef::Integer(i) => Some(i.to_string().into()),
+        other => text_of(Some(other)).map(Into::into),
     }
 }
 
@@ -295,6 +315,8 @@ pub struct MessageIndex {
     pub rows: u64,
     pub with_response: u64,
     pub without_message_id: u64,
+    /// Rows with no usable id (NULL, REAL, a non-UTF-8 BLOB): not in `rows`, never used.
+    pub without_id: u64,
 }
 
 impl MessageIndex {

@@ -134,6 +134,8 @@ pub struct RecoverSummary {
     pub turns: u64,
     /// Turns already named by a session log under --exclude-indexed.
     pub excluded_indexed: u64,
+    /// Rows with no usable id (NULL, REAL, a non-UTF-8 BLOB): counted, not read.
+    pub rows_without_id: u64,
     /// Session logs of `--exclude-indexed` that could not be read (skipped; their rows
     /// may be recovered again).
     pub unreadable_files: Vec<crate::session::Unreadable>,
@@ -232,7 +234,7 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
     let cap = Capture::open(db)?;
     let mut index = MessageIndex::default();
     let mut usable: Vec<(String, String)> = Vec::new();
-    cap.for_each_response(|id, response| {
+    s.rows_without_id = cap.for_each_response(|id, response| {
         s.rows += 1;
         let parsed = response.and_then(Response::parse);
         let Some(r) = parsed else {
