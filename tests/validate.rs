@@ -254,3 +254,35 @@ fn anonymized_matching_reports_no_match_and_ambiguity() {
     assert!(errs[2].contains("not a trace"), "{}", errs[2]);
     assert_eq!(r["summary"]["valid"], 0);
 }
+
+#[test]
+fn csv_report_survives_commas_quotes_and_newlines_in_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t, \"odd\"\nfolder");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(golden().join("expected/run02")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    // One trace renamed so its id holds every CSV special character.
+    let first = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
+    v["id"] = "a,b \"c\"\nd".into();
+    std::fs::write(&first, serde_json::to_string(&v).unwrap()).unwrap();
+    let csv_path = tmp.path().join("v.csv");
+    let out = Command::new(validate_bin())
+        .arg(&dir)
+        .args(["--db", "capture/requests.db", "--jsonl-dir", "capture/jsonl", "--csv"])
+        .arg(&csv_path)
+        .current_dir(golden())
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1));
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), std::fs::read_dir(&dir).unwrap().count());
+    assert!(rows.iter().all(|r| r.len() == 12));
+    assert!(rows.iter().any(|r| &r[0] == "a,b \"c\"\nd"));
+    assert!(rows.iter().all(|r| r[1].contains("\"odd\"\nfolder")));
+}

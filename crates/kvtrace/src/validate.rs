@@ -536,28 +536,26 @@ pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
 
 /// One CSV row per trace.
 pub fn render_csv(report: &Report) -> String {
-    let mut o = String::from("trace,file,requests,matched,sim_hits,sim_blocks,sim_rate,api_read,api_total,api_rate,accuracy,error\n");
+    let header = "trace,file,requests,matched,sim_hits,sim_blocks,sim_rate,api_read,api_total,api_rate,accuracy,error";
     let opt = |x: Option<f64>| x.map(|v| format!("{v:.4}")).unwrap_or_default();
-    for t in &report.traces {
-        let err = t.error.as_deref().unwrap_or("").replace('"', "\"\"");
-        let _ = writeln!(
-            o,
-            "{},\"{}\",{},{},{},{},{:.4},{},{},{},{},\"{}\"",
-            t.id,
-            t.file.display().to_string().replace('"', "\"\""),
-            t.items,
-            t.matched,
-            t.sim_hits,
-            t.sim_blocks,
-            t.sim_rate,
-            t.api_read,
-            t.api_total,
+    let rows = report.traces.iter().map(|t| {
+        vec![
+            t.id.clone(),
+            t.file.display().to_string(),
+            t.items.to_string(),
+            t.matched.to_string(),
+            t.sim_hits.to_string(),
+            t.sim_blocks.to_string(),
+            format!("{:.4}", t.sim_rate),
+            t.api_read.to_string(),
+            t.api_total.to_string(),
             opt(t.api_rate),
             opt(t.accuracy),
-            err
-        );
-    }
-    o
+            t.error.clone().unwrap_or_default(),
+        ]
+    });
+    let header: Vec<String> = header.split(',').map(str::to_owned).collect();
+    crate::report::table::csv_text(std::iter::once(header).chain(rows))
 }
 
 #[cfg(test)]

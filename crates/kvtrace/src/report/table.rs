@@ -33,7 +33,7 @@ impl Cell {
     pub fn raw(&self) -> String {
         match self {
             Cell::Num(x, decimals, _) => format!("{x:.decimals$}"),
-            Cell::Text(t) => csv_field(t),
+            Cell::Text(t) => t.clone(),
             Cell::Empty => String::new(),
         }
     }
@@ -63,12 +63,23 @@ pub fn group_thousands(s: &str) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
+/// Records as CSV text, written by the csv crate (fields quoted when they hold a comma,
+/// a quote, CR or LF; quotes doubled), every record ending in `\n`.
+pub fn csv_text<I, R, F>(records: I) -> String
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    for r in records {
+        // Writing to memory cannot fail.
+        let _ = w.write_record(r);
     }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A table with a header row and labelled rows.
@@ -107,21 +118,12 @@ impl Table {
 
     /// CSV with a snake_case-free header as given and raw numbers.
     pub fn csv(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "{}",
-            self.header
-                .iter()
-                .map(|h| csv_field(h))
+        let rows = self.rows.iter().map(|(label, cells)| {
+            std::iter::once(label.clone())
+                .chain(cells.iter().map(Cell::raw))
                 .collect::<Vec<_>>()
-                .join(",")
-        );
-        for (label, cells) in &self.rows {
-            let cells: Vec<String> = cells.iter().map(Cell::raw).collect();
-            let _ = writeln!(o, "{},{}", csv_field(label), cells.join(","));
-        }
-        o
+        });
+        csv_text(std::iter::once(self.header.clone()).chain(rows))
     }
 }
 
