@@ -686,6 +686,56 @@ fn integer_null_real_and_blob_ids_are_read_or_counted() {
 }
 
 #[test]
+fn a_hot_journal_is_explained_with_its_remedy() {
+    // A writer that died mid-transaction: copy the database and its journal while a
+    // transaction that spilled pages to the file is open (no process holds its lock).
+    let c = Cap::new();
+    let hot = c.p("hot");
+    std::fs::create_dir_all(&hot).unwrap();
+    {
+        let conn = c.conn();
+        conn.execute_batch(
+            "PRAGMA journal_mode=DELETE; PRAGMA cache_size=1; BEGIN;
+             UPDATE requests SET body = body || ' ';
+             INSERT INTO requests (id, body) VALUES ('x', zeroblob(2000000));",
+        )
+        .unwrap();
+        std::fs::copy(c.db(), hot.join("requests.db")).unwrap();
+        let journal = c.p("cap/requests.db-journal");
+        assert!(journal.exists(), "no rollback journal was written");
+        std::fs::copy(&journal, hot.join("requests.db-journal")).unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+    }
+    let db = hot.join("requests.db");
+    let r = run(
+        "build-message-index",
+        &[
+            db.as_os_str(),
+            "--output".as_ref(),
+            c.p("i.json").as_os_str(),
+        ],
+    );
+    r.unusable()
+        .contains("hot journal")
+        .contains("PRAGMA quick_check");
+    // The remedy works: one open with write access rolls the transaction back.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0))
+        .unwrap();
+    assert!(!hot.join("requests.db-journal").exists());
+    run(
+        "build-message-index",
+        &[
+            db.as_os_str(),
+            "--output".as_ref(),
+            c.p("i.json").as_os_str(),
+        ],
+    )
+    .ok();
+}
+
+#[test]
 fn nan_infinity_and_numbers_beyond_f64() {
     let c = Cap::new();
     let big = "9".repeat(400);

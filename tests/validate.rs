@@ -265,15 +265,25 @@ fn csv_report_survives_commas_quotes_and_newlines_in_names() {
         std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
     }
     // One trace renamed so its id holds every CSV special character.
-    let first = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
+    let first = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
     v["id"] = "a,b \"c\"\nd".into();
     std::fs::write(&first, serde_json::to_string(&v).unwrap()).unwrap();
     let csv_path = tmp.path().join("v.csv");
     let out = Command::new(validate_bin())
         .arg(&dir)
-        .args(["--db", "capture/requests.db", "--jsonl-dir", "capture/jsonl", "--csv"])
+        .args([
+            "--db",
+            "capture/requests.db",
+            "--jsonl-dir",
+            "capture/jsonl",
+            "--csv",
+        ])
         .arg(&csv_path)
         .current_dir(golden())
         .output()

@@ -28,6 +28,14 @@ pub enum CaptureError {
     NoRequestsTable(PathBuf),
     #[error("{path}: table `requests` lacks column `{column}`")]
     MissingColumn { path: PathBuf, column: &'static str },
+    #[error(
+        "{0}: a writer stopped in the middle of a transaction and left a hot journal \
+         ({0}-journal) that must be rolled back first; kvtrace reads captures read-only and \
+         never does that. Stop the proxy, then open the database once with write access \
+         (e.g. `sqlite3 {0} \"PRAGMA quick_check\"` as its owner) to roll the unfinished \
+         transaction back, or do so on a copy of both files"
+    )]
+    HotJournal(PathBuf),
     #[error("{path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -298,6 +306,9 @@ fn classify(path: &Path, e: rusqlite::Error) -> CaptureError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         if matches!(f.code, rusqlite::ErrorCode::NotADatabase) {
             return CaptureError::NotSqlite(path.to_owned());
+        }
+        if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK {
+            return CaptureError::HotJournal(path.to_owned());
         }
     }
     CaptureError::Sqlite {
