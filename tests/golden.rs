@@ -128,6 +128,87 @@ fn anonymized_output_leaks_nothing() {
 }
 
 #[test]
+fn planted_secrets_in_every_word_field_do_not_survive_anonymize() {
+    // Custom values where traces carry words: a model id, a stop reason, a content-block
+    // type, a user-defined agent type, a result status and a non-numeric counter.
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    for e in walkdir::WalkDir::new(golden().join("capture"))
+        .into_iter()
+        .flatten()
+    {
+        let rel = e.path().strip_prefix(golden().join("capture")).unwrap();
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(cap.join(rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), cap.join(rel)).unwrap();
+        }
+    }
+    let conn = rusqlite::Connection::open(cap.join("requests.db")).unwrap();
+    conn.execute_batch(
+        r#"UPDATE requests SET body = replace(body, '"model": "claude-opus-4-6"', '"model": "claude-acme-secretmodel"');
+           UPDATE requests SET response = replace(response, '"model": "claude-opus-4-6"', '"model": "claude-acme-secretmodel"');
+           UPDATE requests SET response = replace(response, '"stop_reason": "end_turn"', '"stop_reason": "SECRETSTOP"');
+           UPDATE requests SET response = replace(response, '{"type": "thinking"', '{"type": "SECRETBLOCK"');"#,
+    )
+    .unwrap();
+    drop(conn);
+    let log = cap.join("jsonl/5f0c9e2a-7b1d-4c3e-9a8f-2d6b1e0c4a97.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let planted = text
+        .replace(
+            r#""subagent_type":"Explore""#,
+            r#""subagent_type":"secretagentname""#,
+        )
+        .replace(r#""status":"completed""#, r#""status":"SECRETSTATUS""#)
+        .replace(r#""totalTokens":3369"#, r#""totalTokens":"SECRETTOKENS""#);
+    assert_ne!(planted, text);
+    std::fs::write(&log, planted).unwrap();
+    let out = tmp.path().join("out");
+    let args = [
+        cap.join("requests.db").into_os_string(),
+        "--jsonl-dir".into(),
+        cap.join("jsonl").into_os_string(),
+        "--output-dir".into(),
+        out.clone().into_os_string(),
+        "--include-subagents".into(),
+        "--anonymize".into(),
+        "--salt".into(),
+        SALT.into(),
+        "-q".into(),
+    ];
+    ok("build-minimal-traces", &args);
+    let output: String = dir_files(&out)
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    for secret in [
+        "acme",
+        "secretmodel",
+        "SECRETSTOP",
+        "SECRETBLOCK",
+        "secretagentname",
+        "SECRETSTATUS",
+        "SECRETTOKENS",
+    ] {
+        assert!(!output.contains(secret), "{secret} survived --anonymize");
+    }
+    // Replaced by stable placeholders; public vocabulary kept.
+    for kind in [
+        "\"model-",
+        "\"stop-",
+        "\"block-",
+        "\"agent-type-",
+        "\"status-",
+    ] {
+        assert!(output.contains(kind), "no {kind} placeholder");
+    }
+    for public in ["claude-sonnet-4-5-20250929", "\"tool_use\"", "\"Plan\""] {
+        assert!(output.contains(public), "{public} lost");
+    }
+}
+
+#[test]
 fn anonymized_examples_leak_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

@@ -10,6 +10,7 @@ pub mod assemble;
 pub mod batch;
 pub mod gather;
 pub mod request;
+pub mod vocabulary;
 
 use std::path::{Path, PathBuf};
 
@@ -253,6 +254,7 @@ pub fn build_with(
                         t.id = format!("trace_{:04}", opts.first_trace_number + emitted - 1);
                         assemble::set_id(&mut t.json, &t.id);
                         assemble::anonymize_agents(&mut t.json);
+                        vocabulary::scrub(&mut t.json, &opts.salt);
                     }
                     emit(t)?;
                 }
