@@ -77,14 +77,10 @@ pub fn is_public_model(id: &str) -> bool {
     let id = id.strip_suffix("[1m]").unwrap_or(id);
     // Bedrock: `anthropic.` after an optional cross-region prefix.
     let id = match id.split_once("anthropic.") {
-        Some((region, rest))
-            if matches!(
-                region,
-                "" | "us." | "eu." | "apac." | "global." | "jp." | "au." | "ca." | "us-gov."
-            ) =>
-        {
-            rest
-        }
+        Some((
+            "" | "us." | "eu." | "apac." | "global." | "jp." | "au." | "ca." | "us-gov.",
+            rest,
+        )) => rest,
         _ => id,
     };
     let id = id.split_once(':').map_or(id, |(a, b)| {
@@ -175,10 +171,10 @@ pub fn scrub(trace: &mut J, salt: &Salt) {
             }
             "subagent_type" => keep_or_replace(v, salt, "agent-type", &in_list(AGENT_TYPES)),
             "status" => keep_or_replace(v, salt, "status", &in_list(STATUSES)),
-            "duration_ms" | "total_tokens" | "tool_use_count" => {
-                if !matches!(v, J::Int(_) | J::Float(_) | J::Null) {
-                    *v = J::Null;
-                }
+            "duration_ms" | "total_tokens" | "tool_use_count"
+                if !matches!(v, J::Int(_) | J::Float(_) | J::Null) =>
+            {
+                *v = J::Null;
             }
             "requests" => {
                 if let J::List(items) = v {
