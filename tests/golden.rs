@@ -516,8 +516,7 @@ fn a_fifo_among_the_session_logs_is_not_read() {
         .arg(jsonl.join("ffffffff-fifo.jsonl"))
         .status();
     if !made.is_ok_and(|s| s.success()) {
-        assert!(std::env::var_os("CI").is_none(), "mkfifo is needed in CI");
-        eprintln!("skipped: mkfifo unavailable");
+        unavailable("mkfifo");
         return;
     }
     let db = golden().join("capture/requests.db");
