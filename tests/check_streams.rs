@@ -1,4 +1,4 @@
-//! check-streams (issue 9): one hand-made stream per rule, each breaking exactly that
+//! check-streams: one hand-made stream per rule, each breaking exactly that
 //! rule at a known chunk; a valid stream; and every stream of the example capture and of
 //! a fresh synthetic capture must pass.
 

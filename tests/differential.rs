@@ -3,11 +3,11 @@
 //! serializer + tiktoken-rs on every section of every request), and our cl100k encoder
 //! against bpe-openai, an independent BPE implementation, over all text synth produces.
 
-use kvtrace::blocks::Salt;
-use kvtrace::build::gather::matched_rows;
-use kvtrace::build::request::{Stream, Tokenizer};
-use kvtrace::build::Counts;
+use kvtrace::conversation::Counts;
 use kvtrace::capture::Capture;
+use kvtrace::conversation::matched_rows;
+use kvtrace::encode::blocks::Salt;
+use kvtrace::encode::{Stream, Tokenizer};
 use kvtrace::pyjson;
 use kvtrace::session::{SessionDir, SessionLog};
 use kvtrace::tokens::Encoder;

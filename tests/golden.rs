@@ -80,7 +80,7 @@ fn conversation_id_with_output_names_split_files() {
     );
     let files: Vec<String> = dir_files(tmp.path()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(files, ["one_s1.json", "one_s2.json"]);
-    // The single-conversation mode follows the all-files rules (SPEC §4.9.7): one id
+    // The single-conversation mode follows the all-files rules (spec §4.9.7): one id
     // space from 1, so its first segment equals run04's first trace of that conversation.
     let s1 = std::fs::read(tmp.path().join("one_s1.json")).unwrap();
     let golden_s1 = std::fs::read(golden().join("expected/run04/5f0c9e2a-7b1_s1.json")).unwrap();

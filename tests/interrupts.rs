@@ -1,4 +1,4 @@
-//! Ctrl-C (issue 7): build-minimal-traces stops with exit 130 and leaves only complete
+//! Ctrl-C: build-minimal-traces stops with exit 130 and leaves only complete
 //! traces, never a partial file or a temporary file.
 
 use std::path::Path;

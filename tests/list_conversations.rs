@@ -1,4 +1,4 @@
-//! list-conversations end to end (issue 6): the bundled examples (2 conversations, 4
+//! list-conversations end to end: the bundled examples (2 conversations, 4
 //! Explore sub-agents in 044cdae1…) and the golden capture, in every format.
 
 mod common;

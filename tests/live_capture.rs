@@ -1,4 +1,4 @@
-//! Captures that are still being written (issue 7): the readers succeed while a writer
+//! Captures that are still being written: the readers succeed while a writer
 //! appends rows, the writer is never blocked for long, and no tool but
 //! build-conversation-index changes the database (that one is covered by
 //! tests/index_tools.rs).

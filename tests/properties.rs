@@ -1,4 +1,4 @@
-//! Property tests (issue 7): the parsers never panic on arbitrary input, and the
+//! Property tests: the parsers never panic on arbitrary input, and the
 //! CPython-compatible serializer agrees with an independent model of
 //! `json.dumps(json.loads(text), separators=(',', ':'))` (ensure_ascii).
 //!

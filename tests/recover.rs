@@ -1,4 +1,4 @@
-//! recover-conversations (issue 10): on synthetic captures whose real session logs are
+//! recover-conversations: on synthetic captures whose real session logs are
 //! known, recovered conversations match the logs cut at compactions (pairwise precision
 //! and recall ≥ 0.99), round-trip through build-minimal-traces to the same traces, and
 //! `--exclude-indexed` never recovers a request the logs already hold.

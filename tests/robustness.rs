@@ -1,6 +1,6 @@
-//! Hardening (issue 7): every tool against every kind of damaged input.
+//! Hardening: every tool against every kind of damaged input.
 //!
-//! Each case checks the three promises of SPEC §7: unusable input ends with exit 2 and one
+//! Each case checks the three promises of spec §7: unusable input ends with exit 2 and one
 //! `error: …` line; damaged rows and lines are skipped with a counter visible in the JSON
 //! summary (exit 0); nothing panics and no partial output or `.kvtrace-*.tmp` file is left.
 //! Captures are copies of the golden capture, damaged with rusqlite.

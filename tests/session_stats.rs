@@ -1,4 +1,4 @@
-//! session-stats (issue 9) on the example session logs, checked against counts made
+//! session-stats on the example session logs, checked against counts made
 //! here with serde_json alone, and on hand-written logs with known answers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,4 +1,4 @@
-//! visualize-cache end to end (issue 6): known answers on hand-made captures (TTL
+//! visualize-cache end to end: known answers on hand-made captures (TTL
 //! boundary, refresh on use, prefill counts, working set, the partial final block,
 //! old-proxy pairs in `combined`), the timeline, empty selections, and the HTML of the
 //! bundled examples (self-contained, < 1 MB, one file per conversation with `all`).

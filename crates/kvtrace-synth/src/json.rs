@@ -1,4 +1,4 @@
-//! A tiny JSON writer for the three byte-level dialects a capture contains (SPEC §2, §3).
+//! A tiny JSON writer for the three byte-level dialects a capture contains (spec §2, §3).
 //!
 //! serde_json cannot be used for the capture because the bytes matter to the tools that
 //! read it back (they preserve stored order and escaping):

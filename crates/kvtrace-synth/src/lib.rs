@@ -1,5 +1,5 @@
 //! kvtrace-synth: a deterministic generator of realistic claude-code-proxy captures
-//! (`requests.db`, SPEC §2) and the matching Claude Code session logs (`jsonl/`, SPEC §3).
+//! (`requests.db`, spec §2) and the matching Claude Code session logs (`jsonl/`, spec §3).
 //!
 //! Same seed and knobs → byte-identical JSONL files and identical DB rows. Conversations are
 //! generated one at a time on a worker thread (contexts, sub-agents, session logs) while the
@@ -35,7 +35,7 @@ pub enum SynthError {
     Invalid(String),
 }
 
-/// Which proxy generation wrote the capture (SPEC §2 "Old vs fixed proxy").
+/// Which proxy generation wrote the capture (spec §2 "Old vs fixed proxy").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyMode {

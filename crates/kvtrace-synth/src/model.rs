@@ -1,4 +1,4 @@
-//! Content blocks and messages, and how each program writes them (SPEC §2, §3).
+//! Content blocks and messages, and how each program writes them (spec §2, §3).
 //!
 //! One block is written four ways: in a request body as the Go proxy re-marshals it (a free-form
 //! map: keys sorted, Go escaping), in a non-streaming API reply (API key order), in SSE chunks,

@@ -1,4 +1,4 @@
-//! The shared prefix of every request: tool definitions and system prompts (SPEC §1, §2).
+//! The shared prefix of every request: tool definitions and system prompts (spec §1, §2).
 //!
 //! The tool block is 10-15K tokens (≈ 50 KB of JSON) for parents and smaller for sub-agents;
 //! its text is generated from a fixed internal seed, so it is identical across runs and seeds,

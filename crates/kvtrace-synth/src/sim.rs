@@ -1,5 +1,5 @@
 //! Simulation of one Claude Code conversation: the parent agent, its sub-agents, the proxy
-//! rows every API call leaves in requests.db (SPEC §2) and the session logs (SPEC §3).
+//! rows every API call leaves in requests.db (spec §2) and the session logs (spec §3).
 //!
 //! A conversation is a sequence of user turns; each turn is an agentic loop of API calls
 //! (tool_use → tool_result → …) ending with a text answer. Contexts only grow by appending,

@@ -1,6 +1,6 @@
-//! list-conversations: one summary row per parent conversation of a capture (issue 6).
+//! list-conversations: one summary row per parent conversation of a capture.
 //!
-//! Rows are matched as SPEC §4.1 says (session message ids → message-id map → rows);
+//! Rows are matched as spec §4.1 says (session message ids → message-id map → rows);
 //! sub-agents come from the parent's links (§3) whose agent file exists. The API cache-read
 //! share is computed over the parent's own matched rows, like validate-trace-cache's API
 //! side (§6): read / (input + read + creation). Rows are sorted by start time.
@@ -12,9 +12,9 @@ use std::path::Path;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::build::gather::matched_rows;
-use crate::build::Counts;
 use crate::capture::{Capture, CaptureError, FirstAttempts, Response};
+use crate::conversation::matched_rows;
+use crate::conversation::Counts;
 use crate::report::table::{group_thousands, Cell, Table};
 use crate::session::{SessionDir, SessionDirError};
 use crate::stamp::Stamp;

@@ -1,4 +1,4 @@
-//! The message index and the conversation index (SPEC §5).
+//! The message index and the conversation index (spec §5).
 //!
 //! `build-message-index` maps every response's `msg_` id to its request id and writes the
 //! map as JSON. `build-conversation-index` is the only tool that writes to the capture:

@@ -1,5 +1,5 @@
 //! session-stats: what happened in Claude Code sessions, read from their JSONL logs
-//! (issue 9; the log format is SPEC §3).
+//! (the log format is spec §3).
 //!
 //! Per file and in total: entries by type, user prompts vs tool results, assistant
 //! responses (distinct `message.id`; one response is often several lines), models,
@@ -7,7 +7,7 @@
 //! blocks named `Task` or `Agent`), duration, token usage and how the cache-read share
 //! grows from the first responses ("cache building") to the rest ("cache reuse"), and
 //! stop reasons. Files are streamed line by line; lines that are not JSON objects
-//! (truncated, invalid UTF-8, debris) are counted, never fatal (SPEC §3, §7).
+//! (truncated, invalid UTF-8, debris) are counted, never fatal (spec §3, §7).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Cache simulation over trace hash ids (SPEC §6; issue 5).
+//! Cache simulation over trace hash ids (spec §6).
 //!
 //! The model of validate-trace-cache and trace-stats: a block hits when its id was used
 //! before (infinite cache) or within the last `ttl` seconds (every use, hit or miss,

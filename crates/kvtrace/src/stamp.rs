@@ -3,7 +3,7 @@
 //! The capture's `timestamp` column, the envelope's `completedAt` and the session logs'
 //! `timestamp` all go through `datetime.fromisoformat` in the reference: fractions are
 //! truncated to microseconds, `Z` means `+00:00`, a space may separate date and time.
-//! A stamp without a zone is read as UTC (SPEC §4.9), and `isoformat()` writes it back
+//! A stamp without a zone is read as UTC (spec §4.9), and `isoformat()` writes it back
 //! without one. Differences are exact integer microseconds, as Python's `timedelta` is.
 
 /// A parsed timestamp: UTC microseconds since the epoch, plus how it was written.

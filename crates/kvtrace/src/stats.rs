@@ -1,4 +1,4 @@
-//! trace-stats: the summary table replay users expect for a trace set (issue 5).
+//! trace-stats: the summary table replay users expect for a trace set.
 //!
 //! Distribution rows (Min, P25, Median, P75, Max, Mean; percentiles by linear
 //! interpolation between closest ranks, numpy's default) over traces or over parent

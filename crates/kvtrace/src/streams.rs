@@ -1,10 +1,10 @@
-//! check-streams: verify the recorded SSE streams of a capture (issue 9; the envelope's
-//! `streamingChunks` are described in SPEC §2) against the event grammar of the
+//! check-streams: verify the recorded SSE streams of a capture (the envelope's
+//! `streamingChunks` are described in spec §2) against the event grammar of the
 //! Anthropic Messages streaming API.
 //!
 //! Each rule has a stable snake_case name ([`Rule::name`]); a violation names the rule,
 //! the index of the chunk where it shows, and a detail. Rows are streamed from a
-//! read-only connection, one at a time, never loading the table (SPEC §7).
+//! read-only connection, one at a time, never loading the table (spec §7).
 //!
 //! Grammar checked: `message_start`, then content blocks one after another (each
 //! `content_block_start`, deltas for its index only, `content_block_stop`; indices 0, 1,

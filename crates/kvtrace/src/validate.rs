@@ -1,4 +1,4 @@
-//! validate-trace-cache: traces against the cache figures the API reported (SPEC §6).
+//! validate-trace-cache: traces against the cache figures the API reported (spec §6).
 //!
 //! Per trace: the simulated hit rate from its hash ids ([`crate::simulate`]), the API's
 //! rate over exactly the rows the simulation covers, and their ratio. Traces are matched
@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use rustc_hash::FxHashSet;
 
-use crate::build::gather::{matched_rows, RowKey};
-use crate::build::Counts;
 use crate::capture::{Capture, CaptureError, FirstAttempts, MessageIndex, Response, RowRef};
+use crate::conversation::Counts;
+use crate::conversation::{matched_rows, RowKey};
 use crate::session::{SessionDir, SessionDirError, SessionLog, Unreadable};
 use crate::simulate::{self, SimResult};
 use crate::stamp::Stamp;

@@ -1,4 +1,4 @@
-//! build-conversation-index: the `conversation_index` table of a capture (SPEC §5.2).
+//! build-conversation-index: the `conversation_index` table of a capture (spec §5.2).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! build-message-index: map every response's message id to its request id (SPEC §5.1).
+//! build-message-index: map every response's message id to its request id (spec §5.1).
 
 use std::path::PathBuf;
 

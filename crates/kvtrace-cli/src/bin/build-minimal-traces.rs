@@ -1,11 +1,11 @@
-//! build-minimal-traces: turn a capture and its session logs into block traces (SPEC §4).
+//! build-minimal-traces: turn a capture and its session logs into block traces (spec §4).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use kvtrace::blocks::{IdMap, Salt};
-use kvtrace::build::{self, batch, BuildError, BuildOptions, Output, Shape};
+use kvtrace::builder::{self, batch, BuildError, BuildOptions, Output, Shape};
+use kvtrace::encode::blocks::{IdMap, Salt};
 use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{unusable, Failure};
 
@@ -168,7 +168,7 @@ fn run() -> Result<(), Failure> {
         _ => Vec::new(),
     };
     if args.scan_only {
-        let s = build::scan_used_rows(&opts).map_err(unusable)?;
+        let s = builder::scan_used_rows(&opts).map_err(unusable)?;
         return kvtrace_cli::print_json(&s);
     }
     let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
@@ -183,7 +183,7 @@ fn run() -> Result<(), Failure> {
         Some(_) => IdMap::with_digests(),
         None => IdMap::new(),
     };
-    let summary = build::run_with(&opts, &mut ids, &progress).map_err(|e| match e {
+    let summary = builder::run_with(&opts, &mut ids, &progress).map_err(|e| match e {
         BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => {
             unusable(e)
         }

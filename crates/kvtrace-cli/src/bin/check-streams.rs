@@ -1,5 +1,5 @@
 //! check-streams: verify the recorded SSE streams of a capture against the Messages
-//! streaming grammar (issue 9, SPEC §2); the rules live in `kvtrace::streams`.
+//! streaming grammar (spec §2); the rules live in `kvtrace::streams`.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! list-conversations: one row per parent conversation of a capture, sorted by start time
-//! (issue 6); the rows are computed by `kvtrace::conversations`.
+//! (the rows are computed by `kvtrace::conversations`).
 
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
-//! merge-traces: renumber shards of a batch into one hash-id space (issue 8).
+//! merge-traces: renumber shards of a batch into one hash-id space.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::build::batch;
+use kvtrace::builder::batch;
 use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{unusable, Failure};
 

@@ -1,5 +1,5 @@
 //! recover-conversations: rebuild conversations from a capture whose session logs are
-//! lost, and write them as Claude Code session files (issue 10, docs/recovery.md).
+//! lost, and write them as Claude Code session files (docs/recovery.md).
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
-//! session-stats: what happened in Claude Code sessions, from their JSONL logs (issue 9,
-//! SPEC §3); the metrics live in `kvtrace::session_stats`.
+//! session-stats: what happened in Claude Code sessions, from their JSONL logs (spec §3);
+//! the metrics live in `kvtrace::session_stats`.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! trace-stats: the summary table of a trace set (issue 5).
+//! trace-stats: the summary table of a trace set.
 
 use std::path::PathBuf;
 

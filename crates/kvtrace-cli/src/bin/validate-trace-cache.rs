@@ -1,4 +1,4 @@
-//! validate-trace-cache: simulated cache hit rates of traces vs the API's (SPEC §6).
+//! validate-trace-cache: simulated cache hit rates of traces vs the API's (spec §6).
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! visualize-cache: cache dashboards of a capture — one conversation with its sub-agents,
 //! the whole capture (`combined`), or every conversation (`all`) — as self-contained HTML,
-//! a statistics text report, or a request timeline (issue 6); see `kvtrace::visualize`.
+//! a statistics text report, or a request timeline; see `kvtrace::visualize`.
 
 use std::path::PathBuf;
 

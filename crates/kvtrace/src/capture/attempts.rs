@@ -17,7 +17,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Capture, CaptureError, Response, RowRef, Usage};
-use crate::build::request::{serialize_section, Section};
+use crate::encode::{serialize_section, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 

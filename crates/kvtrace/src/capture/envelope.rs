@@ -1,4 +1,4 @@
-//! The proxy's response envelope in all its stored shapes (SPEC §2, §4.5, §4.9.6–8).
+//! The proxy's response envelope in all its stored shapes (spec §2, §4.5, §4.9.6–8).
 //!
 //! Shapes seen in captures: `{statusCode, headers, body: {...}}`; `body` stored as a JSON
 //! *string*; an envelope without `body` that is itself the message; `bodyText` for errors;

@@ -1,4 +1,4 @@
-//! Reading a claude-code-proxy capture, `requests.db` (SPEC §2).
+//! Reading a claude-code-proxy capture, `requests.db` (spec §2).
 //!
 //! The database is opened read-only (a proxy may still be writing to it) and rows are
 //! streamed, never loaded as a table: real captures are many GB. The message-id map is

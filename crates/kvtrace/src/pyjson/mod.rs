@@ -1,4 +1,4 @@
-//! CPython-compatible JSON: `json.dumps(json.loads(text), separators=(',', ':'))` (SPEC §4.2).
+//! CPython-compatible JSON: `json.dumps(json.loads(text), separators=(',', ':'))` (spec §4.2).
 //!
 //! Block hashes depend on the exact bytes the reference serializes, so this module
 //! reproduces CPython's output byte for byte: object keys in stored order (a repeated key

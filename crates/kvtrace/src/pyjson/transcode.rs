@@ -1,5 +1,5 @@
 //! Streaming CPython serialization: stored JSON text → `json.dumps(normalized, separators=(',', ':'))`
-//! in one pass, without building a tree (SPEC §4.2).
+//! in one pass, without building a tree (spec §4.2).
 //!
 //! This is the hot path of trace building: every request body is read once, its top-level
 //! members located ([`split_body`]), and only the sections that need it transcoded. Volatile

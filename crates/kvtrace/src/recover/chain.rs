@@ -1,4 +1,4 @@
-//! Chaining turns into conversations by their block digests (issue 10).
+//! Chaining turns into conversations by their block digests.
 //!
 //! Turns arrive in time order. A turn B continues the *open* conversation whose latest turn
 //! A is at most `max_gap` earlier and shares with B a common block prefix of at least 90%
@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
-use crate::blocks::Digest64;
+use crate::encode::blocks::Digest64;
 
 /// A turn continues a conversation when it keeps at least this share of its latest turn's
 /// blocks (as a fraction `NUM / DEN`).

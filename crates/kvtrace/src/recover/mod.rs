@@ -1,5 +1,5 @@
 //! recover-conversations: rebuild conversations from a capture alone, when the session
-//! logs are lost (issue 10; algorithm and limits in docs/recovery.md).
+//! logs are lost (algorithm and limits in docs/recovery.md).
 //!
 //! The run, in order:
 //! 1. **Scan** ([`scan`]): one streamed pass over `(id, response)` builds the message-id
@@ -27,9 +27,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::blocks::{chain_digests, Digest64, Salt, SaltError};
-use crate::build::request::{Stream, Tokenizer};
 use crate::capture::{Capture, CaptureError, MessageIndex, Response};
+use crate::encode::blocks::{chain_digests, Digest64, Salt, SaltError};
+use crate::encode::{Stream, Tokenizer};
 use crate::pyjson;
 use crate::session::SessionDirError;
 use crate::tokens::Token;

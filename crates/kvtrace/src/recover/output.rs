@@ -1,4 +1,4 @@
-//! Writing recovered conversations as Claude Code session logs (SPEC §3 shape), so that
+//! Writing recovered conversations as Claude Code session logs (spec §3 shape), so that
 //! build-minimal-traces and validate-trace-cache read them unchanged.
 //!
 //! One file per conversation, `<12 hex>-recovered.jsonl`, the hex being the first 12
@@ -37,7 +37,7 @@ pub fn stem_for(request_id: &str, attempt: usize) -> String {
         n => format!("{request_id}#{n}"),
     };
     // The hex comes first: traces are named after the first 12 characters of the session
-    // id (SPEC §4.5), so `recovered-<hex>` would give every trace the same name.
+    // id (spec §4.5), so `recovered-<hex>` would give every trace the same name.
     format!("{}-recovered", &sha_hex(&text)[..12])
 }
 

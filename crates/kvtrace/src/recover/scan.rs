@@ -1,4 +1,4 @@
-//! Candidate rows and turns (issue 10): which rows can be turns of a conversation, and the
+//! Candidate rows and turns: which rows can be turns of a conversation, and the
 //! old proxy's (streaming, non-streaming replay) pairs folded into one turn.
 //!
 //! A candidate is a row whose response parses, is not an HTTP error, and carries a `msg_`
@@ -12,8 +12,8 @@
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use crate::build::request::{serialize_section, Section};
 use crate::capture::{Response, RowRef};
+use crate::encode::{serialize_section, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 

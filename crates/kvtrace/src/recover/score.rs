@@ -1,5 +1,5 @@
 //! Scoring a recovery against real session logs: pairwise precision and recall of the
-//! relation "same conversation", exact recoveries and the worst offenders (issue 10).
+//! relation "same conversation", exact recoveries and the worst offenders.
 //!
 //! Over the requests both sides know, let `n_ij` be the number of requests in real
 //! conversation `i` and recovered conversation `j` (the contingency table), `a_i` and

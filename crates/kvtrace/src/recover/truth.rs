@@ -1,10 +1,10 @@
 //! The real conversations of a capture, read from its session logs, for scoring a
-//! recovery (`--validate-against`) and for `--exclude-indexed` (issue 10).
+//! recovery (`--validate-against`) and for `--exclude-indexed`.
 //!
 //! Every session file is one real conversation: each parent file and each agent file on
 //! its own (the recovery cannot see sub-agent ↔ parent links, so it is scored without
-//! them). Rows are matched and ordered exactly as build-minimal-traces does (SPEC §4.1,
-//! via [`crate::build::gather`]); "cut at compactions" starts a new piece at each request
+//! them). Rows are matched and ordered exactly as build-minimal-traces does (spec §4.1,
+//! via [`crate::builder::gather`]); "cut at compactions" starts a new piece at each request
 //! that keeps under 50% of its predecessor's blocks ([`is_context_reset`], §4.5).
 
 use std::path::{Path, PathBuf};
@@ -13,10 +13,10 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::RecoverError;
-use crate::blocks::Salt;
-use crate::build::gather::{gather, Context};
-use crate::build::request::{is_context_reset, Tokenizer};
 use crate::capture::{Capture, MessageIndex};
+use crate::conversation::{gather, Context};
+use crate::encode::blocks::Salt;
+use crate::encode::{is_context_reset, Tokenizer};
 use crate::session::{SessionDir, SessionLog};
 
 /// Request ids named by any session file under `dir` (parents and agents), as the
@@ -82,7 +82,7 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
     let files = all_files(&sessions);
     /// A session file's stem and its (request id, kept) list, then its inline sidechains'.
     type FileRequests = Vec<(String, Vec<(String, bool)>)>;
-    let cuts = |requests: &[crate::build::request::Processed]| {
+    let cuts = |requests: &[crate::encode::Processed]| {
         let mut rows = Vec::with_capacity(requests.len());
         let mut prev: Option<&[u64]> = None;
         for p in requests {

@@ -1,4 +1,4 @@
-//! A `--jsonl-dir`: parent session files and sub-agent files in both layouts (SPEC §3, §4.1).
+//! A `--jsonl-dir`: parent session files and sub-agent files in both layouts (spec §3, §4.1).
 //!
 //! Parents are the top-level `*.jsonl` files whose names do not start with `agent-`,
 //! sorted by file name. Sub-agents live in `agent-<agentId>.jsonl` beside the parents

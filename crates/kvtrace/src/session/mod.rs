@@ -1,4 +1,4 @@
-//! Claude Code session logs (SPEC §3): entries, message ids, sub-agent links.
+//! Claude Code session logs (spec §3): entries, message ids, sub-agent links.
 //!
 //! A log is one JSON object per line. Lines that are not JSON objects (truncated last
 //! lines, invalid UTF-8, debris) are skipped and counted, never fatal. One API response

@@ -1,5 +1,5 @@
 //! cl100k_base tokenization identical to tiktoken's
-//! `encode_for_model("gpt-4").encode(text, disallowed_special=())` (SPEC §4.3).
+//! `encode_for_model("gpt-4").encode(text, disallowed_special=())` (spec §4.3).
 //!
 //! Two paths give the same tokens:
 //! - printable-ASCII text (every serialized section, §4.2) is split by the hand-written

@@ -1,4 +1,4 @@
-//! cl100k_base pre-tokenization for printable ASCII text (SPEC §4.3).
+//! cl100k_base pre-tokenization for printable ASCII text (spec §4.3).
 //!
 //! Sections are serialized with `ensure_ascii` (§4.2), so the text we tokenize is always
 //! printable ASCII (0x20..=0x7E): no newlines, no tabs, the space is the only white space.

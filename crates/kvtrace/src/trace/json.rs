@@ -1,4 +1,4 @@
-//! Output JSON values and the reference's trace file layout (SPEC §4.6).
+//! Output JSON values and the reference's trace file layout (spec §4.6).
 //!
 //! Objects are written as `{\n` + `  "key": value` lines joined by `,\n` + `\n}`, two
 //! spaces per level; a list of scalars on one line as `[a, b, c]`; other lists one item

@@ -1,5 +1,5 @@
 //! Trace documents: the output value model and layout ([`json`]) and atomic writes
-//! (SPEC §4.5–§4.6).
+//! (spec §4.5–§4.6).
 
 pub mod json;
 pub mod read;

@@ -1,6 +1,6 @@
 //! Reading trace files back (for validation, statistics and exports).
 //!
-//! Accepts what build-minimal-traces writes (SPEC §4.5–§4.7) and the reference's traces;
+//! Accepts what build-minimal-traces writes (spec §4.5–§4.7) and the reference's traces;
 //! anything else is a [`TraceError`] naming the problem, never a panic.
 
 use std::path::{Path, PathBuf};

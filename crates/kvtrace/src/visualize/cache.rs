@@ -1,5 +1,5 @@
-//! The prefix-cache model of visualize-cache (issue 6). It differs on purpose from
-//! validate-trace-cache's (SPEC §6), which counts every block use on its own:
+//! The prefix-cache model of visualize-cache. It differs on purpose from
+//! validate-trace-cache's (spec §6), which counts every block use on its own:
 //!
 //! - a request's context is cut into blocks, the final partial block included;
 //! - its hit is the **longest cached prefix** of blocks; every block after the first miss

@@ -1,4 +1,4 @@
-//! The dashboard: one self-contained HTML page per selection (issue 6), inline CSS and
+//! The dashboard: one self-contained HTML page per selection, inline CSS and
 //! inline SVG only (no script, no external URL), readable at 1280×800. Charts:
 //! input tokens per request (simulated vs API split), output tokens, context composition
 //! coloured hit/miss, hit rate over time, context size over time with agent lanes, cache

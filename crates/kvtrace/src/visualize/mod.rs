@@ -1,11 +1,11 @@
-//! visualize-cache (issue 6): per-conversation (or whole-capture) cache dashboards.
+//! visualize-cache: per-conversation (or whole-capture) cache dashboards.
 //!
 //! - [`select`]: which requests, tokenized into blocks (partial last block included);
 //! - [`cache`]: the longest-prefix TTL cache model, working set and prefill counts;
 //! - [`text`]: the statistics report (`--text-only`), [`timeline`]: `--timeline`;
 //! - [`html`] + [`svg`]: the self-contained HTML dashboard.
 //!
-//! Outputs are written atomically (SPEC §7). An empty selection is an error with a clear
+//! Outputs are written atomically (spec §7). An empty selection is an error with a clear
 //! message, never an empty dashboard.
 
 pub mod cache;

@@ -1,6 +1,6 @@
-//! Which requests a dashboard shows, and what each one is made of (issue 6).
+//! Which requests a dashboard shows, and what each one is made of.
 //!
-//! - one conversation: its parent rows (SPEC §4.1) and its sub-agents' rows, labelled
+//! - one conversation: its parent rows (spec §4.1) and its sub-agents' rows, labelled
 //!   `SA1`, `SA2`, … in spawn order (§4.9.2: earliest agent-file time, else the spawning
 //!   entry, else the tool_result; ties by link order);
 //! - `combined`: every row of the capture whose body parses, each turn counted once: an
@@ -18,10 +18,10 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use crate::build::gather::matched_rows;
-use crate::build::request::{Stream, Tokenizer};
-use crate::build::Counts;
 use crate::capture::{Capture, MessageIndex, Response, RowRef, Usage};
+use crate::conversation::matched_rows;
+use crate::conversation::Counts;
+use crate::encode::{Stream, Tokenizer};
 use crate::pyjson::{self, Value};
 use crate::session::{SessionDir, SessionLog};
 use crate::stamp::Stamp;

@@ -1,4 +1,4 @@
-//! The statistics report of a dashboard (issue 6): counts, the input split under the
+//! The statistics report of a dashboard: counts, the input split under the
 //! chosen TTL beside the API's, output, per-model figures, context length and growth,
 //! timing, and the TTL table. Built once as sections of [`Table`]s, rendered as aligned
 //! text (`--text-only`, `<base>_stats.txt`) or as HTML tables (html.rs).

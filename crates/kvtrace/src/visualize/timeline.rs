@@ -1,4 +1,4 @@
-//! `--timeline`: one line per request in time order (issue 6), e.g.
+//! `--timeline`: one line per request in time order, e.g.
 //! `STREAM  opus    25,407 tokens in →   205 out | cache: 83.6% | api: 5.8s | think: 4.0s | stop: tool_use  <- SA1`,
 //! with a blank line between phases: where the parent fans out to sub-agents, where it
 //! resumes from them, and after a user pause of more than 60 s.

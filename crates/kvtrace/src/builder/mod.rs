@@ -1,4 +1,4 @@
-//! build-minimal-traces: captures + session logs → block traces (SPEC §4).
+//! build-minimal-traces: captures + session logs → block traces (spec §4).
 //!
 //! Two phases. Gathering (parallel, one conversation per task, one read-only SQLite
 //! connection and one tokenizer per thread) reads rows by key and turns every request
@@ -8,8 +8,6 @@
 
 pub mod assemble;
 pub mod batch;
-pub mod gather;
-pub mod request;
 pub mod vocabulary;
 
 use std::path::{Path, PathBuf};
@@ -20,52 +18,14 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::blocks::{IdMap, Salt};
 use crate::capture::{Capture, CaptureError};
+use crate::conversation::gather::{self, Context, Gathered};
+use crate::conversation::Counts;
+use crate::encode::blocks::{IdMap, Salt};
+use crate::encode::Tokenizer;
 use crate::session::{SessionDir, SessionDirError};
 use crate::trace::write_atomic;
 pub use assemble::{BuiltTrace, Shape};
-use gather::{Context, Gathered};
-use request::Tokenizer;
-
-/// Counters of what was skipped, reported in the summary.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    pub unparseable_lines: usize,
-    pub unreadable_files: usize,
-    pub unmatched_messages: usize,
-    pub missing_rows: usize,
-    pub bad_bodies: usize,
-    pub bad_timestamps: usize,
-    pub missing_agent_files: usize,
-    pub duplicate_links: usize,
-    /// Responses and links left out of a session because an earlier file holds them
-    /// (the copy a 1.0.x `-c` continuation opens with): traced once, in that file.
-    pub claimed_elsewhere: usize,
-    /// Non-finite numbers where a timing was expected (`Server-Timing: dur=1e400`): the
-    /// record has no `ttft`.
-    pub bad_values: usize,
-}
-
-impl Counts {
-    fn add(&mut self, o: &Counts) {
-        self.unparseable_lines += o.unparseable_lines;
-        self.unreadable_files += o.unreadable_files;
-        self.unmatched_messages += o.unmatched_messages;
-        self.missing_rows += o.missing_rows;
-        self.bad_bodies += o.bad_bodies;
-        self.bad_timestamps += o.bad_timestamps;
-        self.missing_agent_files += o.missing_agent_files;
-        self.duplicate_links += o.duplicate_links;
-        self.claimed_elsewhere += o.claimed_elsewhere;
-        self.bad_values += o.bad_values;
-    }
-
-    /// Damaged input that `--strict` turns into a failure.
-    pub fn damaged(&self) -> usize {
-        self.unparseable_lines + self.unreadable_files + self.bad_bodies + self.bad_timestamps
-    }
-}
 
 /// Where traces go.
 #[derive(Debug, Clone)]
@@ -427,7 +387,7 @@ pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
     for parent in &dir.parents {
         let log = dir.read_parent(parent).unwrap_or_default();
         ids.extend(
-            gather::matched_rows(&cap, &index, &log, &mut counts)?
+            crate::conversation::matched_rows(&cap, &index, &log, &mut counts)?
                 .into_iter()
                 .map(|k| k.id),
         );
@@ -436,7 +396,7 @@ pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
                 if let Some(alog) = dir.agent_log(&log, &link.agent_id) {
                     let alog = alog.unwrap_or_default();
                     ids.extend(
-                        gather::matched_rows(&cap, &index, &alog, &mut counts)?
+                        crate::conversation::matched_rows(&cap, &index, &alog, &mut counts)?
                             .into_iter()
                             .map(|k| k.id),
                     );

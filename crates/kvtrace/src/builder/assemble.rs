@@ -1,4 +1,4 @@
-//! Turning a gathered conversation into trace documents (SPEC §4.1, §4.4–§4.8, §4.9).
+//! Turning a gathered conversation into trace documents (spec §4.1, §4.4–§4.8, §4.9).
 //!
 //! Sequential by design: integer hash ids are handed out in the processing order of
 //! §4.4 (conversations by file name; parent requests of all kept segments in row order;
@@ -6,9 +6,9 @@
 
 use rustc_hash::FxHashSet;
 
-use super::gather::{Gathered, GatheredAgent};
-use super::request::{is_context_reset, Processed};
-use crate::blocks::IdMap;
+use crate::conversation::{Gathered, GatheredAgent};
+use crate::encode::blocks::IdMap;
+use crate::encode::{is_context_reset, Processed};
 use crate::pyjson::py_round;
 use crate::stamp::Stamp;
 use crate::trace::json::J;

@@ -1,14 +1,12 @@
 //! Gathering a conversation: session file → matched rows → processed requests, and its
-//! sub-agents (SPEC §4.1, §4.7, §4.9.2).
+//! sub-agents (spec §4.1, §4.7, §4.9.2).
 
 use std::path::Path;
 
-use rustc_hash::FxHashSet;
-
-use super::request::{Processed, Skip, Stream, Tokenizer};
-use super::Counts;
-use crate::blocks::Salt;
+use super::{matched_rows, Counts, RowKey};
 use crate::capture::{Capture, CaptureError, MessageIndex};
+use crate::encode::blocks::Salt;
+use crate::encode::{Processed, Skip, Stream, Tokenizer};
 use crate::session::{SessionDir, SessionLog, Unreadable};
 use crate::stamp::Stamp;
 
@@ -51,55 +49,6 @@ pub struct Context<'a> {
     pub full: bool,
     /// The form content is hashed in.
     pub form: crate::pyjson::Form,
-}
-
-/// A matched row: request id and `timestamp` text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowKey {
-    pub id: String,
-    pub timestamp: String,
-}
-
-/// Rows named by a session's message ids, ordered as §4.1 says. Only ids and timestamps
-/// are read here; bodies are fetched one at a time when processed (bounded memory).
-pub fn matched_rows(
-    cap: &Capture,
-    index: &MessageIndex,
-    log: &SessionLog,
-    counts: &mut Counts,
-) -> Result<Vec<RowKey>, CaptureError> {
-    let mut seen: FxHashSet<&str> = FxHashSet::default();
-    let mut rows = Vec::new();
-    for mid in &log.message_ids {
-        let Some(rid) = index.get(mid) else {
-            counts.unmatched_messages += 1;
-            continue;
-        };
-        if !seen.insert(rid) {
-            continue;
-        }
-        match cap.timestamp_of(rid)? {
-            Some(timestamp) => rows.push(RowKey {
-                id: rid.to_owned(),
-                timestamp,
-            }),
-            None => counts.missing_rows += 1,
-        }
-    }
-    // In time order: by the instant each timestamp names, so mixed zone offsets cannot give
-    // negative times (SPEC §4.1 sorts the text, which is the same order when every row is
-    // written in one zone, as the proxy writes them). Equal instants keep first-mention
-    // order (stable sort); unreadable timestamps go last, by text (they are skipped later
-    // and counted).
-    rows.sort_by_cached_key(|r| {
-        let instant = Stamp::parse(&r.timestamp).map(|s| s.micros);
-        (
-            instant.is_none(),
-            instant,
-            instant.is_none().then(|| r.timestamp.clone()),
-        )
-    });
-    Ok(rows)
 }
 
 fn process_rows(

@@ -1,4 +1,4 @@
-//! What `--anonymize` keeps of a trace's words (SPEC §4.8, docs/trace-format.md).
+//! What `--anonymize` keeps of a trace's words (spec §4.8, docs/trace-format.md).
 //!
 //! Only public vocabulary survives: Anthropic model ids, Claude Code's built-in sub-agent
 //! types, the API's stop reasons and content-block types, and the sub-agent result
@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::blocks::Salt;
+use crate::encode::blocks::Salt;
 use crate::trace::json::J;
 
 /// Claude Code's built-in sub-agent types.

@@ -1,4 +1,4 @@
-//! One stored request → its tokens, block digests and response facts (SPEC §4.2–§4.5).
+//! One stored request → its tokens, block digests and response facts (spec §4.2–§4.5).
 //!
 //! This is the per-request work, done in parallel before any id is assigned. It is
 //! independent of segments and id scopes, which the sequential assembly applies later.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::blocks::{chain_digests, Digest64, Salt};
+use super::blocks::{chain_digests, Digest64, Salt};
 use crate::capture::{Response, RowRef};
 use crate::pyjson::{self, Body, Form, TranscodeError, Value};
 use crate::stamp::Stamp;

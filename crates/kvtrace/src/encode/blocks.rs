@@ -1,4 +1,4 @@
-//! Salt, chained salted block hashes and integer hash ids (SPEC §4.3–§4.4).
+//! Salt, chained salted block hashes and integer hash ids (spec §4.3–§4.4).
 //!
 //! Block `k` with tokens `t0..tB-1` and previous hash `p` (`"0"` for the first block) has
 //! hash `first 16 hex of sha256("{salt}:{p}:{k}:" + " ".join(tokens))`. Because each hash

@@ -1,4 +1,4 @@
-//! Batch runs over many captures, id maps, and merging shards (issue 8).
+//! Batch runs over many captures, id maps, and merging shards.
 //!
 //! A manifest (`name,db,jsonl_dir` rows) is processed with one salt and, by default, one
 //! global hash-id space, so identical prefixes in different captures get the same ids.
@@ -15,7 +15,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{run_with, BuildError, BuildOptions, Output};
-use crate::blocks::IdMap;
+use crate::encode::blocks::IdMap;
 use crate::trace::json::J;
 use crate::trace::write_atomic;
 
