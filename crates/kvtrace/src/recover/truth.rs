@@ -4,7 +4,7 @@
 //! Every session file is one real conversation: each parent file and each agent file on
 //! its own (the recovery cannot see sub-agent ↔ parent links, so it is scored without
 //! them). Rows are matched and ordered exactly as build-minimal-traces does (spec §4.1,
-//! via [`crate::builder::gather`]); "cut at compactions" starts a new piece at each request
+//! via [`crate::conversation::gather`]); "cut at compactions" starts a new piece at each request
 //! that keeps under 50% of its predecessor's blocks ([`is_context_reset`], §4.5).
 
 use std::path::{Path, PathBuf};
