@@ -126,3 +126,15 @@ pub fn warn_unreadable(files: &[kvtrace::session::Unreadable]) {
         eprintln!("warning: cannot read {f}; skipped");
     }
 }
+
+/// A library error as a failure with its exit code (the library says which:
+/// [`kvtrace::error::Classify`]).
+pub fn fail<E>(e: E) -> Failure
+where
+    E: kvtrace::error::Classify + Into<anyhow::Error>,
+{
+    Failure {
+        code: if e.unusable_input() { 2 } else { 1 },
+        error: e.into(),
+    }
+}

@@ -53,10 +53,10 @@ pub enum ExportError {
         other_path: PathBuf,
     },
     #[error(
-        "--block-size {target} is not a positive multiple of the traces' block size {block_size}"
+        "block size {target} is not a positive multiple of the traces' block size {block_size}"
     )]
     NotAMultiple { target: u64, block_size: u64 },
-    #[error("--stagger must be a finite number of seconds >= 0 (got {0})")]
+    #[error("the stagger must be a finite number of seconds >= 0 (got {0})")]
     BadStagger(f64),
     #[error("{path}: request times out of range for millisecond timestamps")]
     TimeOutOfRange { path: PathBuf },
@@ -68,13 +68,6 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl ExportError {
-    /// Whether the error is the input's fault (exit 2) rather than the system's.
-    pub fn is_unusable(&self) -> bool {
-        !matches!(self, ExportError::Write { .. })
-    }
 }
 
 /// The export formats.

@@ -28,6 +28,7 @@ pub mod capture;
 pub mod conversation;
 pub mod conversations;
 pub mod encode;
+pub mod error;
 pub mod export;
 pub mod index;
 pub mod pyjson;

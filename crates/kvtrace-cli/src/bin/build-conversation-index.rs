@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::index::{self, IndexError};
-use kvtrace_cli::{unusable, Failure};
+use kvtrace::index::{self};
+use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -42,12 +42,7 @@ fn run() -> Result<(), Failure> {
     let bar = kvtrace_cli::spinner(args.quiet || args.json, "indexing session logs");
     let summary =
         index::build_conversation_index(&args.db, &projects, args.message_index.as_deref())
-            .map_err(|e| match e {
-                IndexError::Capture(_)
-                | IndexError::MissingDir(_)
-                | IndexError::BadIndexFile { .. } => unusable(e),
-                other => Failure::from(other),
-            })?;
+            .map_err(kvtrace_cli::fail)?;
     bar.finish_and_clear();
     if !args.quiet {
         kvtrace_cli::warn_unreadable(&summary.unreadable_files);

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::index::{self, IndexError};
+use kvtrace::index::{self};
 use kvtrace_cli::guard::{self, Input};
-use kvtrace_cli::{unusable, Failure};
+use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -31,10 +31,7 @@ fn run() -> Result<(), Failure> {
     let args = Args::parse();
     guard::output_is_not_an_input("--output", &args.output, &[Input::File(&args.db)])?;
     let bar = kvtrace_cli::spinner(args.quiet || args.json, "scanning requests");
-    let summary = index::write_message_index(&args.db, &args.output).map_err(|e| match e {
-        IndexError::Capture(_) => unusable(e),
-        other => Failure::from(other),
-    })?;
+    let summary = index::write_message_index(&args.db, &args.output).map_err(kvtrace_cli::fail)?;
     bar.finish_and_clear();
     if args.json {
         kvtrace_cli::print_json(&summary)?;

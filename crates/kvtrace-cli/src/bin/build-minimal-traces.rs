@@ -7,7 +7,7 @@ use clap::Parser;
 use kvtrace::builder::{self, batch, BuildError, BuildOptions, Output, Shape};
 use kvtrace::encode::blocks::{IdMap, Salt};
 use kvtrace_cli::guard::{self, Earlier, Input};
-use kvtrace_cli::{unusable, Failure};
+use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -106,8 +106,8 @@ struct Args {
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
     let salt = match (&args.salt, &args.salt_file) {
-        (Some(hex), _) => Some(Salt::from_hex(hex).map_err(unusable)?),
-        (_, Some(path)) => Some(Salt::from_file(path).map_err(unusable)?),
+        (Some(hex), _) => Some(Salt::from_hex(hex).map_err(kvtrace_cli::fail)?),
+        (_, Some(path)) => Some(Salt::from_file(path).map_err(kvtrace_cli::fail)?),
         _ => None,
     };
     let salt = match salt {
@@ -168,7 +168,7 @@ fn run() -> Result<(), Failure> {
         _ => Vec::new(),
     };
     if args.scan_only {
-        let s = builder::scan_used_rows(&opts).map_err(unusable)?;
+        let s = builder::scan_used_rows(&opts).map_err(kvtrace_cli::fail)?;
         return kvtrace_cli::print_json(&s);
     }
     let bar = kvtrace_cli::progress(0, args.quiet || args.json, "conversations");
@@ -184,15 +184,12 @@ fn run() -> Result<(), Failure> {
         None => IdMap::new(),
     };
     let summary = builder::run_with(&opts, &mut ids, &progress).map_err(|e| match e {
-        BuildError::Capture(_) | BuildError::SessionDir(_) | BuildError::Conversation(_) => {
-            unusable(e)
-        }
         // 128 + SIGINT, as shells report an interrupted command.
         BuildError::Interrupted(_) => Failure {
             code: 130,
             error: e.into(),
         },
-        other => Failure::from(other),
+        other => kvtrace_cli::fail(other),
     })?;
     bar.finish_and_clear();
     if let Some(path) = &args.id_map {
@@ -257,7 +254,7 @@ fn run_batch(
     bar: &indicatif::ProgressBar,
     earlier: &[PathBuf],
 ) -> Result<(), Failure> {
-    let rows = batch::read_manifest(manifest).map_err(unusable)?;
+    let rows = batch::read_manifest(manifest).map_err(kvtrace_cli::fail)?;
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -269,7 +266,8 @@ fn run_batch(
         args.strict,
         args.id_map.as_deref(),
         &progress,
-    )?;
+    )
+    .map_err(kvtrace_cli::fail)?;
     bar.finish_and_clear();
     let removed = guard::remove_stale(earlier, &summary.files)?;
     if args.json {

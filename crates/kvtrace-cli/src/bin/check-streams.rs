@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use kvtrace::streams::{self, CheckOptions};
-use kvtrace_cli::{unusable, Failure};
+use kvtrace_cli::Failure;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
@@ -42,10 +42,7 @@ fn run() -> Result<(), Failure> {
         request_id: args.request_id,
         limit: args.limit,
     };
-    let report = streams::check_capture(&args.db, &opts).map_err(|e| match e {
-        streams::StreamsError::Sqlite { .. } => Failure::from(e),
-        _ => unusable(e),
-    })?;
+    let report = streams::check_capture(&args.db, &opts).map_err(kvtrace_cli::fail)?;
     match args.format {
         Output::Json => kvtrace_cli::print_json(&report)?,
         Output::Text => kvtrace_cli::out(report.text().trim_end())?,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use kvtrace::export::{self, ExportFormat, ExportOptions};
 use kvtrace_cli::guard::{self, Input};
-use kvtrace_cli::{unusable, Failure};
+use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -51,13 +51,7 @@ fn run() -> Result<(), Failure> {
         stagger: args.stagger,
         output: args.output,
     };
-    let s = export::export(&opts).map_err(|e| {
-        if e.is_unusable() {
-            unusable(e)
-        } else {
-            Failure::from(e)
-        }
-    })?;
+    let s = export::export(&opts).map_err(kvtrace_cli::fail)?;
     if args.json {
         return kvtrace_cli::print_json(&s);
     }

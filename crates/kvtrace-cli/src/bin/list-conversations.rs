@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::conversations;
-use kvtrace_cli::{unusable, Failure};
+use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +26,7 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
-    let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(unusable)?;
+    let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(kvtrace_cli::fail)?;
     kvtrace_cli::warn_unreadable(&listing.unreadable);
     let rows = listing.conversations;
     match args.format.as_str() {

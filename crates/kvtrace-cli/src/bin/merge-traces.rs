@@ -82,10 +82,7 @@ fn run() -> Result<(), Failure> {
         Earlier::Traces,
         args.force,
     )?;
-    let summary = batch::merge_shards(&shards, &args.output_dir).map_err(|e| match e {
-        batch::BatchError::Shard { .. } => unusable(e),
-        other => Failure::from(other),
-    })?;
+    let summary = batch::merge_shards(&shards, &args.output_dir).map_err(kvtrace_cli::fail)?;
     let removed = guard::remove_stale(&earlier, &summary.files)?;
     if args.json {
         kvtrace_cli::print_json(&summary)?;

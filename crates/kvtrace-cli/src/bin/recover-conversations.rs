@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::recover::{self, RecoverError, RecoverOptions, RecoverSummary, Validation};
+use kvtrace::recover::{self, RecoverOptions, RecoverSummary, Validation};
 use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{out, print_json, unusable, Failure};
 
@@ -94,10 +94,7 @@ fn run() -> Result<(), Failure> {
         validate_against: args.validate_against.clone(),
         salt: None,
     };
-    let summary = recover::run(&opts).map_err(|e| match e {
-        RecoverError::Capture(_) | RecoverError::SessionDir(_) => unusable(e),
-        other => Failure::from(other),
-    })?;
+    let summary = recover::run(&opts).map_err(kvtrace_cli::fail)?;
     let removed = guard::remove_stale(&earlier, &summary.written)?;
     kvtrace_cli::warn_unreadable(&summary.unreadable_files);
     if args.json {

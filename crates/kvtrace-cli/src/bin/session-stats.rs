@@ -30,7 +30,7 @@ fn run() -> Result<(), Failure> {
             "--format csv is not supported here (markdown or json)"
         )));
     }
-    let report = session_stats::session_stats(&args.paths).map_err(unusable)?;
+    let report = session_stats::session_stats(&args.paths).map_err(kvtrace_cli::fail)?;
     kvtrace_cli::warn_unreadable(&report.unreadable_files);
     match args.format {
         Format::Json => kvtrace_cli::print_json(&report),

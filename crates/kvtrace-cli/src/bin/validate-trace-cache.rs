@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::validate::{self, ValidateError, ValidateOptions};
+use kvtrace::validate::{self, ValidateOptions};
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
@@ -72,11 +72,7 @@ fn run() -> Result<(), Failure> {
         ttl: args.ttl,
         warm_prefix: args.warm_prefix,
     };
-    let report = validate::validate(&opts).map_err(|e| match e {
-        ValidateError::Capture(_) | ValidateError::SessionDir(_) | ValidateError::Traces(_) => {
-            unusable(e)
-        }
-    })?;
+    let report = validate::validate(&opts).map_err(kvtrace_cli::fail)?;
     kvtrace_cli::warn_unreadable(&report.unreadable_files);
     if let Some(csv) = &args.csv {
         kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())

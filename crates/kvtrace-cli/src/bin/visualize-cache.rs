@@ -76,13 +76,7 @@ fn run() -> Result<(), Failure> {
         ttl,
         block_size: args.block_size,
     };
-    let outcome = visualize::run(&opts).map_err(|e| {
-        if e.is_unusable() {
-            unusable(e)
-        } else {
-            Failure::from(e)
-        }
-    })?;
+    let outcome = visualize::run(&opts).map_err(kvtrace_cli::fail)?;
     kvtrace_cli::warn_unreadable(&outcome.unreadable);
     if let Some(t) = &outcome.timeline {
         kvtrace_cli::out(t)?;

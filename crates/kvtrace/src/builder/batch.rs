@@ -369,7 +369,7 @@ fn merged_trace(
     if value.get("hash_id_scope") == Some(&crate::pyjson::Value::Str("local".into())) {
         return Err(shard_err(format!(
             "{}: hash_id_scope is local: each trace already has its own id space, so there is \
-             nothing to merge (build the shards with --global-hash-ids to merge them)",
+             nothing to merge (build the shards with a global hash-id scope to merge them)",
             file.display()
         )));
     }

@@ -36,6 +36,13 @@ pub enum CaptureError {
          transaction back, or do so on a copy of both files"
     )]
     HotJournal(PathBuf),
+    /// SQLite refused to open the capture (e.g. a WAL capture on read-only media).
+    #[error("{path}: cannot open: {source}")]
+    Unopenable {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("{path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -59,12 +66,14 @@ impl Capture {
         if !path.is_file() {
             return Err(CaptureError::Missing(path.to_owned()));
         }
-        let sql_err = |source| CaptureError::Sqlite {
-            path: path.to_owned(),
-            source,
+        // Any SQLite error while opening means this capture cannot be used (exit 2); one
+        // in the middle of a scan is the run's failure (exit 1).
+        let classify = |path: &Path, e| match classify(path, e) {
+            CaptureError::Sqlite { path, source } => CaptureError::Unopenable { path, source },
+            other => other,
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(sql_err)?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
         // Wait for a writer's short transactions rather than failing.
         let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
         let columns: Vec<String> = match conn.prepare("PRAGMA table_info(requests)") {

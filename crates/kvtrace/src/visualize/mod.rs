@@ -45,13 +45,6 @@ pub enum VisualizeError {
     },
 }
 
-impl VisualizeError {
-    /// Whether the input (or the command line) is unusable: exit code 2.
-    pub fn is_unusable(&self) -> bool {
-        !matches!(self, VisualizeError::Io { .. })
-    }
-}
-
 /// What to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -209,7 +202,7 @@ fn short_id(id: &str) -> String {
 pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
     if opts.block_size == 0 {
         return Err(VisualizeError::Usage(
-            "--block-size must be at least 1".into(),
+            "the block size must be at least 1".into(),
         ));
     }
     if opts
@@ -217,12 +210,12 @@ pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
         .is_some_and(|t| t.is_nan() || t <= 0.0 || !t.is_finite())
     {
         return Err(VisualizeError::Usage(
-            "--ttl must be a positive number of seconds".into(),
+            "the TTL must be a positive number of seconds".into(),
         ));
     }
     if opts.output.is_some() && opts.output_dir.is_some() {
         return Err(VisualizeError::Usage(
-            "--output and --output-dir exclude each other".into(),
+            "an output file and an output folder exclude each other".into(),
         ));
     }
     let inputs = Inputs::open(&opts.db, &opts.jsonl_dir)?;
@@ -234,7 +227,7 @@ pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
         Target::All => {
             if opts.output.is_some() {
                 return Err(VisualizeError::Usage(
-                    "--conversation-id all writes one file per conversation: use --output-dir"
+                    "all conversations means one file per conversation: give an output folder, not a file"
                         .into(),
                 ));
             }
