@@ -3,9 +3,9 @@
 //! serializer + tiktoken-rs on every section of every request), and our cl100k encoder
 //! against bpe-openai, an independent BPE implementation, over all text synth produces.
 
-use kvtrace::conversation::Counts;
 use kvtrace::capture::Capture;
 use kvtrace::conversation::matched_rows;
+use kvtrace::conversation::Counts;
 use kvtrace::encode::blocks::Salt;
 use kvtrace::encode::{Stream, Tokenizer};
 use kvtrace::pyjson;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub mod args;
 pub mod guard;
 
 /// An error with its exit code: 2 for unusable input, 1 for everything else.
@@ -134,7 +135,35 @@ where
     E: kvtrace::error::Classify + Into<anyhow::Error>,
 {
     Failure {
-        code: if e.unusable_input() { 2 } else { 1 },
+        code: e.exit_code(),
         error: e.into(),
     }
+}
+
+/// A progress callback `(done, total)` driving `bar`.
+pub fn progress_callback(bar: &ProgressBar) -> impl Fn(usize, usize) + Sync + '_ {
+    move |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
+
+/// Print a run's summary as the flags ask: JSON on stdout, else (unless quiet) text on
+/// stderr, after a note of the earlier outputs `--force` removed.
+pub fn finish<T: serde::Serialize>(
+    flags: &args::SummaryArgs,
+    summary: &T,
+    removed: usize,
+    text: impl Fn() -> String,
+) -> Result<(), Failure> {
+    if flags.json {
+        return print_json(summary);
+    }
+    if flags.text() {
+        if removed > 0 {
+            eprintln!("--force: removed {removed} outputs of an earlier run");
+        }
+        eprintln!("{}", text());
+    }
+    Ok(())
 }

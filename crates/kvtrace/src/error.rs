@@ -8,6 +8,16 @@
 pub trait Classify {
     /// `true`: the input is unusable (exit 2); `false`: the run failed (exit 1).
     fn unusable_input(&self) -> bool;
+
+    /// The process exit code: 2 for unusable input, 1 for a failed run, 130 (128 +
+    /// SIGINT, as shells report it) for a run stopped by Ctrl-C or SIGTERM.
+    fn exit_code(&self) -> u8 {
+        if self.unusable_input() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 use crate::builder::batch::BatchError;
@@ -55,9 +65,15 @@ impl Classify for BuildError {
         match self {
             BuildError::Capture(e) => e.unusable_input(),
             BuildError::SessionDir(_) | BuildError::Conversation(_) => true,
-            BuildError::Write { .. } | BuildError::Threads(_) | BuildError::Interrupted(_) => {
-                false
-            }
+            BuildError::Write { .. } | BuildError::Threads(_) | BuildError::Interrupted(_) => false,
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Interrupted(_) => 130,
+            _ if self.unusable_input() => 2,
+            _ => 1,
         }
     }
 }
@@ -106,9 +122,9 @@ impl Classify for RecoverError {
             RecoverError::Capture(e) => e.unusable_input(),
             RecoverError::SessionDir(_) => true,
             RecoverError::Salt(e) => e.unusable_input(),
-            RecoverError::OutputDir { .. } | RecoverError::Write { .. } | RecoverError::Threads(_) => {
-                false
-            }
+            RecoverError::OutputDir { .. }
+            | RecoverError::Write { .. }
+            | RecoverError::Threads(_) => false,
         }
     }
 }

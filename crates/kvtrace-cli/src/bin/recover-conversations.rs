@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use kvtrace::recover::{self, RecoverOptions, RecoverSummary, Validation};
+use kvtrace::recover::{self, RecoverOptions};
+use kvtrace_cli::args::{SummaryArgs, ThreadsArg};
 use kvtrace_cli::guard::{self, Earlier, Input};
-use kvtrace_cli::{out, print_json, unusable, Failure};
+use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
@@ -37,18 +38,13 @@ struct Args {
     /// A request continues a conversation only within this many seconds of its latest turn.
     #[arg(long, default_value_t = 3600.0)]
     max_gap: f64,
-    /// Worker threads (default: all cores; at most 256). Output is identical for any value.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
-    threads: u16,
+    #[command(flatten)]
+    threads: ThreadsArg,
     /// Real session logs of the same capture: report pairwise precision and recall.
     #[arg(long, value_name = "JSONL_DIR")]
     validate_against: Option<PathBuf>,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No summary text.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -90,85 +86,15 @@ fn run() -> Result<(), Failure> {
         exclude_indexed: args.exclude_indexed.clone(),
         min_prefix_tokens: args.min_prefix_tokens,
         max_gap_seconds: args.max_gap,
-        threads: usize::from(args.threads),
+        threads: usize::from(args.threads.threads),
         validate_against: args.validate_against.clone(),
         salt: None,
     };
     let summary = recover::run(&opts).map_err(kvtrace_cli::fail)?;
     let removed = guard::remove_stale(&earlier, &summary.written)?;
     kvtrace_cli::warn_unreadable(&summary.unreadable_files);
-    if args.json {
-        return print_json(&summary);
-    }
-    if !args.quiet {
-        if removed > 0 {
-            eprintln!("--force: removed {removed} recovered logs of an earlier run");
-        }
-        out(&text(&summary))?;
-    }
-    Ok(())
-}
-
-fn text(s: &RecoverSummary) -> String {
-    let mut t = format!(
-        "{} conversations ({} of one turn) from {} turns written to {} ({} files)\n\
-         rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}\n\
-         skipped: {} unusable responses, {} superseded, {} bad bodies, {} bad timestamps, {} missing rows",
-        s.conversations,
-        s.single_turn_conversations,
-        s.recovered_turns,
-        s.output_dir,
-        s.files,
-        s.rows,
-        s.candidates,
-        s.old_proxy_pairs,
-        s.turns,
-        s.excluded_indexed,
-        s.small_prefix,
-        s.unusable_responses,
-        s.superseded,
-        s.bad_bodies,
-        s.bad_timestamps,
-        s.missing_rows,
-    );
-    if let Some(v) = &s.validation {
-        t.push_str(&validation_text(v));
-    }
-    t
-}
-
-fn validation_text(v: &Validation) -> String {
-    let mut t = format!(
-        "\nvalidation ({} requests in the real logs):",
-        v.real_requests
-    );
-    for (label, sc) in [
-        ("as logged", &v.as_logged),
-        ("cut at compactions", &v.cut_at_compactions),
-    ] {
-        t.push_str(&format!(
-            "\n  {label}: precision {:.4} recall {:.4} over {} requests; {}/{} real conversations recovered exactly ({:.1}%)",
-            sc.precision,
-            sc.recall,
-            sc.known_requests,
-            sc.exact,
-            sc.real_conversations,
-            sc.exact_share * 100.0
-        ));
-        for o in &sc.worst_split {
-            t.push_str(&format!(
-                "\n    split: {} ({} requests over {} recovered, {} pairs missed)",
-                o.name, o.requests, o.spread, o.lost_pairs
-            ));
-        }
-        for o in &sc.worst_merged {
-            t.push_str(&format!(
-                "\n    merged: {} ({} requests from {} real, {} false pairs)",
-                o.name, o.requests, o.spread, o.lost_pairs
-            ));
-        }
-    }
-    t
+    // The summary goes to stderr (stdout is for data; --json puts it there).
+    kvtrace_cli::finish(&args.summary, &summary, removed, || summary.text())
 }
 
 fn main() -> std::process::ExitCode {

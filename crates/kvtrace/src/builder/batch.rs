@@ -131,6 +131,30 @@ pub struct BatchSummary {
     pub files: Vec<PathBuf>,
 }
 
+impl BatchSummary {
+    /// The human summary: one line per row, then the totals.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        for r in &self.rows {
+            o.push_str(&match r.status.as_str() {
+                "ok" => format!(
+                    "{}: {} traces, {} requests, {} new unique blocks\n",
+                    r.name, r.traces, r.requests, r.unique_blocks
+                ),
+                _ => format!("{}: skipped: {}\n", r.name, r.error),
+            });
+        }
+        o.push_str(&format!(
+            "{} rows ({} failed), {} unique blocks; summary in {}",
+            self.rows.len(),
+            self.failed,
+            self.unique_blocks,
+            self.summary_csv.display()
+        ));
+        o
+    }
+}
+
 /// Run every manifest row with `template`'s options (salt, shape, threads). A row whose
 /// capture is unusable is reported and skipped, or fails the batch with `strict`.
 pub fn run_batch(

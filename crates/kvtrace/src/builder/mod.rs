@@ -96,6 +96,49 @@ pub struct BuildSummary {
     pub unreadable_files: Vec<crate::session::Unreadable>,
 }
 
+impl BuildSummary {
+    /// Warnings for stderr: trace files this run replaced (never expected: names are
+    /// chosen not to collide) and session files that could not be read.
+    pub fn warnings(&self) -> Vec<String> {
+        let replaced = self
+            .overwritten
+            .iter()
+            .map(|p| format!("a trace file of this run was replaced: {}", p.display()));
+        let unreadable = self
+            .unreadable_files
+            .iter()
+            .map(|u| format!("cannot read {u}; skipped"));
+        replaced.chain(unreadable).collect()
+    }
+
+    /// The human summary: totals, then what was skipped, when anything was.
+    pub fn text(&self) -> String {
+        let mut o = format!(
+            "{} traces from {} conversations: {} requests, {} sub-agents ({} requests), {} unique blocks",
+            self.traces,
+            self.conversations,
+            self.parent_requests,
+            self.subagents,
+            self.subagent_requests,
+            self.unique_blocks
+        );
+        let k = &self.skipped;
+        if k.damaged() + k.missing_rows + k.missing_agent_files + k.bad_values > 0 {
+            o.push_str(&format!(
+                "\nskipped: {} unparseable lines, {} bad bodies, {} bad timestamps, {} missing rows, {} missing agent files, {} bad values",
+                k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files, k.bad_values
+            ));
+        }
+        if k.claimed_elsewhere > 0 {
+            o.push_str(&format!(
+                "\n{} responses named by two session files (a copied chain) were traced once, in the file that wrote them first",
+                k.claimed_elsewhere
+            ));
+        }
+        o
+    }
+}
+
 /// Conversations gathered in parallel per window; assembly and writing follow in order.
 /// The window bounds memory to a few conversations per thread, whatever the DB size.
 const WINDOW_PER_THREAD: usize = 8;

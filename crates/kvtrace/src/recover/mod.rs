@@ -458,3 +458,73 @@ fn write_sessions(
     }
     Ok(stems)
 }
+
+impl RecoverSummary {
+    /// The human summary, with the validation scores when there are some.
+    pub fn text(&self) -> String {
+        let s = self;
+        let mut t = format!(
+        "{} conversations ({} of one turn) from {} turns written to {} ({} files)\n\
+         rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}\n\
+         skipped: {} unusable responses, {} superseded, {} bad bodies, {} bad timestamps, {} missing rows",
+        s.conversations,
+        s.single_turn_conversations,
+        s.recovered_turns,
+        s.output_dir,
+        s.files,
+        s.rows,
+        s.candidates,
+        s.old_proxy_pairs,
+        s.turns,
+        s.excluded_indexed,
+        s.small_prefix,
+        s.unusable_responses,
+        s.superseded,
+        s.bad_bodies,
+        s.bad_timestamps,
+        s.missing_rows,
+    );
+        if let Some(v) = &s.validation {
+            t.push_str(&v.text());
+        }
+        t
+    }
+}
+
+impl Validation {
+    /// The scores as text lines.
+    pub fn text(&self) -> String {
+        let v = self;
+        let mut t = format!(
+            "\nvalidation ({} requests in the real logs):",
+            v.real_requests
+        );
+        for (label, sc) in [
+            ("as logged", &v.as_logged),
+            ("cut at compactions", &v.cut_at_compactions),
+        ] {
+            t.push_str(&format!(
+            "\n  {label}: precision {:.4} recall {:.4} over {} requests; {}/{} real conversations recovered exactly ({:.1}%)",
+            sc.precision,
+            sc.recall,
+            sc.known_requests,
+            sc.exact,
+            sc.real_conversations,
+            sc.exact_share * 100.0
+        ));
+            for o in &sc.worst_split {
+                t.push_str(&format!(
+                    "\n    split: {} ({} requests over {} recovered, {} pairs missed)",
+                    o.name, o.requests, o.spread, o.lost_pairs
+                ));
+            }
+            for o in &sc.worst_merged {
+                t.push_str(&format!(
+                    "\n    merged: {} ({} requests from {} real, {} false pairs)",
+                    o.name, o.requests, o.spread, o.lost_pairs
+                ));
+            }
+        }
+        t
+    }
+}

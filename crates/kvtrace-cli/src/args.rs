@@ -1,0 +1,116 @@
+//! Flags several tools share, flattened into their `Args` (`#[command(flatten)]`), with
+//! one spelling, one help text and one validation each.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use kvtrace::encode::blocks::Salt;
+
+use crate::Failure;
+
+/// `--salt HEX` / `--salt-file PATH`: a fixed salt instead of a fresh random one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SaltArgs {
+    /// Fixed salt, 32 hex characters. WEAKENS ANONYMIZATION: see SALT below.
+    #[arg(long, value_name = "HEX", conflicts_with = "salt_file")]
+    pub salt: Option<String>,
+    /// Read a fixed salt from a file. WEAKENS ANONYMIZATION: see SALT below.
+    #[arg(long, value_name = "PATH")]
+    pub salt_file: Option<PathBuf>,
+}
+
+impl SaltArgs {
+    /// The run's salt: the fixed one (with a warning on stderr), else a random one.
+    pub fn resolve(&self) -> Result<Salt, Failure> {
+        let fixed = match (&self.salt, &self.salt_file) {
+            (Some(hex), _) => Salt::from_hex(hex).map_err(crate::fail)?,
+            (_, Some(path)) => Salt::from_file(path).map_err(crate::fail)?,
+            _ => return Ok(Salt::random().context("drawing a salt")?),
+        };
+        eprintln!(
+            "warning: a fixed salt was given; anyone who knows it can test guesses of the \
+             content against the hash ids"
+        );
+        Ok(fixed)
+    }
+}
+
+/// `--json` and `-q/--quiet`: what a tool says when it is done.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct SummaryArgs {
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, no summary text (warnings still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl SummaryArgs {
+    /// Whether a human-readable summary is wanted.
+    pub fn text(&self) -> bool {
+        !self.json && !self.quiet
+    }
+}
+
+/// `--threads N`.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct ThreadsArg {
+    /// Worker threads (default: all cores; at most 256). Output is identical for any value.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub threads: u16,
+}
+
+/// What a trace looks like: block size, segments, sub-agents, anonymization, id scope,
+/// content form (build-minimal-traces).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShapeArgs {
+    /// Tokens per block; only full blocks are hashed.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub block_size: u32,
+    /// Conversations (and segments) with fewer requests produce no trace.
+    #[arg(long, default_value_t = 0)]
+    pub min_requests: usize,
+    /// Start a new segment (`_s1`, `_s2`, …) where requests are more than N seconds apart.
+    #[arg(long, value_name = "N")]
+    pub split_at_gap: Option<f64>,
+    /// Nest sub-agent requests inside their parent trace.
+    #[arg(long)]
+    pub include_subagents: bool,
+    /// Rename traces trace_0001… and agents agent_001…, drop timestamps and analysis fields.
+    #[arg(long)]
+    pub anonymize: bool,
+    /// One hash-id space for the whole run (`"hash_id_scope": "global"`): identical
+    /// prefixes in different conversations share ids. Default: each conversation (with its
+    /// sub-agents) numbers its blocks from 1 (`"local"`), as replayers expect.
+    #[arg(long, conflicts_with = "local_hash_ids")]
+    pub global_hash_ids: bool,
+    /// The default (local hash-id scope); accepted for older scripts.
+    #[arg(long)]
+    pub local_hash_ids: bool,
+    /// Hash content as stored, as the reference does, instead of the canonical form (a
+    /// one-text-block `content` list and its string hash alike).
+    #[arg(long)]
+    pub raw_content: bool,
+}
+
+impl ShapeArgs {
+    pub fn shape(&self) -> kvtrace::builder::Shape {
+        kvtrace::builder::Shape {
+            block_size: self.block_size as usize,
+            min_requests: self.min_requests,
+            split_at_gap: self.split_at_gap,
+            include_subagents: self.include_subagents,
+            anonymize: self.anonymize,
+            local_ids: !self.global_hash_ids,
+        }
+    }
+
+    pub fn form(&self) -> kvtrace::pyjson::Form {
+        if self.raw_content {
+            kvtrace::pyjson::Form::Raw
+        } else {
+            kvtrace::pyjson::Form::Canonical
+        }
+    }
+}
