@@ -401,3 +401,141 @@ fn a_folder_with_an_earlier_runs_outputs_is_refused_unless_forced() {
     assert_eq!(merge(false).status.code(), Some(2));
     assert!(merge(true).status.success());
 }
+
+#[test]
+fn every_tool_ends_quietly_when_its_stdout_is_closed() {
+    // `tool | head -0`: stdout's reader is gone before the tool writes. No panic (exit
+    // 101), no error line: the tool ends as if its output had been read.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let db = s(&golden().join("capture/requests.db"));
+    let jsonl = s(&golden().join("capture/jsonl"));
+    let traces = s(&golden().join("expected/run02"));
+    let copy = d.join("copy.db");
+    std::fs::copy(golden().join("capture/requests.db"), &copy).unwrap();
+    let shard = d.join("shard");
+    ok(
+        "build-minimal-traces",
+        &[
+            &db,
+            "--jsonl-dir",
+            &jsonl,
+            "--output-dir",
+            &s(&shard),
+            "--global-hash-ids",
+            "--id-map",
+            &s(&d.join("shard.idmap")),
+            "-q",
+        ],
+    );
+    let out = |n: &str| s(&d.join(n));
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "build-minimal-traces",
+            vec![
+                db.clone(),
+                "--jsonl-dir".into(),
+                jsonl.clone(),
+                "--output-dir".into(),
+                out("t"),
+                "--json".into(),
+            ],
+        ),
+        (
+            "build-message-index",
+            vec![
+                db.clone(),
+                "--output".into(),
+                out("i.json"),
+                "--json".into(),
+            ],
+        ),
+        (
+            "build-conversation-index",
+            vec![
+                s(&copy),
+                "--projects-path".into(),
+                jsonl.clone(),
+                "--json".into(),
+            ],
+        ),
+        (
+            "build-conversation-index",
+            vec![s(&copy), "--projects-path".into(), jsonl.clone()],
+        ),
+        ("check-streams", vec![db.clone()]),
+        (
+            "export-traces",
+            vec![
+                traces.clone(),
+                "--format".into(),
+                "mooncake".into(),
+                "--output".into(),
+                out("m.jsonl"),
+            ],
+        ),
+        (
+            "list-conversations",
+            vec![db.clone(), "--jsonl-dir".into(), jsonl.clone()],
+        ),
+        (
+            "merge-traces",
+            vec![
+                s(&shard),
+                "--output-dir".into(),
+                out("merged"),
+                "--json".into(),
+            ],
+        ),
+        (
+            "recover-conversations",
+            vec![
+                db.clone(),
+                "--output-dir".into(),
+                out("rec"),
+                "--json".into(),
+            ],
+        ),
+        ("session-stats", vec![jsonl.clone()]),
+        ("trace-stats", vec![traces.clone()]),
+        (
+            "validate-trace-cache",
+            vec![
+                traces.clone(),
+                "--db".into(),
+                db.clone(),
+                "--jsonl-dir".into(),
+                jsonl.clone(),
+            ],
+        ),
+        (
+            "visualize-cache",
+            vec![
+                db.clone(),
+                "--jsonl-dir".into(),
+                jsonl.clone(),
+                "--conversation-id".into(),
+                "all".into(),
+                "--timeline".into(),
+            ],
+        ),
+    ];
+    for (tool, args) in cases {
+        let mut child = std::process::Command::new(bin(tool))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let got = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&got.stderr);
+        assert!(!stderr.contains("panicked"), "{tool}: {stderr}");
+        assert_ne!(got.status.code(), Some(101), "{tool}: {stderr}");
+        assert!(
+            !stderr.lines().any(|l| l.starts_with("error:")),
+            "{tool}: {stderr}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::index::{self};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::Failure;
 
 #[derive(Parser)]
@@ -23,12 +24,8 @@ struct Args {
     /// A message index written by build-message-index (built from the DB when absent).
     #[arg(long)]
     message_index: Option<PathBuf>,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No summary text.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -39,23 +36,19 @@ fn run() -> Result<(), Failure> {
             .map(|h| PathBuf::from(h).join(".claude/projects"))
             .unwrap_or_else(|| PathBuf::from(".claude/projects")),
     };
-    let bar = kvtrace_cli::spinner(args.quiet || args.json, "indexing session logs");
+    let bar = kvtrace_cli::spinner(!args.summary.text(), "indexing session logs");
     let summary =
         index::build_conversation_index(&args.db, &projects, args.message_index.as_deref())
             .map_err(kvtrace_cli::fail)?;
     bar.finish_and_clear();
-    if !args.quiet {
-        kvtrace_cli::warn_unreadable(&summary.unreadable_files);
-    }
-    if args.json {
-        kvtrace_cli::print_json(&summary)?;
-    } else if !args.quiet {
-        println!(
+    kvtrace_cli::warn_unreadable(&summary.unreadable_files);
+    let s = &summary;
+    kvtrace_cli::finish(&args.summary, s, 0, || {
+        format!(
             "{} files, {} message ids, {} matched ({:.1}% match rate), {} rows in conversation_index",
-            summary.files, summary.message_ids, summary.matched, summary.match_rate, summary.rows_inserted
-        );
-    }
-    Ok(())
+            s.files, s.message_ids, s.matched, s.match_rate, s.rows_inserted
+        )
+    })
 }
 
 fn main() -> std::process::ExitCode {
