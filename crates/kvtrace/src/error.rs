@@ -150,7 +150,6 @@ impl Classify for StreamsError {
         match self {
             StreamsError::Capture(e) => e.unusable_input(),
             StreamsError::NoSuchRequest(_) => true,
-            StreamsError::Sqlite { .. } => false,
         }
     }
 }

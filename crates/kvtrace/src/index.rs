@@ -141,15 +141,7 @@ pub fn build_conversation_index(
     };
     // Symlinked files and folders are followed, as every other tool does (walkdir skips
     // link loops with an error entry, dropped here).
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(projects)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "jsonl"))
-        .map(|e| e.into_path())
-        .collect();
-    files.sort();
+    let files = crate::session::dir::jsonl_files_below(projects);
 
     let sql = |source| IndexError::Sqlite {
         path: db.to_owned(),

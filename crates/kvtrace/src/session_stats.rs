@@ -418,15 +418,10 @@ impl Accumulator {
     }
 }
 
-/// Whether a log file belongs to a sub-agent: `agent-*.jsonl`, or under `subagents/`.
+/// Whether a log file belongs to a sub-agent: `agent-<id>.jsonl`, in either layout (the
+/// rule every tool uses, [`crate::session::dir::is_agent_file`]).
 pub fn is_subagent_file(path: &Path) -> bool {
-    let name_says = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("agent-"));
-    name_says
-        || path
-            .parent()
-            .is_some_and(|p| p.components().any(|c| c.as_os_str() == "subagents"))
+    crate::session::dir::is_agent_file(path)
 }
 
 /// The files to read: each file as given, each directory's `*.jsonl` (recursively),
@@ -440,17 +435,7 @@ pub fn session_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SessionStatsErro
         if p.is_file() {
             files.push(p.clone());
         } else if p.is_dir() {
-            let mut found = Vec::new();
-            for entry in walkdir::WalkDir::new(p).follow_links(true) {
-                let entry = entry.map_err(|e| SessionStatsError::Io {
-                    path: p.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                let is_jsonl = entry.path().extension().is_some_and(|x| x == "jsonl");
-                if entry.file_type().is_file() && is_jsonl {
-                    found.push(entry.into_path());
-                }
-            }
+            let mut found = crate::session::dir::jsonl_files_below(p);
             if found.is_empty() {
                 return Err(SessionStatsError::NoFiles(p.clone()));
             }
@@ -706,7 +691,7 @@ mod tests {
     #[test]
     fn subagent_files_are_recognized() {
         assert!(is_subagent_file(Path::new("x/agent-12.jsonl")));
-        assert!(is_subagent_file(Path::new("x/s/subagents/a.jsonl")));
+        assert!(is_subagent_file(Path::new("x/s/subagents/agent-a1.jsonl")));
         assert!(!is_subagent_file(Path::new("x/044c.jsonl")));
     }
 }

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -226,12 +225,6 @@ pub struct CheckOptions {
 pub enum StreamsError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    #[error("{path}: {source}")]
-    Sqlite {
-        path: std::path::PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
     #[error("no request {0} in the capture")]
     NoSuchRequest(String),
 }
@@ -251,62 +244,27 @@ struct RequestBody {
 
 /// Check every streaming response of the capture at `path`.
 pub fn check_capture(path: &Path, opts: &CheckOptions) -> Result<StreamReport, StreamsError> {
-    // Capture::open validates the file (SQLite, `requests` table, columns); it does not
-    // expose its connection, so the rows are streamed from a second read-only one.
     let capture = Capture::open(path)?;
-    drop(capture);
-    let sql_err = |source| StreamsError::Sqlite {
-        path: path.to_owned(),
-        source,
-    };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(sql_err)?;
-    let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
-    let has_routed = {
-        let mut stmt = conn
-            .prepare("PRAGMA table_info(requests)")
-            .map_err(sql_err)?;
-        let cols: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(1))
-            .and_then(|rows| rows.collect())
-            .map_err(sql_err)?;
-        cols.iter().any(|c| c == "routed_model")
-    };
-    let routed = if has_routed { "routed_model" } else { "NULL" };
-    let filter = if opts.request_id.is_some() {
-        " WHERE id = ?1"
-    } else {
-        ""
-    };
-    let base = format!("SELECT id, body, response, {routed} FROM requests{filter}");
-    let mut stmt = conn
-        .prepare(&format!("{base} ORDER BY rowid"))
-        .or_else(|_| conn.prepare(&base))
-        .map_err(sql_err)?;
-    let mut rows = match &opts.request_id {
-        Some(id) => stmt.query([id]),
-        None => stmt.query([]),
-    }
-    .map_err(sql_err)?;
     let mut report = StreamReport::new();
-    while let Some(row) = rows.next().map_err(sql_err)? {
+    capture.for_each_routed_row(opts.request_id.as_deref(), |row| {
         if opts.limit.is_some_and(|l| report.checked >= l) {
-            break;
+            return false;
         }
         report.rows += 1;
-        let id = text_of(row.get_ref(0).ok()).unwrap_or_default().to_owned();
-        let chunks = text_of(row.get_ref(2).ok())
+        let chunks = row
+            .response
             .and_then(|t| serde_json::from_str::<Envelope>(t).ok())
             .and_then(|e| e.chunks);
         let Some(Value::Array(chunks)) = chunks else {
             report.not_streaming += 1;
-            continue;
+            return true;
         };
-        let expected = text_of(row.get_ref(3).ok())
+        let expected = row
+            .routed_model
             .filter(|m| !m.is_empty())
             .map(str::to_owned)
             .or_else(|| {
-                text_of(row.get_ref(1).ok())
+                row.body
                     .and_then(|b| serde_json::from_str::<RequestBody>(b).ok())
                     .and_then(|b| b.model)
                     .and_then(|m| m.as_str().map(str::to_owned))
@@ -319,29 +277,20 @@ pub fn check_capture(path: &Path, opts: &CheckOptions) -> Result<StreamReport, S
         for v in found {
             *report.by_rule.entry(v.rule.name()).or_default() += 1;
             report.violations.push(Violation {
-                request_id: id.clone(),
+                request_id: row.id.to_owned(),
                 chunk: v.chunk,
                 rule: v.rule,
                 detail: v.detail,
             });
         }
-    }
+        true
+    })?;
     if let Some(id) = &opts.request_id {
         if report.rows == 0 {
             return Err(StreamsError::NoSuchRequest(id.clone()));
         }
     }
     Ok(report)
-}
-
-/// A TEXT (or UTF-8 BLOB) cell; `None` for NULL, numbers or invalid UTF-8.
-fn text_of(v: Option<rusqlite::types::ValueRef<'_>>) -> Option<&str> {
-    match v? {
-        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
-            std::str::from_utf8(b).ok()
-        }
-        _ => None,
-    }
 }
 
 /// The open content block.

@@ -245,6 +245,64 @@ impl Capture {
     }
 }
 
+/// A row as check-streams reads it: with `routed_model` when the table has that column.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutedRow<'a> {
+    pub id: &'a str,
+    pub body: Option<&'a str>,
+    pub response: Option<&'a str>,
+    pub routed_model: Option<&'a str>,
+}
+
+impl Capture {
+    /// Stream rows (only `only` when given) in table order with their `routed_model`
+    /// (NULL when the table has no such column); `f` returns `false` to stop.
+    pub fn for_each_routed_row(
+        &self,
+        only: Option<&str>,
+        mut f: impl FnMut(RoutedRow<'_>) -> bool,
+    ) -> Result<(), CaptureError> {
+        let err = |e| classify(&self.path, e);
+        let has_routed = {
+            let mut stmt = self
+                .conn
+                .prepare("PRAGMA table_info(requests)")
+                .map_err(err)?;
+            let cols: Vec<String> = stmt
+                .query_map([], |r| r.get::<_, String>(1))
+                .and_then(|rows| rows.collect())
+                .map_err(err)?;
+            cols.iter().any(|c| c == "routed_model")
+        };
+        let routed = if has_routed { "routed_model" } else { "NULL" };
+        let filter = if only.is_some() { " WHERE id = ?1" } else { "" };
+        let base = format!("SELECT id, body, response, {routed} FROM requests{filter}");
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{base} ORDER BY rowid"))
+            .or_else(|_| self.conn.prepare(&base))
+            .map_err(err)?;
+        let mut rows = match only {
+            Some(id) => stmt.query([id]),
+            None => stmt.query([]),
+        }
+        .map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let id = id_of(r.get_ref(0).ok()).unwrap_or_default();
+            let go_on = f(RoutedRow {
+                id: &id,
+                body: text_of(r.get_ref(1).ok()),
+                response: text_of(r.get_ref(2).ok()),
+                routed_model: text_of(r.get_ref(3).ok()),
+            });
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A stored request borrowed from SQLite for the duration of a callback.
 #[derive(Debug, Clone, Copy)]
 pub struct RowRef<'a> {

@@ -181,6 +181,28 @@ impl SessionDir {
     }
 }
 
+/// Every `*.jsonl` regular file below `root`, at any depth (symlinks followed, link loops
+/// skipped), sorted by path: what the tools that read "all logs" read (the conversation
+/// index, session-stats).
+pub fn jsonl_files_below(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    files.sort();
+    files
+}
+
+/// Whether a session file is a sub-agent's: `agent-<id>.jsonl` (in either layout).
+pub fn is_agent_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| agent_id_of(n).is_some())
+}
+
 fn agent_id_of(name: &str) -> Option<String> {
     name.strip_prefix("agent-")?
         .strip_suffix(".jsonl")
