@@ -15,7 +15,8 @@ use thiserror::Error;
 use crate::capture::{Capture, CaptureError, FirstAttempts, Response};
 use crate::conversation::matched_rows;
 use crate::conversation::Counts;
-use crate::report::table::{group_thousands, Cell, Table};
+use crate::report::table::{Cell, Table};
+use crate::report::units::{duration_text, group_thousands};
 use crate::session::{SessionDir, SessionDirError};
 use crate::stamp::Stamp;
 
@@ -165,19 +166,6 @@ pub fn types_text(types: &BTreeMap<String, usize>) -> String {
         .map(|(k, n)| format!("{k}×{n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `1h 02m 05s`, `3m 07s`, `12s`.
-pub fn duration_text(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m {sec:02}s")
-    } else if m > 0 {
-        format!("{m}m {sec:02}s")
-    } else {
-        format!("{sec}s")
-    }
 }
 
 const HEADER: [&str; 10] = [

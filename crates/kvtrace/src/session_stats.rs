@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::report::table::{group_thousands, Cell, Table};
+use crate::report::table::{Cell, Table};
+use crate::report::units::group_thousands;
 use crate::stamp::Stamp;
 
 /// Why the inputs cannot be used at all (a bad line is counted instead).

@@ -18,6 +18,7 @@ use rustc_hash::FxHashSet;
 use crate::capture::{Capture, CaptureError, FirstAttempts, MessageIndex, Response, RowRef};
 use crate::conversation::Counts;
 use crate::conversation::{matched_rows, RowKey};
+use crate::report::units::thousands;
 use crate::session::{SessionDir, SessionDirError, SessionLog, Unreadable};
 use crate::simulate::{self, SimResult};
 use crate::stamp::Stamp;
@@ -429,19 +430,6 @@ fn match_rows<'c>(trace: &Trace, catalog: &'c Catalog) -> Result<Vec<&'c RowFact
         }
     }
     Ok(rows)
-}
-
-/// Thousands separators, as Python's `{:,}`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 const RULE: &str = "======================================================================";

@@ -58,8 +58,8 @@ fn run() -> Result<(), Failure> {
         Format::Csv => format!("{}\n{}", dist.csv(), tokens.csv()),
         Format::Markdown => format!(
             "**Traces:** {} | **Requests:** {} | **Traces with sub-agents:** {} | **Sub-agents:** {}\n\n{}\n{}",
-            kvtrace::report::table::group_thousands(&s.traces.to_string()),
-            kvtrace::report::table::group_thousands(&s.requests.to_string()),
+            kvtrace::report::units::group_thousands(&s.traces.to_string()),
+            kvtrace::report::units::group_thousands(&s.requests.to_string()),
             s.traces_with_subagents,
             s.subagents,
             dist.markdown(),

@@ -2,6 +2,7 @@
 //! format behind the [`Format`] switch (markdown, CSV; JSON is serde's).
 
 pub mod table;
+pub mod units;
 
 /// Output formats of the reporting commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::report::units::group_thousands;
+
 /// A table cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -39,30 +41,6 @@ impl Cell {
     }
 }
 
-/// Insert thousands separators into the integer part of a formatted number.
-pub fn group_thousands(s: &str) -> String {
-    let (sign, rest) = match s.strip_prefix('-') {
-        Some(r) => ("-", r),
-        None => ("", s),
-    };
-    let (int, frac) = match rest.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (rest, None),
-    };
-    let mut out = String::from(sign);
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if let Some(f) = frac {
-        out.push('.');
-        out.push_str(f);
-    }
-    out
-}
-
 /// Records as CSV text, written by the csv crate (fields quoted when they hold a comma,
 /// a quote, CR or LF; quotes doubled), every record ending in `\n`.
 pub fn csv_text<I, R, F>(records: I) -> String
@@ -80,6 +58,14 @@ where
     }
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// A markdown table cell: `|` escaped, line breaks as spaces (a tool or model name
+/// holding them would break the table).
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
 }
 
 /// A table with a header row and labelled rows.
@@ -110,8 +96,8 @@ impl Table {
             .collect();
         let _ = writeln!(o, "|{}|", aligns.join("|"));
         for (label, cells) in &self.rows {
-            let cells: Vec<String> = cells.iter().map(Cell::human).collect();
-            let _ = writeln!(o, "| {label} | {} |", cells.join(" | "));
+            let cells: Vec<String> = cells.iter().map(|c| md_cell(&c.human())).collect();
+            let _ = writeln!(o, "| {} | {} |", md_cell(label), cells.join(" | "));
         }
         o
     }
@@ -138,6 +124,15 @@ mod tests {
         assert_eq!(Cell::Num(81.25, 1, true).human(), "81.2%");
         assert_eq!(Cell::Num(999.0, 0, false).human(), "999");
         assert_eq!(Cell::Empty.raw(), "");
+    }
+
+    #[test]
+    fn markdown_cells_are_escaped() {
+        let mut t = Table::new(&["Metric", "Value"]);
+        t.push("Tool calls: a|b", vec![Cell::Text("x\ny|z".into())]);
+        let md = t.markdown();
+        let row = md.lines().nth(2).unwrap();
+        assert_eq!(row, "| Tool calls: a\\|b | x y\\|z |");
     }
 
     #[test]

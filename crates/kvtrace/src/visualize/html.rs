@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 
 use super::cache::SimResult;
 use super::select::{Part, Selection};
-use super::svg::{clock, esc, short, ticks, Frame, TimeAxis};
-use super::text::{ttl_text, Section, TTLS};
+use super::svg::{esc, short, ticks, Frame, TimeAxis};
+use super::text::{Section, TTLS};
 use crate::report::table::Cell;
+use crate::report::units::{clock, ttl_text};
 
 /// Most request columns drawn; longer selections are bucketed.
 pub const MAX_COLUMNS: usize = 300;

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::report::units::clock;
+
 /// Escape text for XML content and attributes.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -285,17 +287,6 @@ impl TimeAxis {
             .into_iter()
             .map(|s| (s, clock(self.unmap(s))))
             .collect()
-    }
-}
-
-/// Elapsed seconds as `45s`, `12m05s`, `3h07m`, `2d04h`.
-pub fn clock(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
-        _ => format!("{}d{:02}h", s / 86400, s / 3600 % 24),
     }
 }
 

@@ -9,8 +9,9 @@ use rustc_hash::FxHashMap;
 
 use super::cache::SimResult;
 use super::select::Selection;
-use crate::conversations::{aligned, duration_text};
+use crate::conversations::aligned;
 use crate::report::table::{Cell, Table};
+use crate::report::units::{duration_text, ttl_text};
 use crate::stats::percentile;
 
 /// TTLs of the TTL table and chart: (label, seconds).
@@ -37,17 +38,6 @@ pub struct Section {
     pub title: String,
     pub table: Table,
     pub notes: Vec<String>,
-}
-
-/// `TTL 300 s` or `infinite TTL`.
-pub fn ttl_text(ttl: Option<f64>) -> String {
-    match ttl {
-        Some(t) => format!(
-            "TTL {} s",
-            crate::pyjson::float_repr(t).trim_end_matches(".0")
-        ),
-        None => "infinite TTL".to_owned(),
-    }
 }
 
 fn pct(part: f64, whole: f64) -> Cell {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::select::{Request, Selection};
-use crate::report::table::group_thousands;
+use crate::report::units::group_thousands;
 
 /// A pause longer than this (seconds, from the previous request's end) starts a phase.
 pub const PAUSE_S: f64 = 60.0;
