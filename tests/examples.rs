@@ -117,3 +117,18 @@ fn pipeline_on_examples() {
     let acc = v["traces"][0]["accuracy"].as_f64().unwrap();
     assert!((80.0..120.0).contains(&acc), "accuracy {acc}");
 }
+
+#[test]
+fn every_test_file_is_registered() {
+    // The end-to-end tests live in the workspace's tests/ and are listed as [[test]]
+    // entries of the CLI crate: a file missing there would silently never run.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = std::fs::read_to_string(root.join("crates/kvtrace-cli/Cargo.toml")).unwrap();
+    for e in std::fs::read_dir(root.join("tests")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".rs") {
+            let entry = format!("path = \"../../tests/{stem}.rs\"");
+            assert!(manifest.contains(&entry), "tests/{name} is not a [[test]] of kvtrace-cli");
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::index::{self};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::Failure;
 
@@ -19,33 +20,26 @@ struct Args {
     /// Where to write the map (atomically).
     #[arg(long, default_value = "message_id_index.json")]
     output: PathBuf,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No summary text.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
     guard::output_is_not_an_input("--output", &args.output, &[Input::File(&args.db)])?;
-    let bar = kvtrace_cli::spinner(args.quiet || args.json, "scanning requests");
-    let summary = index::write_message_index(&args.db, &args.output).map_err(kvtrace_cli::fail)?;
+    let bar = kvtrace_cli::spinner(!args.summary.text(), "scanning requests");
+    let s = index::write_message_index(&args.db, &args.output).map_err(kvtrace_cli::fail)?;
     bar.finish_and_clear();
-    if args.json {
-        kvtrace_cli::print_json(&summary)?;
-    } else if !args.quiet {
-        eprintln!(
+    kvtrace_cli::finish(&args.summary, &s, 0, || {
+        format!(
             "{} message ids from {} rows ({} with a response, {} without a message id) → {}",
-            summary.message_ids,
-            summary.rows,
-            summary.rows_with_response,
-            summary.rows_without_message_id,
-            summary.output.display()
-        );
-    }
-    Ok(())
+            s.message_ids,
+            s.rows,
+            s.rows_with_response,
+            s.rows_without_message_id,
+            s.output.display()
+        )
+    })
 }
 
 fn main() -> std::process::ExitCode {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::builder::batch;
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Earlier, Input};
 use kvtrace_cli::{unusable, Failure};
 
@@ -27,12 +28,8 @@ struct Args {
     /// removed after a successful merge).
     #[arg(long)]
     force: bool,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No summary text.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -84,18 +81,11 @@ fn run() -> Result<(), Failure> {
     )?;
     let summary = batch::merge_shards(&shards, &args.output_dir).map_err(kvtrace_cli::fail)?;
     let removed = guard::remove_stale(&earlier, &summary.files)?;
-    if args.json {
-        kvtrace_cli::print_json(&summary)?;
-    } else if !args.quiet {
-        if removed > 0 {
-            eprintln!("--force: removed {removed} traces of an earlier run");
-        }
-        eprintln!(
-            "{} traces from {} shards, {} unique blocks",
-            summary.traces, summary.shards, summary.unique_blocks
-        );
-    }
-    Ok(())
+    let s = &summary;
+    kvtrace_cli::finish(&args.summary, s, removed, || {
+        let (traces, shards, blocks) = (s.traces, s.shards, s.unique_blocks);
+        format!("{traces} traces from {shards} shards, {blocks} unique blocks")
+    })
 }
 
 fn main() -> std::process::ExitCode {
