@@ -128,7 +128,10 @@ fn every_test_file_is_registered() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".rs") {
             let entry = format!("path = \"../../tests/{stem}.rs\"");
-            assert!(manifest.contains(&entry), "tests/{name} is not a [[test]] of kvtrace-cli");
+            assert!(
+                manifest.contains(&entry),
+                "tests/{name} is not a [[test]] of kvtrace-cli"
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: fixture paths, a temp-dir builder and a wrapper around the real binaries.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
