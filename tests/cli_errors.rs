@@ -539,3 +539,33 @@ fn every_tool_ends_quietly_when_its_stdout_is_closed() {
         );
     }
 }
+
+#[test]
+fn every_tool_follows_the_cli_conventions() {
+    // One convention across the tools: `--version` names the tool, `--help` shows a worked
+    // example, and every tool takes `-q/--quiet` and `--json`.
+    let bins = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(bins.len(), 12);
+    for tool in &bins {
+        let version = ok(tool, &["--version"]);
+        assert!(
+            version.starts_with(&format!("{tool} ")),
+            "{tool}: {version}"
+        );
+        let help = ok(tool, &["--help"]);
+        assert!(help.contains("EXAMPLE:"), "{tool}: no example in --help");
+        for flag in ["--json", "--quiet", "-q,"] {
+            assert!(help.contains(flag), "{tool}: no {flag} in --help");
+        }
+    }
+}

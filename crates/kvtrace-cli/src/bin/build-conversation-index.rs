@@ -9,6 +9,7 @@ use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
+    name = "build-conversation-index",
     version,
     about = "Create or replace the conversation_index table of requests.db from Claude Code session logs",
     after_help = "EXAMPLE:\n  build-conversation-index examples/requests.db --projects-path examples/jsonl\n\n\

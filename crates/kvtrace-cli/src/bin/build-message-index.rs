@@ -10,6 +10,7 @@ use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
+    name = "build-message-index",
     version,
     about = "Write a JSON map of message id (msg_…) → request id for every row of requests.db with a response",
     after_help = "EXAMPLE:\n  build-message-index examples/requests.db --output message_id_index.json"

@@ -11,6 +11,7 @@ use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
+    name = "build-minimal-traces",
     version,
     about = "Build compact, anonymizable KV-cache block traces from requests.db and Claude Code session logs",
     after_help = "EXAMPLE:\n  build-minimal-traces examples/requests.db --jsonl-dir examples/jsonl \\\n      --output-dir traces --include-subagents --anonymize\n\n\

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use kvtrace::streams::{self, CheckOptions};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::Failure;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -15,6 +16,7 @@ enum Output {
 
 #[derive(Parser)]
 #[command(
+    name = "check-streams",
     version,
     about = "Check every recorded streaming response of requests.db against the SSE event rules",
     after_help = "EXAMPLE:\n  check-streams examples/requests.db\n  check-streams requests.db --request-id 0435cbe7e61ef400a6fc9786ae752f28 --format json --strict"
@@ -34,6 +36,8 @@ struct Args {
     /// Exit 1 when any stream breaks a rule.
     #[arg(long)]
     strict: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -43,7 +47,12 @@ fn run() -> Result<(), Failure> {
         limit: args.limit,
     };
     let report = streams::check_capture(&args.db, &opts).map_err(kvtrace_cli::fail)?;
-    match args.format {
+    let format = if args.summary.json {
+        Output::Json
+    } else {
+        args.format
+    };
+    match format {
         Output::Json => kvtrace_cli::print_json(&report)?,
         Output::Text => kvtrace_cli::out(report.text().trim_end())?,
     }

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::export::{self, ExportFormat, ExportOptions};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
+    name = "export-traces",
     version,
     about = "Export traces as one replayable request timeline (Mooncake-style JSONL)",
     after_help = "EXAMPLE:\n  export-traces traces/ --format mooncake --block-size 512 --stagger 30 --output trace.jsonl\n\n\
@@ -31,9 +33,8 @@ struct Args {
     /// The JSONL file to write.
     #[arg(long)]
     output: PathBuf,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -52,8 +53,11 @@ fn run() -> Result<(), Failure> {
         output: args.output,
     };
     let s = export::export(&opts).map_err(kvtrace_cli::fail)?;
-    if args.json {
+    if args.summary.json {
         return kvtrace_cli::print_json(&s);
+    }
+    if args.summary.quiet {
+        return Ok(());
     }
     kvtrace_cli::out(&format!(
         "{}: {} lines ({} traces, {} sub-agent requests), block size {} -> {}, blocks {} -> {}",

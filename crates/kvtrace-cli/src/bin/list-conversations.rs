@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::conversations;
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::Failure;
 
 #[derive(Parser)]
 #[command(
+    name = "list-conversations",
     version,
     about = "List the conversations of a capture: requests, times, models, sub-agents, API cache-read share",
     after_help = "EXAMPLE:\n  list-conversations examples/requests.db --jsonl-dir examples/jsonl\n  list-conversations requests.db --jsonl-dir ~/.claude/projects/my-project --format csv"
@@ -22,14 +24,23 @@ struct Args {
     /// text, csv or json.
     #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
     format: String,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
     let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(kvtrace_cli::fail)?;
-    kvtrace_cli::warn_unreadable(&listing.unreadable);
+    if !args.summary.quiet {
+        kvtrace_cli::warn_unreadable(&listing.unreadable);
+    }
     let rows = listing.conversations;
-    match args.format.as_str() {
+    let format = if args.summary.json {
+        "json"
+    } else {
+        args.format.as_str()
+    };
+    match format {
         "json" => kvtrace_cli::print_json(&rows),
         "csv" => kvtrace_cli::out(conversations::csv(&rows).trim_end()),
         _ => kvtrace_cli::out(conversations::text(&rows).trim_end()),

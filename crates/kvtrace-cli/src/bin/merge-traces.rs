@@ -10,6 +10,7 @@ use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
+    name = "merge-traces",
     version,
     about = "Merge the outputs of shards (run with one --salt-file and --id-map) into the ids one global run would give",
     after_help = "EXAMPLE:\n  build-minimal-traces --batch shard1.csv --output-dir out/shard1 --salt-file salt.hex --id-map out/shard1.idmap\n  build-minimal-traces --batch shard2.csv --output-dir out/shard2 --salt-file salt.hex --id-map out/shard2.idmap\n  merge-traces out/shard1 out/shard2 --output-dir traces\n\n\

@@ -11,6 +11,7 @@ use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
+    name = "recover-conversations",
     version,
     about = "Recover conversations from requests.db alone (when session logs are lost) as Claude Code session files",
     after_help = "EXAMPLE:\n  recover-conversations capture/requests.db --output-dir recovered \\\n      --exclude-indexed ~/.claude/projects/myproj\n  build-minimal-traces capture/requests.db --jsonl-dir recovered --output-dir traces\n\n\

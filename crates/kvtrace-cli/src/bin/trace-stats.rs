@@ -6,10 +6,12 @@ use clap::Parser;
 use kvtrace::report::Format;
 use kvtrace::stats;
 use kvtrace::trace::read::{trace_files, Trace};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
+    name = "trace-stats",
     version,
     about = "Summarize a set of traces: requests, input sizes, durations, hit rates, timing",
     after_help = "EXAMPLE:\n  trace-stats traces/ --warm-prefix 0.75 --format markdown"
@@ -23,6 +25,8 @@ struct Args {
     /// markdown, csv or json.
     #[arg(long, default_value = "markdown")]
     format: Format,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -40,7 +44,9 @@ fn run() -> Result<(), Failure> {
             Ok(t) => traces.push(t),
             Err(e) => {
                 skipped += 1;
-                eprintln!("warning: skipped {e}");
+                if !args.summary.quiet {
+                    eprintln!("warning: skipped {e}");
+                }
             }
         }
     }
@@ -53,7 +59,12 @@ fn run() -> Result<(), Failure> {
     }
     let s = stats::trace_set_stats(&traces, args.warm_prefix);
     let (dist, tokens) = stats::tables(&s, args.warm_prefix);
-    let text = match args.format {
+    let format = if args.summary.json {
+        Format::Json
+    } else {
+        args.format
+    };
+    let text = match format {
         Format::Json => serde_json::to_string_pretty(&s)?,
         Format::Csv => format!("{}\n{}", dist.csv(), tokens.csv()),
         Format::Markdown => format!(

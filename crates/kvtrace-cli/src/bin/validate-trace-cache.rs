@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::validate::{self, ValidateOptions};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
+    name = "validate-trace-cache",
     version,
     about = "Compare the cache hit rate simulated from trace hash ids with the rate the API reported",
     after_help = "EXAMPLE:\n  validate-trace-cache traces/ --db examples/requests.db --jsonl-dir examples/jsonl --ttl 300\n\n\
@@ -35,9 +37,8 @@ struct Args {
     /// Also write one CSV row per trace to this file.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Print the report as JSON instead of text.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -78,9 +79,9 @@ fn run() -> Result<(), Failure> {
         kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", csv.display()))?;
     }
-    if args.json {
+    if args.summary.json {
         kvtrace_cli::print_json(&report)?;
-    } else {
+    } else if !args.summary.quiet {
         let text = validate::render_text(&report, &args.db, &args.jsonl_dir);
         kvtrace_cli::out(text.trim_end_matches('\n'))?;
     }

@@ -6,14 +6,16 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::visualize::{self, Options, Target};
+use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
+    name = "visualize-cache",
     version,
     about = "Simulate a prefix KV cache over a capture and draw it as an offline HTML dashboard",
-    after_help = "EXAMPLES:\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --output dash.html\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --timeline\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id combined --text-only --ttl 300\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id all --output-dir dashboards"
+    after_help = "EXAMPLE:\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --output dash.html\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --timeline\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id combined --text-only --ttl 300\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id all --output-dir dashboards"
 )]
 struct Args {
     /// The claude-code-proxy capture (requests.db).
@@ -44,9 +46,8 @@ struct Args {
     /// Tokens per block.
     #[arg(long, default_value_t = 64)]
     block_size: usize,
-    /// No "wrote …" lines.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    summary: SummaryArgs,
 }
 
 fn run() -> Result<(), Failure> {
@@ -78,10 +79,13 @@ fn run() -> Result<(), Failure> {
     };
     let outcome = visualize::run(&opts).map_err(kvtrace_cli::fail)?;
     kvtrace_cli::warn_unreadable(&outcome.unreadable);
+    if args.summary.json {
+        return kvtrace_cli::print_json(&outcome);
+    }
     if let Some(t) = &outcome.timeline {
         kvtrace_cli::out(t)?;
     }
-    if !args.quiet {
+    if !args.summary.quiet {
         for id in &outcome.skipped {
             eprintln!("note: conversation {id} has no requests in the capture; skipped");
         }

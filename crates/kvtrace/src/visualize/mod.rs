@@ -81,7 +81,7 @@ pub struct Options {
 }
 
 /// What a run produced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Outcome {
     /// `--timeline` text (conversations separated by a `== id ==` heading in `all`).
     pub timeline: Option<String>,
