@@ -339,3 +339,25 @@ fn golden_run02_exports_every_request() {
         }
     }
 }
+
+#[test]
+fn dash_and_dev_stdout_write_clean_jsonl_to_stdout() {
+    let traces = common::golden().join("expected/run02");
+    for target in ["-", "/dev/stdout"] {
+        let o = std::process::Command::new(common::bin("export-traces"))
+            .arg(&traces)
+            .args(["--format", "mooncake", "--output", target])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.lines().count() > 10, "{target}: {text}");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{target}: not JSONL ({e}): {line}"));
+            assert!(v["hash_ids"].is_array());
+        }
+        // The summary went to stderr.
+        assert!(String::from_utf8_lossy(&o.stderr).contains("lines"));
+    }
+}

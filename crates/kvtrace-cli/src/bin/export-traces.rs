@@ -7,7 +7,7 @@ use clap::Parser;
 use kvtrace::export::{self, ExportFormat, ExportOptions};
 use kvtrace_cli::args::SummaryArgs;
 use kvtrace_cli::guard::{self, Input};
-use kvtrace_cli::Failure;
+use kvtrace_cli::{unusable, Failure};
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +30,7 @@ struct Args {
     /// Seconds between the starts of consecutive traces.
     #[arg(long, default_value_t = 0.0)]
     stagger: f64,
-    /// The JSONL file to write.
+    /// The JSONL file to write (`-`: standard output).
     #[arg(long)]
     output: PathBuf,
     #[command(flatten)]
@@ -52,6 +52,10 @@ fn run() -> Result<(), Failure> {
         stagger: args.stagger,
         output: args.output,
     };
+    if args.summary.json && kvtrace::trace::is_stdout(&opts.output) {
+        let both = "--json and --output - both write to standard output";
+        return Err(unusable(anyhow::anyhow!("{both}; choose one")));
+    }
     let s = export::export(&opts).map_err(kvtrace_cli::fail)?;
     if args.summary.json {
         return kvtrace_cli::print_json(&s);
@@ -59,7 +63,8 @@ fn run() -> Result<(), Failure> {
     if args.summary.quiet {
         return Ok(());
     }
-    kvtrace_cli::out(&format!(
+    // The summary goes to stderr: stdout may be the export itself (`--output -`).
+    eprintln!(
         "{}: {} lines ({} traces, {} sub-agent requests), block size {} -> {}, blocks {} -> {}",
         opts.output.display(),
         s.lines,
@@ -69,7 +74,8 @@ fn run() -> Result<(), Failure> {
         s.block_size_out,
         s.blocks_in,
         s.blocks_out
-    ))
+    );
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

@@ -9,7 +9,15 @@ use std::path::Path;
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, flushed
 /// and renamed over the target, so readers never see a partial file.
+///
+/// `-` (and `/dev/stdout`) means standard output: the bytes are written there directly (a
+/// rename over `/dev/stdout` would replace the file the shell redirected it to).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        return out.flush();
+    }
     // A device or FIFO (`--output /dev/null`, `/dev/stdout`) cannot be replaced atomically,
     // and renaming over it would replace the device node itself when run as root: write
     // through it instead.
@@ -38,4 +46,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Whether an output path names standard output (`-` or `/dev/stdout`).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-" || path.as_os_str() == "/dev/stdout"
 }
