@@ -33,7 +33,7 @@ measure() {
     printf '%s\n' "${times[@]}" | sort -n | awk -v p="$peak" '{a[NR]=$1} END {print a[int((NR+1)/2)], p}'
 }
 
-common=("$dir/requests.db" --jsonl-dir "$dir/jsonl" --include-subagents --salt "$salt" --quiet)
+common=("$dir/requests.db" --jsonl-dir "$dir/jsonl" --include-subagents --salt "$salt" --quiet --force)
 read -r scan scan_kb < <(measure 3 "$bin/build-minimal-traces" "${common[@]}" --scan-only)
 read -r t2 t2_kb < <(measure 3 "$bin/build-minimal-traces" "${common[@]}" --threads 2 --output-dir "$out/t2")
 read -r t1 t1_kb < <(measure 3 "$bin/build-minimal-traces" "${common[@]}" --threads 1 --output-dir "$out/t1")
@@ -45,7 +45,7 @@ for f in $(ls "$dir/jsonl" | grep -v '^agent-' | grep '\.jsonl$' | head -10); do
     ln -s "$dir/jsonl/$f" "$sub/$f"; d="${f%.jsonl}"; [ -d "$dir/jsonl/$d" ] && ln -s "$dir/jsonl/$d" "$sub/$d"
 done
 for f in "$dir"/jsonl/agent-*.jsonl; do [ -e "$f" ] && ln -s "$f" "$sub/"; done
-subset=("$dir/requests.db" --jsonl-dir "$sub" --include-subagents --salt "$salt" --quiet)
+subset=("$dir/requests.db" --jsonl-dir "$sub" --include-subagents --salt "$salt" --quiet --force)
 read -r b_fast _ < <(measure 3 "$bin/build-minimal-traces" "${subset[@]}" --threads 1 --output-dir "$out/bf")
 read -r b_fast2 _ < <(measure 3 "$bin/build-minimal-traces" "${subset[@]}" --threads 2 --output-dir "$out/bf2")
 read -r b_full b_kb < <(measure 1 "$bin/build-minimal-traces" "${subset[@]}" --threads 1 --full-tokenization --output-dir "$out/bz")

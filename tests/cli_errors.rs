@@ -258,20 +258,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 
     // merge-traces: one shard twice, or the output inside a shard.
     let shard = d.join("shard");
-    ok(
-        "build-minimal-traces",
-        &[
-            db.as_str(),
-            "--jsonl-dir",
-            &jsonl,
-            "--output-dir",
-            &s(&shard),
-            "--global-hash-ids",
-            "--id-map",
-            &s(&d.join("shard.idmap")),
-            "-q",
-        ],
-    );
+    build_shard(db.as_ref(), jsonl.as_ref(), &shard, &d.join("shard.idmap"));
     let merged = s(&d.join("merged"));
     assert_unusable(
         "merge-traces",
@@ -373,21 +360,7 @@ fn a_folder_with_an_earlier_runs_outputs_is_refused_unless_forced() {
     assert_eq!(recover(false).status.code(), Some(2));
     assert!(recover(true).status.success());
     let shard = d.join("shard");
-    let map = d.join("shard.idmap");
-    ok(
-        "build-minimal-traces",
-        &[
-            db.as_str(),
-            "--jsonl-dir",
-            &jsonl,
-            "--output-dir",
-            &s(&shard),
-            "--global-hash-ids",
-            "--id-map",
-            &s(&map),
-            "-q",
-        ],
-    );
+    build_shard(db.as_ref(), jsonl.as_ref(), &shard, &d.join("shard.idmap"));
     let merged = s(&d.join("merged"));
     let merge = |force: bool| {
         let sh = s(&shard);
@@ -415,20 +388,7 @@ fn every_tool_ends_quietly_when_its_stdout_is_closed() {
     let copy = d.join("copy.db");
     std::fs::copy(golden().join("capture/requests.db"), &copy).unwrap();
     let shard = d.join("shard");
-    ok(
-        "build-minimal-traces",
-        &[
-            &db,
-            "--jsonl-dir",
-            &jsonl,
-            "--output-dir",
-            &s(&shard),
-            "--global-hash-ids",
-            "--id-map",
-            &s(&d.join("shard.idmap")),
-            "-q",
-        ],
-    );
+    build_shard(db.as_ref(), jsonl.as_ref(), &shard, &d.join("shard.idmap"));
     let out = |n: &str| s(&d.join(n));
     let cases: Vec<(&str, Vec<String>)> = vec![
         (

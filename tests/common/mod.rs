@@ -137,3 +137,21 @@ pub fn unavailable(what: &str) {
     );
     eprintln!("skipped: {what}");
 }
+
+/// Build a capture into `out` as a shard merge-traces accepts (global ids, id map `map`).
+pub fn build_shard(db: &Path, jsonl: &Path, out: &Path, map: &Path) {
+    ok(
+        "build-minimal-traces",
+        &[
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--output-dir".as_ref(),
+            out.as_os_str(),
+            "--global-hash-ids".as_ref(),
+            "--id-map".as_ref(),
+            map.as_os_str(),
+            "-q".as_ref(),
+        ],
+    );
+}
