@@ -527,5 +527,10 @@ fn every_tool_follows_the_cli_conventions() {
         for flag in ["--json", "--quiet", "-q,"] {
             assert!(help.contains(flag), "{tool}: no {flag} in --help");
         }
+        // The session-log folder has one name wherever a tool takes one.
+        assert!(
+            !help.contains("--projects-path <"),
+            "{tool}: --projects-path"
+        );
     }
 }

@@ -12,16 +12,17 @@ use kvtrace_cli::Failure;
     name = "build-conversation-index",
     version,
     about = "Create or replace the conversation_index table of requests.db from Claude Code session logs",
-    after_help = "EXAMPLE:\n  build-conversation-index examples/requests.db --projects-path examples/jsonl\n\n\
+    after_help = "EXAMPLE:\n  build-conversation-index examples/requests.db --jsonl-dir examples/jsonl\n\n\
 This is the only kvtrace tool that writes to the capture: it replaces the table\n\
 conversation_index in one transaction and never touches `requests`."
 )]
 struct Args {
     /// The capture (requests.db from claude-code-proxy).
     db: PathBuf,
-    /// Directory scanned recursively for *.jsonl session logs [default: ~/.claude/projects].
-    #[arg(long)]
-    projects_path: Option<PathBuf>,
+    /// Directory scanned recursively for *.jsonl session logs [default: ~/.claude/projects]
+    /// (`--projects-path`, the reference's name, is accepted too).
+    #[arg(long, alias = "projects-path")]
+    jsonl_dir: Option<PathBuf>,
     /// A message index written by build-message-index (built from the DB when absent).
     #[arg(long)]
     message_index: Option<PathBuf>,
@@ -31,7 +32,7 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args = Args::parse();
-    let projects = match args.projects_path {
+    let projects = match args.jsonl_dir {
         Some(p) => p,
         None => std::env::var_os("HOME")
             .map(|h| PathBuf::from(h).join(".claude/projects"))
