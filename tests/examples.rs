@@ -48,19 +48,9 @@ fn pipeline_on_examples() {
     assert_eq!(c["match_rate"], 100.0);
 
     let out = tmp.path().join("traces");
-    let b: serde_json::Value = serde_json::from_str(&ok(
-        "build-minimal-traces",
-        &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--output-dir".as_ref(),
-            out.as_os_str(),
-            "--include-subagents".as_ref(),
-            "--json".as_ref(),
-        ],
-    ))
-    .unwrap();
+    let flags = ["--include-subagents", "--json"];
+    let b: serde_json::Value =
+        serde_json::from_str(&build_traces(&db, &jsonl, &out, &flags)).unwrap();
     assert_eq!(b["traces"], 2);
     assert_eq!(b["parent_requests"], 48);
     assert_eq!(b["subagents"], 4);

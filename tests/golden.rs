@@ -214,21 +214,8 @@ fn anonymized_examples_leak_nothing() {
     let out = tmp.path().join("out");
     let db = examples().join("requests.db");
     let jsonl = examples().join("jsonl");
-    ok(
-        "build-minimal-traces",
-        &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--output-dir".as_ref(),
-            out.as_os_str(),
-            "--include-subagents".as_ref(),
-            "--anonymize".as_ref(),
-            "--salt".as_ref(),
-            SALT.as_ref(),
-            "-q".as_ref(),
-        ],
-    );
+    let flags = ["--include-subagents", "--anonymize", "--salt", SALT, "-q"];
+    build_traces(&db, &jsonl, &out, &flags);
     let files = dir_files(&out);
     assert_eq!(files.len(), 2);
     assert_no_leak(&examples(), &files);

@@ -81,20 +81,8 @@ fn live_capture(journal: &str) {
     let w = writer(db.clone(), stop.clone());
     for i in 0..4 {
         let out = tmp.path().join(format!("out{i}"));
-        ok(
-            "build-minimal-traces",
-            &[
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--output-dir".as_ref(),
-                out.as_os_str(),
-                "--salt".as_ref(),
-                SALT.as_ref(),
-                "--include-subagents".as_ref(),
-                "--quiet".as_ref(),
-            ],
-        );
+        let flags = ["--salt", SALT, "--include-subagents", "--quiet"];
+        common::build_traces(&db, &jsonl, &out, &flags);
         // The rows of the log's conversations were not touched: same traces every time.
         assert_eq!(
             common::dir_files(&out).len(),

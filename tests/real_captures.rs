@@ -380,21 +380,8 @@ fn a_continuation_that_copies_the_previous_chain_is_traced_once() {
     let db = capture("cc1.0-event-proxy").join("requests.db");
     let whole = build("cc1.0-event-proxy", &tmp.path().join("whole"), &[]);
     let out = tmp.path().join("split");
-    let summary = ok(
-        "build-minimal-traces",
-        &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--output-dir".as_ref(),
-            out.as_os_str(),
-            "--salt".as_ref(),
-            SALT.as_ref(),
-            "--include-subagents".as_ref(),
-            "--json".as_ref(),
-        ],
-    );
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let flags = ["--salt", SALT, "--include-subagents", "--json"];
+    let summary: Value = serde_json::from_str(&build_traces(&db, &jsonl, &out, &flags)).unwrap();
     assert!(summary["skipped"]["claimed_elsewhere"].as_u64().unwrap() >= 3);
     let split: Vec<Value> = dir_files(&out)
         .iter()

@@ -394,31 +394,27 @@ pub fn db_tools(c: &Cap) -> DbRuns {
 }
 
 impl DbRuns {
-    /// Every tool succeeded (damage was skipped, not fatal).
-    pub fn all_ok(&self) -> &Self {
-        for r in [
+    /// Every run but validate's (which has its own exit rule).
+    fn others(&self) -> [&Run; 6] {
+        [
             &self.bmt,
             &self.bmi,
             &self.bci,
             &self.streams,
             &self.list,
             &self.viz,
-        ] {
+        ]
+    }
+    /// Every tool succeeded (damage was skipped, not fatal).
+    pub fn all_ok(&self) -> &Self {
+        self.others().iter().for_each(|r| {
             r.ok();
-        }
+        });
         self.validate.reported();
         self
     }
     pub fn all_unusable(&self, needle: &str) {
-        for r in [
-            &self.bmt,
-            &self.bmi,
-            &self.bci,
-            &self.streams,
-            &self.list,
-            &self.viz,
-            &self.validate,
-        ] {
+        for r in self.others().into_iter().chain([&self.validate]) {
             r.unusable().contains(needle);
         }
     }

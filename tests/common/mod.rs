@@ -138,19 +138,36 @@ pub fn unavailable(what: &str) {
     eprintln!("skipped: {what}");
 }
 
+/// Run build-minimal-traces on `db` + `jsonl` into the folder `out` with `extra` flags;
+/// it must succeed. Returns its stdout.
+pub fn build_traces<S: AsRef<std::ffi::OsStr>>(
+    db: &Path,
+    jsonl: &Path,
+    out: &Path,
+    extra: &[S],
+) -> String {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        db.into(),
+        "--jsonl-dir".into(),
+        jsonl.into(),
+        "--output-dir".into(),
+        out.into(),
+    ];
+    args.extend(extra.iter().map(|a| a.as_ref().to_owned()));
+    ok("build-minimal-traces", &args)
+}
+
 /// Build a capture into `out` as a shard merge-traces accepts (global ids, id map `map`).
 pub fn build_shard(db: &Path, jsonl: &Path, out: &Path, map: &Path) {
-    ok(
-        "build-minimal-traces",
+    let map = map.as_os_str();
+    build_traces(
+        db,
+        jsonl,
+        out,
         &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--output-dir".as_ref(),
-            out.as_os_str(),
             "--global-hash-ids".as_ref(),
             "--id-map".as_ref(),
-            map.as_os_str(),
+            map,
             "-q".as_ref(),
         ],
     );

@@ -139,7 +139,13 @@ impl SessionDir {
     /// file is read as is.
     pub fn read_parent(&self, path: &Path) -> std::io::Result<super::SessionLog> {
         let mut log = super::SessionLog::read(path)?;
-        if let Some(i) = self.parents.iter().position(|p| p == path) {
+        // Parents are sorted by (file name, path): a binary search, not a scan per read.
+        let found = self.parents.binary_search_by(|p| {
+            p.file_name()
+                .cmp(&path.file_name())
+                .then_with(|| p.as_path().cmp(path))
+        });
+        if let Ok(i) = found {
             self.claims().apply(i, &mut log);
         }
         Ok(log)
