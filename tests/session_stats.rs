@@ -126,20 +126,34 @@ fn assert_matches(got: &Value, e: &Expected, what: &str) {
             .map(|u| u[k].as_u64().unwrap_or(0))
             .sum()
     };
+    let split = |k: &str| -> u64 {
+        e.last_usage
+            .values()
+            .map(|u| u["cache_creation"][k].as_u64().unwrap_or(0))
+            .sum()
+    };
     let usage = json!({
         "input": sum("input_tokens"),
         "output": sum("output_tokens"),
         "cache_creation": sum("cache_creation_input_tokens"),
         "cache_read": sum("cache_read_input_tokens"),
+        "cache_creation_1h": split("ephemeral_1h_input_tokens"),
+        "cache_creation_5m": split("ephemeral_5m_input_tokens"),
     });
     assert_eq!(got["usage"], usage, "{what}: usage");
     let mut stops: BTreeMap<&str, u64> = BTreeMap::new();
     for id in &e.ids {
-        *stops
-            .entry(e.last_stop.get(id).map_or("(none)", String::as_str))
-            .or_default() += 1;
+        if let Some(s) = e.last_stop.get(id) {
+            *stops.entry(s).or_default() += 1;
+        }
     }
     assert_eq!(got["stop_reasons"], json!(stops), "{what}: stop reasons");
+    let unlogged = e.ids.len() - stops.values().sum::<u64>() as usize;
+    assert_eq!(
+        n("responses_without_stop_reason"),
+        unlogged as u64,
+        "{what}: no stop reason"
+    );
 }
 
 fn example_files() -> Vec<PathBuf> {
@@ -272,8 +286,9 @@ fn hand_written_log_has_known_counts() {
         s["events_by_type"],
         json!({"assistant": 4, "summary": 1, "user": 2})
     );
-    assert_eq!(s["user_prompts"], json!(1));
-    assert_eq!(s["user_tool_results"], json!(1));
+    assert_eq!(s["user"]["typed_prompts"], json!(1));
+    assert_eq!(s["user"]["tool_results"], json!(1));
+    assert_eq!(s["kind"], json!("session"));
     assert_eq!(s["assistant_responses"], json!(2));
     assert_eq!(s["assistant_lines"], json!(4));
     assert_eq!(
@@ -285,10 +300,11 @@ fn hand_written_log_has_known_counts() {
     assert_eq!(s["responses_with_tool_use"], json!(2));
     assert_eq!(s["tool_calls_by_name"], json!({"Read": 2, "Task": 1}));
     assert_eq!(s["subagents_by_type"], json!({"Plan": 1}));
-    assert_eq!(s["duration_s"], json!(90.5));
+    assert_eq!(s["activity"]["wall_s"], json!(90.5));
     assert_eq!(
         s["usage"],
-        json!({"input": 15, "output": 57, "cache_creation": 100, "cache_read": 300})
+        json!({"input": 15, "output": 57, "cache_creation": 100, "cache_read": 300,
+            "cache_creation_1h": 0, "cache_creation_5m": 0})
     );
     assert_eq!(s["stop_reasons"], json!({"end_turn": 1, "tool_use": 1}));
     let phases = &s["cache_read_over_time"];
@@ -328,7 +344,12 @@ fn directories_label_subagents_and_total_adds_up() {
         .iter()
         .map(|s| {
             let f = PathBuf::from(s["file"].as_str().unwrap());
-            let rel = f.strip_prefix(d).unwrap().display().to_string();
+            // Named below the folder's own name, never by the absolute path.
+            let rel = f
+                .strip_prefix(d.file_name().unwrap())
+                .unwrap()
+                .display()
+                .to_string();
             (rel, s["subagent"].as_bool().unwrap())
         })
         .collect();
@@ -345,7 +366,7 @@ fn directories_label_subagents_and_total_adds_up() {
     assert_eq!(t["subagent_files"], json!(2));
     assert_eq!(t["assistant_responses"], json!(3));
     assert_eq!(t["usage"]["output"], json!(6));
-    assert_eq!(t["duration_s"], json!(60.0));
+    assert_eq!(t["activity"]["wall_s"], json!(60.0));
 }
 
 #[test]
@@ -362,4 +383,331 @@ fn unusable_input_is_one_error_line_and_exit_2() {
         assert!(err.starts_with("error: "), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+}
+
+/// The public session logs (Claude Code 1.0.29 to 2.1.114, both sub-agent layouts,
+/// inline sidechains, warm-up agents) against count.py's independent per-file counts
+/// (CPython's json alone; its rules are in its docstring).
+#[test]
+fn public_logs_match_count_py() {
+    let root = common::fixtures().join("public-logs");
+    let counts: Value =
+        serde_json::from_slice(&std::fs::read(root.join("COUNTS.json")).unwrap()).unwrap();
+    let report = json_of(&[&root]);
+    let sessions = report["sessions"].as_array().unwrap();
+    let files = counts["files"].as_object().unwrap();
+    let mut checked = 0;
+    let mut versions = BTreeSet::new();
+    let (mut kinds, mut typed) = (BTreeMap::<String, u64>::new(), 0);
+    for s in sessions {
+        // "public-logs/<owner>__<repo>/…": the key of COUNTS.json is the path below root.
+        let name = s["file"].as_str().unwrap();
+        let key = name.strip_prefix("public-logs/").unwrap();
+        let e = &files[key];
+        assert!(e.is_object(), "{key} has no independent count");
+        checked += 1;
+        for v in e["versions"].as_array().unwrap() {
+            versions.insert(v.as_str().unwrap().to_owned());
+        }
+        let ub = &e["user_buckets"];
+        let u = &s["user"];
+        let n = |v: &Value| v.as_u64().unwrap();
+        let pairs = [
+            (
+                "typed prompts",
+                n(&u["typed_prompts"]),
+                n(&e["typed_prompts_main"]),
+            ),
+            (
+                "sidechain prompts",
+                n(&u["subagent_prompts"]) + n(&u["warmup_prompts"]),
+                n(&e["typed_prompts"]) - n(&e["typed_prompts_main"]),
+            ),
+            (
+                "tool result entries",
+                n(&u["tool_results"]),
+                n(&ub["tool_result"]),
+            ),
+            ("meta", n(&u["meta"]), n(&ub["meta"])),
+            ("commands", n(&u["commands"]), n(&ub["command"])),
+            (
+                "command output",
+                n(&u["local_command_outputs"]),
+                n(&ub["local_command_output"]),
+            ),
+            ("interrupts", n(&u["interrupts"]), n(&ub["interrupt"])),
+            ("bash mode", n(&u["bash_mode"]), n(&ub["bash_mode"])),
+            (
+                "compaction summaries",
+                n(&u["compact_summaries"]),
+                n(&ub["compact_summary"]),
+            ),
+            (
+                "task notifications",
+                n(&u["task_notifications"]),
+                n(&ub["task_notification"]),
+            ),
+            ("no text", n(&u["no_text"]), n(&ub["no_text"])),
+            (
+                "tool results",
+                n(&s["tool_results"]),
+                n(&e["tool_result_blocks"]),
+            ),
+            (
+                "tool errors",
+                n(&s["tool_errors"]),
+                n(&e["tool_result_errors"]),
+            ),
+            // count.py counts an assistant line without message.id as a response of its own.
+            (
+                "responses",
+                n(&s["assistant_responses"]),
+                n(&e["assistant_responses"]) - n(&e["assistant_lines_without_message_id"]),
+            ),
+            (
+                "unparseable",
+                n(&s["unparseable_lines"]),
+                n(&e["unparseable_lines"]),
+            ),
+            (
+                "cache writes",
+                n(&s["usage"]["cache_creation"]),
+                n(&e["usage"]["cache_creation_input_tokens"]),
+            ),
+            (
+                "1h writes",
+                n(&s["usage"]["cache_creation_1h"]),
+                n(&e["usage"]["ephemeral_1h_input_tokens"]),
+            ),
+            (
+                "5m writes",
+                n(&s["usage"]["cache_creation_5m"]),
+                n(&e["usage"]["ephemeral_5m_input_tokens"]),
+            ),
+            (
+                "cache reads",
+                n(&s["usage"]["cache_read"]),
+                n(&e["usage"]["cache_read_input_tokens"]),
+            ),
+            (
+                "input",
+                n(&s["usage"]["input"]),
+                n(&e["usage"]["input_tokens"]),
+            ),
+            (
+                "output",
+                n(&s["usage"]["output"]),
+                n(&e["usage"]["output_tokens"]),
+            ),
+            (
+                "split usage",
+                n(&s["responses_with_cache_creation_split"]),
+                n(&e["responses_with_cache_creation_object"]),
+            ),
+            (
+                "compactions",
+                n(&s["compactions"]),
+                n(&e["compact_boundaries"]),
+            ),
+            (
+                "background agents",
+                n(&s["background_agents"]),
+                n(&e["async_launched"]),
+            ),
+        ];
+        for (what, got, want) in pairs {
+            assert_eq!(got, want, "{key}: {what}");
+        }
+        // Inline sub-agents: count.py's sidechain chains, in files that have a main chain.
+        if s["kind"] == "session" && n(&e["sidechain_lines"]) < n(&e["lines"]) {
+            assert_eq!(
+                n(&s["inline_subagents"]),
+                n(&e["sidechain_chains"]),
+                "{key}: inline"
+            );
+        }
+        *kinds
+            .entry(s["kind"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        typed += n(&u["typed_prompts"]);
+    }
+    let on_disk = files.keys().filter(|k| root.join(k).is_file()).count();
+    assert_eq!(checked, on_disk, "every fixture file is reported");
+    assert!(checked >= 40, "{checked}");
+    // Several versions of both sub-agent layouts, warm-up agents told apart.
+    for v in ["1.0.29", "1.0.128", "2.0.28", "2.0.71", "2.1.114"] {
+        assert!(versions.contains(v), "{v} missing: {versions:?}");
+    }
+    let t = &report["total"];
+    assert_eq!(t["warmup_agent_files"], json!(kinds["warmup"]));
+    assert!(kinds["warmup"] > 0 && kinds["subagent"] > 0);
+    assert_eq!(t["user"]["typed_prompts"], json!(typed));
+    // The total's usage by kind adds up to its usage.
+    let by_kind = &t["usage_by_kind"];
+    let part = |k: &str| -> u64 {
+        ["main", "subagents", "warmup", "compaction"]
+            .iter()
+            .map(|p| by_kind[p][k].as_u64().unwrap())
+            .sum()
+    };
+    for k in ["input", "cache_creation", "cache_read", "output"] {
+        assert_eq!(
+            part(k),
+            t["usage"][k].as_u64().unwrap(),
+            "usage by kind: {k}"
+        );
+    }
+}
+
+/// Compactions, pauses, background agents, tool errors, a title, stop reasons not
+/// logged, a `|` in a tool name: a hand-written conversation with known answers.
+#[test]
+fn compactions_pauses_and_background_agents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("-Users-me-src-app");
+    std::fs::create_dir_all(project.join("s1/subagents")).unwrap();
+    let lines = |v: &[Value]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let reply = |id: &str, t: &str, read: u64, write: u64| {
+        json!({"type": "assistant", "sessionId": "s1", "timestamp": t, "message": {"id": id,
+            "model": "m", "content": [{"type": "tool_use", "id": format!("tu_{id}"), "name": "a|b", "input": {}}],
+            "usage": {"input_tokens": 0, "output_tokens": 1, "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": write,
+                "cache_creation": {"ephemeral_1h_input_tokens": write, "ephemeral_5m_input_tokens": 0}}}})
+    };
+    let parent = lines(&[
+        json!({"type": "user", "sessionId": "s1", "timestamp": "2026-01-01T10:00:00Z", "message": {"role": "user", "content": "fix the bug"}}),
+        reply("m1", "2026-01-01T10:00:10Z", 0, 100),
+        json!({"type": "user", "sessionId": "s1", "timestamp": "2026-01-01T10:00:20Z", "toolUseResult": {"status": "async_launched", "agentId": "bg1"},
+            "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_m1", "content": "launched"}]}}),
+        reply("m2", "2026-01-01T10:00:30Z", 90, 10),
+        // A four-hour lunch, then a compaction.
+        json!({"type": "system", "subtype": "compact_boundary", "sessionId": "s1", "timestamp": "2026-01-01T14:00:30Z",
+            "compactMetadata": {"trigger": "manual", "preTokens": 1234}}),
+        json!({"type": "user", "sessionId": "s1", "isCompactSummary": true, "timestamp": "2026-01-01T14:00:31Z",
+            "message": {"role": "user", "content": "This session is being continued from a previous conversation. Summary: …"}}),
+        reply("m3", "2026-01-01T14:00:40Z", 25, 75),
+        json!({"type": "user", "sessionId": "s1", "timestamp": "2026-01-01T14:00:50Z",
+            "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_m3", "is_error": true, "content": "no such file"}]}}),
+        json!({"type": "user", "sessionId": "s1", "timestamp": "2026-01-01T14:01:00Z", "message": {"role": "user", "content": "[Request interrupted by user]"}}),
+        json!({"type": "ai-title", "sessionId": "s1", "aiTitle": "Fix the bug"}),
+    ]);
+    std::fs::write(project.join("s1.jsonl"), parent).unwrap();
+    let agent = |prompt: &str, id: &str, t: &str| {
+        lines(&[
+            json!({"type": "user", "isSidechain": true, "parentUuid": null, "sessionId": "s1", "timestamp": t,
+                "message": {"role": "user", "content": prompt}}),
+            json!({"type": "assistant", "isSidechain": true, "sessionId": "s1", "timestamp": t, "message": {"id": id,
+                "model": "m", "content": [], "usage": {"input_tokens": 5, "output_tokens": 2}}}),
+        ])
+    };
+    std::fs::write(
+        project.join("s1/subagents/agent-bg1.jsonl"),
+        agent("look around", "b1", "2026-01-01T10:00:25Z"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("s1/subagents/agent-w1.jsonl"),
+        agent("Warmup", "w1", "2026-01-01T10:00:01Z"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("s1/subagents/agent-acompact-1.jsonl"),
+        agent("summarize", "c1", "2026-01-01T14:00:29Z"),
+    )
+    .unwrap();
+
+    // The project folder is given as listed, leading `-` and all, from its parent.
+    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
+        .current_dir(tmp.path())
+        .args(["-Users-me-src-app", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &report["sessions"][0];
+    assert_eq!(s["file"], json!("-Users-me-src-app/s1.jsonl"));
+    assert_eq!(s["title"], json!("Fix the bug"));
+    let kinds: Vec<&str> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["session", "compaction", "subagent", "warmup"]);
+    assert_eq!(s["user"]["typed_prompts"], json!(1));
+    assert_eq!(s["user"]["compact_summaries"], json!(1));
+    assert_eq!(s["user"]["interrupts"], json!(1));
+    assert_eq!(
+        (s["tool_results"].clone(), s["tool_errors"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(s["background_agents"], json!(1));
+    assert_eq!(
+        s["compaction_events"],
+        json!([{"timestamp": "2026-01-01T14:00:30+00:00", "trigger": "manual", "pre_tokens": 1234,
+            "cache_read_share_before": 0.9, "cache_read_share_after": 0.25}])
+    );
+    // 10:00:00 → 10:00:30 and 14:00:30 → 14:01:00 active; one pause of 4 h.
+    let a = &s["activity"];
+    assert_eq!(
+        (a["active_s"].clone(), a["pauses"].clone()),
+        (json!(60.0), json!(1))
+    );
+    assert_eq!(a["longest_pause_s"], json!(14400.0));
+    assert_eq!(a["wall_s"], json!(14460.0));
+    assert_eq!(s["usage"]["cache_creation_1h"], json!(185));
+    assert_eq!(s["stop_reasons"], json!({}));
+    assert_eq!(s["responses_without_stop_reason"], json!(3));
+
+    let c = &report["conversations"].as_array().unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["session"], json!("s1"));
+    assert_eq!(c[0]["files"], json!(4));
+    let u = &c[0]["usage_by_kind"];
+    assert_eq!(u["subagents"]["input"], json!(5));
+    assert_eq!(u["background"]["input"], json!(5));
+    assert_eq!(u["warmup"]["input"], json!(5));
+    assert_eq!(u["compaction"]["input"], json!(5));
+    assert_eq!(u["main"]["cache_read"], json!(115));
+    let t = &report["total"];
+    assert_eq!(
+        (
+            t["session_files"].clone(),
+            t["subagent_files"].clone(),
+            t["warmup_agent_files"].clone(),
+            t["compaction_agent_files"].clone()
+        ),
+        (json!(1), json!(1), json!(1), json!(1))
+    );
+    assert_eq!(t["title"], Value::Null);
+
+    // The markdown: the pipe escaped, "not logged", no absolute path.
+    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
+        .current_dir(tmp.path())
+        .arg("-Users-me-src-app")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("| Tool calls: a\\|b | 3 |"), "{text}");
+    assert!(text.contains("| Stop reasons | not logged |"));
+    assert!(text.contains("| 2026-01-01T14:00:30+00:00 | manual | 1,234 | 90.0% | 25.0% |"));
+    assert!(!text.contains(&tmp.path().display().to_string()));
+    // An unknown flag is still an error, a flag still a flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
+        .current_dir(tmp.path())
+        .args(["-Users-me-src-app", "--pause", "20000", "-q", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sessions"][0]["activity"]["pauses"], json!(0));
+    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
+        .current_dir(tmp.path())
+        .args(["-Users-me-src-app", "-x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -114,3 +114,42 @@ impl ShapeArgs {
         }
     }
 }
+
+/// The command line with every argument that starts with `-`, is not a flag of the
+/// tool, and names an existing file or folder rewritten as `./<arg>`: Claude Code's
+/// project folders are named after paths (`-Users-me-src-app`), and a user should be
+/// able to pass one as it is listed. `known` are the tool's flags (without values).
+pub fn hyphen_paths(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    known: &[&str],
+) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut after_double_dash = false;
+    for (i, a) in args.into_iter().enumerate() {
+        let s = a.to_string_lossy();
+        let flag_name = s.split('=').next().unwrap_or("");
+        let is_path = i > 0
+            && !after_double_dash
+            && s.starts_with('-')
+            && s.len() > 1
+            && !known.contains(&flag_name)
+            && std::path::Path::new(&a).exists();
+        after_double_dash |= s == "--";
+        if is_path {
+            let mut p = std::ffi::OsString::from("./");
+            p.push(&a);
+            out.push(p);
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// A finite number of seconds greater than 0.
+pub fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds > 0")),
+    }
+}
