@@ -76,7 +76,12 @@ fn lines_have_mooncake_keys_in_order() {
     write(
         d,
         "a.json",
-        trace("a", "global", 64, vec![req(1.5, 130, 9, &[1, 2])]),
+        trace(
+            "a",
+            "global",
+            64,
+            vec![req(1.5, 1100, 9, &(1..=17).collect::<Vec<_>>())],
+        ),
     );
     let out = d.join("out.jsonl");
     let o = export(&[
@@ -86,11 +91,30 @@ fn lines_have_mooncake_keys_in_order() {
         "--output".as_ref(),
         out.as_os_str(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // By default, 512-token blocks (what AIPerf's mooncake loader assumes): 17 blocks of
+    // 64 tokens are 2 of 512, and the summary says so.
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
-        "{\"timestamp\":1500,\"input_length\":130,\"output_length\":9,\"hash_ids\":[1,2]}\n"
+        "{\"timestamp\":1500,\"input_length\":1100,\"output_length\":9,\"hash_ids\":[1,2]}\n"
     );
+    assert!(err.contains("block size 64 -> 512"), "{err}");
+    // Traces whose block size does not divide 512 need an explicit one.
+    write(
+        d,
+        "a.json",
+        trace("a", "global", 48, vec![req(1.5, 100, 9, &[1, 2])]),
+    );
+    let o = export(&[
+        d.join("a.json").as_os_str(),
+        "--format".as_ref(),
+        "mooncake".as_ref(),
+        "--output".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not divide 512"));
 }
 
 #[test]
@@ -127,7 +151,7 @@ fn ordering_subagents_and_stagger() {
 
     // No stagger: both traces start at 0; ties keep trace order, and within a trace a
     // parent request goes before a sub-agent request at the same time.
-    let (lines, summary) = run_ok(&d, o, &[]);
+    let (lines, summary) = run_ok(&d, o, &["--block-size", "64"]);
     assert_eq!(
         field(&lines, "timestamp"),
         json!([0, 0, 1500, 2500, 5000, 6500, 6500])
@@ -145,7 +169,7 @@ fn ordering_subagents_and_stagger() {
     assert_eq!(summary["subagent_requests"], 2);
 
     // --stagger 5: b starts at 5 s; its 5000 ties with a's parent at 5.0 and comes after.
-    let (lines, _) = run_ok(&d, o, &["--stagger", "5"]);
+    let (lines, _) = run_ok(&d, o, &["--stagger", "5", "--block-size", "64"]);
     assert_eq!(
         field(&lines, "timestamp"),
         json!([0, 2500, 5000, 5000, 6500, 6500, 6500])
@@ -190,7 +214,7 @@ fn local_scope_traces_get_disjoint_ids() {
         "b.json",
         trace("b", "local", 64, vec![req(0.0, 128, 3, &[1, 2])]),
     );
-    let (lines, _) = run_ok(&d, o, &["--stagger", "10"]);
+    let (lines, _) = run_ok(&d, o, &["--stagger", "10", "--block-size", "64"]);
     assert_eq!(
         field(&lines, "hash_ids"),
         json!([[1, 2], [3], [4, 5]]).as_array().unwrap().clone()

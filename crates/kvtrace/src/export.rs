@@ -56,6 +56,14 @@ pub enum ExportError {
         "block size {target} is not a positive multiple of the traces' block size {block_size}"
     )]
     NotAMultiple { target: u64, block_size: u64 },
+    #[error(
+        "the traces' block size {block_size} does not divide {target}, the block size {format} replayers assume (AIPerf's default); give an output block size that is a multiple of {block_size}"
+    )]
+    DefaultNotAMultiple {
+        format: &'static str,
+        target: u64,
+        block_size: u64,
+    },
     #[error("the stagger must be a finite number of seconds >= 0 (got {0})")]
     BadStagger(f64),
     #[error("{path}: request times out of range for millisecond timestamps")]
@@ -81,6 +89,14 @@ impl ExportFormat {
     pub fn name(self) -> &'static str {
         match self {
             ExportFormat::Mooncake => "mooncake",
+        }
+    }
+
+    /// The block size the format's replayers assume when none is given: AIPerf's
+    /// `mooncake_trace` loader decodes every hash id as 512 tokens unless told otherwise.
+    pub fn default_block_size(self) -> u64 {
+        match self {
+            ExportFormat::Mooncake => 512,
         }
     }
 
@@ -214,7 +230,20 @@ pub fn build(
 ) -> Result<Export, ExportError> {
     check_stagger(stagger)?;
     let small = common_block_size(traces)?;
-    let target = block_size.unwrap_or(small);
+    let target = match block_size {
+        Some(b) => b,
+        None => {
+            let target = format.default_block_size();
+            if target % small != 0 {
+                return Err(ExportError::DefaultNotAMultiple {
+                    format: format.name(),
+                    target,
+                    block_size: small,
+                });
+            }
+            target
+        }
+    };
     if target == 0 || target % small != 0 {
         return Err(ExportError::NotAMultiple {
             target,

@@ -14,7 +14,7 @@ use kvtrace_cli::{unusable, Failure};
     name = "export-traces",
     version,
     about = "Export traces as one replayable request timeline (Mooncake-style JSONL)",
-    after_help = "EXAMPLE:\n  export-traces traces/ --format mooncake --block-size 512 --stagger 30 --output trace.jsonl\n\n\
+    after_help = "EXAMPLE:\n  export-traces traces/ --format mooncake --stagger 30 --output trace.jsonl\n\n\
 Sub-agent requests are placed at their entry's t plus their own t; trace i (file-name\n\
 order) starts at i x STAGGER seconds. Local-scope traces get disjoint id ranges."
 )]
@@ -24,7 +24,8 @@ struct Args {
     /// Output format: mooncake.
     #[arg(long)]
     format: ExportFormat,
-    /// Output block size in tokens, a multiple of the traces' (default: theirs).
+    /// Output block size in tokens, a multiple of the traces' (default: 512, what AIPerf
+    /// and Mooncake replayers assume).
     #[arg(long)]
     block_size: Option<u64>,
     /// Seconds between the starts of consecutive traces.
