@@ -43,3 +43,20 @@ batch dir out="traces": build
     manifest=$(mktemp)
     for d in {{dir}}/*/; do [ -f "$d/requests.db" ] && echo "$(basename "$d"),$(realpath "$d/requests.db"),$(realpath "$d/jsonl")"; done > "$manifest"
     {{bin}}/build-minimal-traces --batch "$manifest" --output-dir {{out}} --include-subagents --global-hash-ids --force
+
+# Man pages and shell completions (bash, zsh, fish) of every tool, from their own flags,
+# installed under PREFIX (share/man/man1, share/bash-completion, share/zsh, share/fish).
+install-extras prefix="~/.local": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    prefix="{{prefix}}"; prefix="${prefix/#\~/$HOME}"
+    mkdir -p "$prefix/share/man/man1" "$prefix/share/bash-completion/completions" \
+        "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d"
+    for bin in crates/kvtrace-cli/src/bin/*.rs; do
+        tool=$(basename "$bin" .rs)
+        "{{bin}}/$tool" --generate man > "$prefix/share/man/man1/$tool.1"
+        "{{bin}}/$tool" --generate complete-bash > "$prefix/share/bash-completion/completions/$tool"
+        "{{bin}}/$tool" --generate complete-zsh > "$prefix/share/zsh/site-functions/_$tool"
+        "{{bin}}/$tool" --generate complete-fish > "$prefix/share/fish/vendor_completions.d/$tool.fish"
+    done
+    echo "man pages and completions for $(ls crates/kvtrace-cli/src/bin | wc -l) tools installed under $prefix"

@@ -711,3 +711,41 @@ fn compactions_pauses_and_background_agents() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The real Claude Code 2.1.332 session with a manual `/compact`, two failing tools and
+/// three background agents (tests/fixtures/real/cc2.1-compaction).
+#[test]
+fn real_compaction_capture() {
+    let dir = common::fixtures().join("real/cc2.1-compaction/jsonl");
+    let report = json_of(&[&dir]);
+    let s = &report["sessions"][0];
+    assert_eq!(s["kind"], json!("session"));
+    let c = &s["compaction_events"][0];
+    assert_eq!(
+        (c["trigger"].clone(), c["pre_tokens"].clone()),
+        (json!("manual"), json!(15140))
+    );
+    // The turn before read nearly all of its prompt from the cache; the fake API misses
+    // after the compaction (Claude Code changes its billing header block then).
+    assert!(c["cache_read_share_before"].as_f64().unwrap() > 0.99);
+    assert_eq!(c["cache_read_share_after"], json!(0.0));
+    let u = &s["user"];
+    assert_eq!(u["typed_prompts"], json!(3), "{u}");
+    assert_eq!(
+        (u["commands"].clone(), u["compact_summaries"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(u["task_notifications"], json!(1));
+    assert_eq!(
+        (s["tool_errors"].clone(), s["background_agents"].clone()),
+        (json!(2), json!(3))
+    );
+    let conv = &report["conversations"][0];
+    assert_eq!(
+        (conv["files"].clone(), conv["subagent_files"].clone()),
+        (json!(4), json!(3))
+    );
+    let by_kind = &conv["usage_by_kind"];
+    assert_eq!(by_kind["background"], by_kind["subagents"]);
+    assert!(by_kind["subagents"]["cache_read"].as_u64().unwrap() > 0);
+}

@@ -4,13 +4,18 @@
 #
 #   scripts/realcapture/capture.sh --claude-version V --proxy unmodified|event --out DIR
 #        [--tools /tmp/realcapture-tools] [--switch-model MODEL] [--keep-scratch]
-#        [--cache-model breakpoint|prefix]
+#        [--cache-model breakpoint|prefix] [--scenario default|compaction]
 #
-# Runs three Claude Code invocations in print mode in /tmp/ccwork with
-# HOME=/tmp/cchome (both wiped first):
+# Runs Claude Code in print mode in /tmp/ccwork with HOME=/tmp/cchome (both
+# wiped first).  --scenario default (the default) runs three invocations:
 #   1. claude -p "[rc:agents] ..."              parallel sub-agents, one in the background
 #   2. claude -c -p "[rc:tools] ..."            continuation
 #   3. claude -c -p --model MODEL "[rc:think] ..."  continuation with a model switch
+# --scenario compaction runs four, one session (--switch-model is not used):
+#   1. claude -p "[rc:agents] ..."              as above
+#   2. claude -c -p "[rc:errors] ..."           two tool errors (missing file)
+#   3. claude -c -p "/compact"                  manual compaction
+#   4. claude -c -p "[rc:after] ..."            a turn after the compaction
 # and writes into DIR: requests.db (vacuumed), jsonl/<project>/..., api_log.jsonl,
 # proxy.log, claude-runs.log, info.json.
 # --cache-model picks the fake API's cache usage model (default: the env var
@@ -25,6 +30,7 @@ SWITCH_MODEL=""
 KEEP=0
 PRINT_CMD=0
 CACHE_MODEL=${FAKE_API_CACHE_MODEL:-breakpoint}
+SCENARIO=default
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,9 +40,10 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --switch-model) SWITCH_MODEL=$2; shift 2 ;;
     --cache-model) CACHE_MODEL=$2; shift 2 ;;
+    --scenario) SCENARIO=$2; shift 2 ;;
     --keep-scratch) KEEP=1; shift ;;
     --print-claude-cmd) PRINT_CMD=1; shift ;;
-    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "capture.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +51,10 @@ done
 case "$CACHE_MODEL" in
   breakpoint|prefix) ;;
   *) echo "capture.sh: --cache-model must be breakpoint or prefix, not '$CACHE_MODEL'" >&2; exit 2 ;;
+esac
+case "$SCENARIO" in
+  default|compaction) ;;
+  *) echo "capture.sh: --scenario must be default or compaction, not '$SCENARIO'" >&2; exit 2 ;;
 esac
 
 # How to start this Claude Code version: >= 2.1 ships a native binary in a
@@ -128,11 +139,17 @@ run() {  # label, args...
 }
 P="--dangerously-skip-permissions"
 run run1 -p "[rc:agents] Inspect this folder with parallel sub-agents, then list and read the files." $P
+if [ "$SCENARIO" = compaction ]; then
+  run run2 -c -p "[rc:errors] Read missing.txt, then look for it with ls." $P
+  run run3 -c -p "/compact" $P
+  run run4 -c -p "[rc:after] Go on: read data.txt again and add the numbers." $P
+else
 run run2 -c -p "[rc:tools] Now count the bytes of the text files." $P
 if [ -n "$SWITCH_MODEL" ]; then
   run run3 -c -p "[rc:think] Think, then read data.txt and add the numbers." --model "$SWITCH_MODEL" $P
 else
   run run3 -c -p "[rc:think] Think, then read data.txt and add the numbers." $P
+fi
 fi
 sleep 2
 kill -TERM $PROXY_PID; wait $PROXY_PID 2>/dev/null || true
@@ -144,13 +161,15 @@ sqlite3 "$SCR/requests.db" "VACUUM INTO '$OUT/requests.db'"
 cp -r "$HOMED/.claude/projects/." "$OUT/jsonl/"
 find "$OUT/jsonl" -type d -empty -delete
 cp "$SCR/api_log.jsonl" "$SCR/proxy.log" "$RUNLOG" "$OUT/"
-python3 - "$OUT" "$VERSION" "$PROXY" "${SWITCH_MODEL:-}" "${CLAUDE[*]}" "$CACHE_MODEL" <<'EOF'
+python3 - "$OUT" "$VERSION" "$PROXY" "${SWITCH_MODEL:-}" "${CLAUDE[*]}" "$CACHE_MODEL" "$SCENARIO" <<'EOF'
 import json, sys, os
-out, version, proxy, switch, cmd, cache_model = sys.argv[1:]
+out, version, proxy, switch, cmd, cache_model, scenario = sys.argv[1:]
 info = {"claude_code_version": version, "proxy_variant": proxy, "switch_model": switch or None,
         "home": "/tmp/cchome", "cwd": "/tmp/ccwork"}
 if cache_model != "breakpoint":  # the default is left out, as in the captures made before the option
     info["cache_model"] = cache_model
+if scenario != "default":  # likewise
+    info["scenario"] = scenario
 json.dump(info, open(os.path.join(out, "info.json"), "w"), indent=1)
 EOF
 [ $KEEP = 1 ] || rm -rf "$SCR"

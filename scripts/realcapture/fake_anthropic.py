@@ -20,6 +20,13 @@ the latest plain (non tool_result) user message:
   [rc:think]   thinking + Read, then thinking + text
   [rc:sub1] .. [rc:sub3]   sub-agent prompts (written by the [rc:agents]
                script): one or two tool calls, then text
+  [rc:errors]  Read of a missing file, then a Bash command that exits 2
+               (two tool errors), then text
+  [rc:after]   (after a compaction) thinking + Read, then thinking + text
+  compaction   the last user message asks for "a detailed summary of the
+               conversation" (Claude Code's /compact or auto-compact
+               prompt): <analysis> + <summary> text, end_turn, whether or
+               not tools are offered
   no tools (any marker)    utility request (title, summary, topic, Bash
                output file paths, quota, ...): short text in the asked format
   "Warmup" / no marker     short text, end_turn
@@ -154,12 +161,26 @@ def thinking_enabled(req):
     return isinstance(t, dict) and t.get("type") in ("enabled", "adaptive")
 
 
+COMPACT_RE = re.compile(r"create a detailed summary of (the conversation|this conversation|the RECENT portion)", re.I)
+
+
+def is_compaction(req):
+    """Claude Code's compaction request: its last user message holds the summary
+    prompt ("Your task is to create a detailed summary of the conversation so far")."""
+    for m in reversed(req.get("messages") or []):
+        if m.get("role") == "user":
+            return bool(COMPACT_RE.search(text_of(m.get("content"))))
+    return False
+
+
 def classify(req):
     prompt, step = script_position(req)
     tools = tool_names(req)
+    if is_compaction(req):
+        return "compact", "compact", step
     if not tools:
         return "utility", "none", step
-    m = re.search(r"\[rc:(agents|tools|think|sub\d)\]", prompt)
+    m = re.search(r"\[rc:(agents|tools|think|errors|after|sub\d)\]", prompt)
     if m:
         kind = m.group(1)
         if kind.startswith("sub"):
@@ -415,6 +436,26 @@ def script_reply(req, role, kind, step):
         if think:
             content.append(thinking_block("data.txt has three numbers; their sum is 6.", omitted))
         return end("The numbers in data.txt add up to 6.")
+    if role == "main" and kind == "errors":
+        # two tool errors: a Read of a file that does not exist, a Bash command exiting 2
+        if step == 0:
+            tool = pick_tool(req, "Read")
+            return tools_(tool_use("Read", {"file_path": wd + "/missing.txt"}) if tool
+                          else bash_or_glob(req, "cat missing.txt", "Show missing.txt", "missing.txt"))
+        if step == 1 and "Bash" in tool_names(req):
+            return tools_(tool_use("Bash", {"command": "ls missing.txt", "description": "Look for missing.txt"}))
+        return end("missing.txt does not exist; only notes.txt and data.txt are here.")
+    if role == "main" and kind == "after":
+        if step == 0:
+            if think:
+                content.append(thinking_block("The summary says data.txt holds numbers; read it again.", omitted))
+            tool = pick_tool(req, "Read")
+            return tools_(tool_use("Read", {"file_path": wd + "/data.txt"}) if tool else None)
+        if think:
+            content.append(thinking_block("1 + 2 + 3 = 6.", omitted))
+        return end("Continuing after the compaction: the numbers in data.txt add up to 6.")
+    if role == "compact":
+        return end(COMPACT_SUMMARY)
     if role == "subagent":
         n = int(kind[3:])
         if step == 0:
@@ -431,6 +472,47 @@ def script_reply(req, role, kind, step):
     if role == "warmup":
         return end("Ready.")
     return end("OK.")
+
+
+COMPACT_SUMMARY = """<analysis>
+The user asked for an inspection of /tmp/ccwork with parallel sub-agents, then for a check of a missing file.
+Three sub-agents ran (one in the background); ls and a Read of notes.txt showed notes.txt and data.txt.
+Reading missing.txt failed (the file does not exist), and `ls missing.txt` exited with code 2.
+</analysis>
+
+<summary>
+1. Primary Request and Intent:
+   Inspect the folder /tmp/ccwork with parallel sub-agents, list and read its files, then try missing.txt.
+
+2. Key Technical Concepts:
+   - Parallel sub-agents, one run in the background
+   - Plain text files in the working directory
+
+3. Files and Code Sections:
+   - /tmp/ccwork/notes.txt: three lines, alpha, beta, gamma
+   - /tmp/ccwork/data.txt: three lines, 1, 2, 3
+   - /tmp/ccwork/missing.txt: does not exist
+
+4. Errors and fixes:
+   - Read of missing.txt: "File does not exist". Not fixed; the file is simply absent.
+   - `ls missing.txt` exited with code 2 for the same reason.
+
+5. Problem Solving:
+   Confirmed that only notes.txt and data.txt are present.
+
+6. All user messages:
+   - "[rc:agents] Inspect this folder with parallel sub-agents, then list and read the files."
+   - "[rc:errors] Read missing.txt, then look for it with ls."
+
+7. Pending Tasks:
+   - None.
+
+8. Current Work:
+   The last turn reported that missing.txt does not exist.
+
+9. Optional Next Step:
+   Wait for the user's next request.
+</summary>"""
 
 
 def utility_reply(req):

@@ -56,6 +56,28 @@ def jsonl_counts(root):
                 meta=len(meta), sidechain_lines=side, sidechain_in_session_files=side_in_sessions)
 
 
+def compaction_counts(root):
+    """compact_boundary lines (with trigger / preTokens), isCompactSummary lines and
+    tool_results with is_error in the session files (not the agent files)."""
+    c = collections.Counter()
+    boundaries = []
+    for f in sorted(glob.glob(os.path.join(root, "**", "*.jsonl"), recursive=True)):
+        if os.path.basename(f).startswith("agent-"):
+            continue
+        for n, line in enumerate(open(f, encoding="utf-8"), 1):
+            d = json.loads(line)
+            if d.get("type") == "system" and d.get("subtype") == "compact_boundary":
+                m = d.get("compactMetadata") or {}
+                boundaries.append("line %d: trigger %s, preTokens %s" % (n, m.get("trigger"), m.get("preTokens")))
+            if d.get("isCompactSummary"):
+                c["summary"] += 1
+            content = (d.get("message") or {}).get("content") if d.get("type") == "user" else None
+            for b in content if isinstance(content, list) else []:
+                if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("is_error"):
+                    c["tool_errors"] += 1
+    return boundaries, c
+
+
 def api_usage(path):
     """Summed cache_read / cache_creation / input tokens of the fake API's answers."""
     t = collections.Counter()
@@ -137,6 +159,16 @@ def main():
                 j["sessions"], j["empty_sessions"], j["agents"], j["nested_agents"], j["meta"],
                 j["sidechain_lines"], j["sidechain_in_session_files"]),
         ]
+        if info.get("scenario"):  # only captures made with a non-default --scenario
+            boundaries, cc = compaction_counts(os.path.join(p, "jsonl"))
+            roles = collections.Counter()
+            for line in open(os.path.join(p, "api_log.jsonl")):
+                roles[(json.loads(line).get("request") or {}).get("role")] += 1
+            details.append(
+                "- scenario: %s; compact_boundary lines: %d (%s); isCompactSummary lines: %d; tool_results with "
+                "is_error in the session file: %d; compaction requests the fake API answered: %d" % (
+                    info["scenario"], len(boundaries), "; ".join(boundaries) or "none", cc["summary"],
+                    cc["tool_errors"], roles["compact"]))
         if info.get("cache_model"):  # only captures made with a non-default --cache-model
             u = api_usage(os.path.join(p, "api_log.jsonl"))
             total = sum(u.values()) or 1

@@ -6,7 +6,8 @@
 Starts the fake API on a free 127.0.0.1 port and checks: SSE event order and
 payloads, tool_use partial JSON, non-streaming JSON, prompt-cache usage
 (creation, then read of the same prefix; a changed prefix misses), the
-single 529, count_tokens, models and 404.  Then, on a second server started
+single 529, count_tokens, models and 404, the [rc:errors] script and the
+reply to a compaction (summary) prompt.  Then, on a second server started
 with FAKE_API_CACHE_MODEL=prefix, the prefix cache model: 64-token blocks,
 cache_control ignored, one cache for all models, a request readable by later
 ones as soon as it is received, no write by a 529 or by count_tokens.
@@ -200,6 +201,34 @@ def breakpoint_checks(port, log):
         check("log has message ids and usage", recs[0]["response"]["message_id"] == start["id"] and
               recs[0]["response"]["usage"]["cache_creation_input_tokens"] == u1["cache_creation_input_tokens"])
         check("breakpoint log has no cache_model field", all("cache_model" not in r for r in recs))
+        compaction_checks(port)
+
+
+def compaction_checks(port):
+    st, _, body = post(port, "/v1/messages", request("[rc:errors] go", False))
+    tu = [b for b in json.loads(body)["content"] if b["type"] == "tool_use"]
+    check("[rc:errors] starts with a Read of missing.txt",
+          len(tu) == 1 and tu[0]["name"] == "Read" and tu[0]["input"]["file_path"].endswith("/missing.txt"), body)
+    comp = request("[rc:errors] go", True)
+    comp["messages"] += [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,
+                                      "content": "File does not exist."},
+                                     {"type": "text", "text": "CRITICAL: Respond with TEXT ONLY.\n\nYour task is to "
+                                      "create a detailed summary of the conversation so far, paying close attention"}]}]
+    st, _, body = post(port, "/v1/messages", comp)
+    evs = parse_sse(body)
+    text = "".join(d["delta"].get("text", "") for e, d in evs if e == "content_block_delta")
+    types = [d["content_block"]["type"] for e, d in evs if e == "content_block_start"]
+    md = [d for e, d in evs if e == "message_delta"][0]
+    check("compaction prompt gets <analysis> and <summary> text, no tool call",
+          st == 200 and "<analysis>" in text and "<summary>" in text and types == ["text"]
+          and md["delta"]["stop_reason"] == "end_turn", (st, types, text[:80]))
+    comp.pop("tools")
+    comp["stream"] = False
+    st, _, body = post(port, "/v1/messages", comp)
+    check("tool-less compaction request gets the summary too", "<summary>" in json.loads(body)["content"][0]["text"],
+          body[:200])
 
 
 def usage_of(port, body):

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub mod args;
+pub mod generate;
 pub mod guard;
+pub use generate::{parse, parse_from};
 
 /// An error with its exit code: 2 for unusable input, 1 for everything else.
 pub struct Failure {

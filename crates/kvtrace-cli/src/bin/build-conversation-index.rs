@@ -31,7 +31,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let projects = match args.jsonl_dir {
         Some(p) => p,
         None => std::env::var_os("HOME")

@@ -26,7 +26,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     guard::output_is_not_an_input("--output", &args.output, &[Input::File(&args.db)])?;
     let bar = kvtrace_cli::spinner(!args.summary.text(), "scanning requests");
     let s = index::write_message_index(&args.db, &args.output).map_err(kvtrace_cli::fail)?;

@@ -71,7 +71,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let opts = BuildOptions {
         db: args.db.clone().unwrap_or_default(),
         jsonl_dir: args.jsonl_dir.clone().unwrap_or_default(),

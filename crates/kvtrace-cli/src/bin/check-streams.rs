@@ -41,7 +41,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let opts = CheckOptions {
         request_id: args.request_id,
         limit: args.limit,

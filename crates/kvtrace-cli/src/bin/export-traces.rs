@@ -39,7 +39,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let traces = if args.path.is_dir() {
         Input::Tree(&args.path, "json")
     } else {

@@ -29,7 +29,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(kvtrace_cli::fail)?;
     if !args.summary.quiet {
         kvtrace_cli::warn_unreadable(&listing.unreadable);

@@ -34,7 +34,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let mut shards: Vec<(PathBuf, PathBuf)> = Vec::new();
     for s in &args.shards {
         let (dir, map) = match s.split_once('=') {

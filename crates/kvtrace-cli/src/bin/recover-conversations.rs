@@ -49,7 +49,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     for dir in [&args.exclude_indexed, &args.validate_against]
         .into_iter()
         .flatten()

@@ -43,7 +43,8 @@ fn run() -> Result<(), Failure> {
         .chain(["--help", "-h", "--version", "-V"].map(String::from))
         .collect();
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let args = Args::parse_from(kvtrace_cli::args::hyphen_paths(std::env::args_os(), &known));
+    let args: Args =
+        kvtrace_cli::parse_from(kvtrace_cli::args::hyphen_paths(std::env::args_os(), &known));
     if args.format == Format::Csv {
         return Err(unusable(anyhow::anyhow!(
             "--format csv is not supported here (markdown or json)"

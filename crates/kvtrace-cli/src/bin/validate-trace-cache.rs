@@ -42,7 +42,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     if !(0.0..=1.0).contains(&args.warm_prefix) {
         return Err(unusable(anyhow::anyhow!(
             "--warm-prefix must be between 0 and 1"

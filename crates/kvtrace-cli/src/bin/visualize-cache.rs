@@ -51,7 +51,7 @@ struct Args {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse();
+    let args: Args = kvtrace_cli::parse();
     let ttl = match args.ttl.as_str() {
         "inf" | "infinite" | "none" => None,
         s => Some(
