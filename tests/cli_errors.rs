@@ -535,12 +535,21 @@ fn every_tool_follows_the_cli_conventions() {
         // A man page and completions from the tool's own flags.
         let man = ok(tool, &["--generate", "man"]);
         assert!(man.contains(&format!(".TH {tool} 1")), "{tool}: {man}");
-        assert!(man.contains("\\-\\-json"), "{tool}: man page without --json");
+        assert!(
+            man.contains("\\-\\-json"),
+            "{tool}: man page without --json"
+        );
         let bash = ok(tool, &["--generate", "complete-bash"]);
         assert!(bash.contains("--quiet"), "{tool}: {bash}");
-        assert!(bash.contains(&format!("complete -F _{}", tool.replace('-', "__"))), "{tool}");
+        assert!(
+            bash.contains(&format!("complete -F _{}", tool.replace('-', "__"))),
+            "{tool}"
+        );
         let zsh = ok(tool, &["--generate", "complete-zsh"]);
-        assert!(zsh.starts_with(&format!("#compdef {tool}")), "{tool}: {zsh}");
+        assert!(
+            zsh.starts_with(&format!("#compdef {tool}")),
+            "{tool}: {zsh}"
+        );
         let fish = ok(tool, &["--generate", "complete-fish"]);
         assert!(fish.contains(&format!("complete -c {tool}")), "{tool}");
     }

@@ -61,33 +61,99 @@ fn examples() {
     assert!(text.contains("2 conversation(s), 48 matched parent request(s), 4 sub-agent(s)"));
 
     let csv = ok(&[&db, "--jsonl-dir", &jsonl, "--format", "csv"]);
-    assert_eq!(csv.lines().count(), 3);
-    assert!(csv.lines().nth(2).unwrap().ends_with(",6/6,2026-03-03T11:00:00+00:00,2026-03-03T11:00:43+00:00,43,claude-sonnet-4-5-20250929,0,,0,75.0"), "{csv}");
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 2);
+    let r = &rows[1];
+    for (k, v) in [
+        ("matched_requests", "6"),
+        ("assistant_messages", "6"),
+        ("start", "2026-03-03T11:00:00+00:00"),
+        ("end", "2026-03-03T11:00:43+00:00"),
+        ("duration_s", "43"),
+        ("models", "claude-sonnet-4-5-20250929"),
+        ("subagents", "0"),
+        ("subagent_requests", "0"),
+        ("api_cache_read_pct", "75.0"),
+        ("subagents_Explore", "0"),
+    ] {
+        assert_eq!(r[k], v, "{k}: {csv}");
+    }
+    assert_eq!(rows[0]["subagents_Explore"], "4");
+}
+
+/// A CSV with one value per column (no quoting needed here) as header → value maps.
+fn csv_rows(csv: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "{l}");
+            header
+                .iter()
+                .zip(cells)
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
 fn golden_capture() {
     let (db, jsonl) = paths(&common::golden().join("capture"));
     let csv = ok(&[&db, "--jsonl-dir", &jsonl, "--format", "csv"]);
-    let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 4, "{csv}");
-    assert!(
-        lines[1].starts_with("5f0c9e2a-7b1d-4c3e-9a8f-2d6b1e0c4a97,6/6,2026-03-25T19:42:06+00:00,")
-    );
-    assert!(
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 3, "{csv}");
+    let want = [
         // 94.4: the API figures of old-proxy pairs are their streaming first attempts'.
-        lines[1].contains(",2,\"Explore×1, general-purpose×1\",5,94.4"),
-        "{}",
-        lines[1]
-    );
-    assert!(lines[2].starts_with("9d3e7c1b-2a4f-4e8d-b6c5-0f1a2b3c4d5e,8/8,"));
-    assert!(
-        lines[2].contains(",2,\"Explore×1, Plan×1\",3,71.8"),
-        "{}",
-        lines[2]
-    );
-    assert!(lines[3].starts_with("e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5,3/3,"));
-    assert!(lines[3].ends_with(",0,,0,66.4"), "{}", lines[3]);
+        (
+            "5f0c9e2a-7b1d-4c3e-9a8f-2d6b1e0c4a97",
+            "6",
+            "2",
+            "1",
+            "1",
+            "0",
+            "5",
+            "94.4",
+        ),
+        (
+            "9d3e7c1b-2a4f-4e8d-b6c5-0f1a2b3c4d5e",
+            "8",
+            "2",
+            "1",
+            "0",
+            "1",
+            "3",
+            "71.8",
+        ),
+        (
+            "e7a1c2b3-4d5e-4f60-8a9b-c0d1e2f3a4b5",
+            "3",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "66.4",
+        ),
+    ];
+    for (r, (id, n, subs, explore, general, plan, sub_requests, pct)) in rows.iter().zip(want) {
+        assert_eq!(r["conversation"], id);
+        assert_eq!(
+            (
+                r["matched_requests"].as_str(),
+                r["assistant_messages"].as_str()
+            ),
+            (n, n)
+        );
+        assert_eq!(r["subagents"], subs, "{id}");
+        assert_eq!(r["subagents_Explore"], explore, "{id}");
+        assert_eq!(r["subagents_general-purpose"], general, "{id}");
+        assert_eq!(r["subagents_Plan"], plan, "{id}");
+        assert_eq!(r["subagent_requests"], sub_requests, "{id}");
+        assert_eq!(r["api_cache_read_pct"], pct, "{id}");
+    }
+    assert_eq!(rows[0]["start"], "2026-03-25T19:42:06+00:00");
 }
 
 #[test]

@@ -94,8 +94,23 @@ fn known_answers() {
         "{md}"
     );
     assert!(md.contains("| Cache hit rate, conversation only (%) | 0.0% | 8.3% | 16.7% | 25.0% | 33.3% | 16.7% |"), "{md}");
+    // One tidy table: metric, statistic, value; both tables in it, every row 3 fields.
     let csv = stats(d, &["--format", "csv"]);
-    assert!(csv.contains("Requests per trace,2,2,3,4,4,3"), "{csv}");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("metric,statistic,value"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.contains(&"Requests per trace,min,2"), "{csv}");
+    assert!(rows.contains(&"Requests per trace,median,3"), "{csv}");
+    assert!(rows.contains(&"Requests per trace,mean,3"), "{csv}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("Input tokens,p90,")),
+        "{csv}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.matches(',').count() == 2 || r.starts_with('"')),
+        "{csv}"
+    );
 }
 
 #[test]

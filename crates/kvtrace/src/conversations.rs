@@ -181,14 +181,12 @@ const HEADER: [&str; 10] = [
     "API cache read",
 ];
 
-fn table(rows: &[Conversation], human: bool) -> Table {
+fn table(rows: &[Conversation]) -> Table {
     let mut t = Table::new(&HEADER);
     for c in rows {
-        let dur = match (human, c.duration_s) {
-            (true, Some(d)) => Cell::Text(duration_text(d)),
-            (false, Some(d)) => Cell::Num(d, 0, false),
-            (_, None) => Cell::Empty,
-        };
+        let dur = c
+            .duration_s
+            .map_or(Cell::Empty, |d| Cell::Text(duration_text(d)));
         let text = |s: &Option<String>| s.clone().map(Cell::Text).unwrap_or(Cell::Empty);
         t.push(
             &c.id,
@@ -212,7 +210,7 @@ fn table(rows: &[Conversation], human: bool) -> Table {
 
 /// An aligned plain-text table (numbers right-aligned), then a count line.
 pub fn text(rows: &[Conversation]) -> String {
-    let mut o = aligned(&table(rows, true));
+    let mut o = aligned(&table(rows));
     let requests: usize = rows.iter().map(|c| c.matched_requests).sum();
     let sub: usize = rows.iter().map(|c| c.subagents).sum();
     let _ = writeln!(
@@ -225,9 +223,55 @@ pub fn text(rows: &[Conversation]) -> String {
     o
 }
 
-/// CSV: one row per conversation; duration in seconds, share with one decimal.
+/// CSV, one value per column: one row per conversation, duration in seconds, the
+/// cache-read share in percent with one decimal, models `;`-separated, and one
+/// `subagents_<type>` column per sub-agent type found in any conversation.
 pub fn csv(rows: &[Conversation]) -> String {
-    table(rows, false).csv()
+    let types: std::collections::BTreeSet<&String> =
+        rows.iter().flat_map(|c| c.subagent_types.keys()).collect();
+    let mut header: Vec<String> = [
+        "conversation",
+        "matched_requests",
+        "assistant_messages",
+        "start",
+        "end",
+        "duration_s",
+        "models",
+        "subagents",
+        "subagent_requests",
+        "api_cache_read",
+        "api_input_total",
+        "api_cache_read_pct",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    header.extend(types.iter().map(|t| format!("subagents_{t}")));
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let records = rows.iter().map(|c| {
+        let mut r = vec![
+            c.id.clone(),
+            c.matched_requests.to_string(),
+            c.assistant_messages.to_string(),
+            opt(&c.start),
+            opt(&c.end),
+            c.duration_s.map(|d| format!("{d:.0}")).unwrap_or_default(),
+            c.models.join(";"),
+            c.subagents.to_string(),
+            c.subagent_requests.to_string(),
+            c.api_cache_read.to_string(),
+            c.api_input_total.to_string(),
+            c.api_cache_read_pct
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_default(),
+        ];
+        r.extend(
+            types
+                .iter()
+                .map(|t| c.subagent_types.get(*t).copied().unwrap_or(0).to_string()),
+        );
+        r
+    });
+    crate::report::table::csv_text(std::iter::once(header).chain(records))
 }
 
 /// A [`Table`] as aligned columns: text left-aligned, numbers right-aligned.

@@ -164,8 +164,8 @@ impl Catalog {
 pub struct TraceReport {
     pub id: String,
     pub file: PathBuf,
-    /// Entries of the trace's `requests` list.
-    pub items: usize,
+    /// Entries of the trace's `requests` list (a sub-agent entry counts once).
+    pub requests: usize,
     /// Rows covered on the API side.
     pub matched: usize,
     pub sim_hits: u64,
@@ -338,7 +338,7 @@ fn validate_one(file: &Path, catalog: &Catalog, opts: &ValidateOptions) -> Trace
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         file: file.to_owned(),
-        items: 0,
+        requests: 0,
         matched: 0,
         sim_hits: 0,
         sim_blocks: 0,
@@ -357,7 +357,7 @@ fn validate_one(file: &Path, catalog: &Catalog, opts: &ValidateOptions) -> Trace
         }
     };
     rep.id = trace.id.clone();
-    rep.items = trace.items.len();
+    rep.requests = trace.items.len();
     match match_rows(&trace, catalog) {
         Ok(rows) => {
             rep.matched = rows.len();
@@ -470,7 +470,7 @@ pub fn render_text(report: &Report, db: &Path, jsonl: &Path) -> String {
             let _ = writeln!(o, "{}: ERROR - {e}", t.id);
             continue;
         }
-        let _ = writeln!(o, "{} ({} reqs, {} matched)", t.id, t.items, t.matched);
+        let _ = writeln!(o, "{} ({} reqs, {} matched)", t.id, t.requests, t.matched);
         let _ = writeln!(
             o,
             "  Simulated: {:.1}% ({}/{} blocks)",
@@ -530,7 +530,7 @@ pub fn render_csv(report: &Report) -> String {
         vec![
             t.id.clone(),
             t.file.display().to_string(),
-            t.items.to_string(),
+            t.requests.to_string(),
             t.matched.to_string(),
             t.sim_hits.to_string(),
             t.sim_blocks.to_string(),

@@ -66,7 +66,7 @@ fn run() -> Result<(), Failure> {
     };
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&s)?,
-        Format::Csv => format!("{}\n{}", dist.csv(), tokens.csv()),
+        Format::Csv => kvtrace::report::table::tidy_csv(&[&dist, &tokens]),
         Format::Markdown => format!(
             "**Traces:** {} | **Requests:** {} | **Traces with sub-agents:** {} | **Sub-agents:** {}\n\n{}\n{}",
             kvtrace::report::units::group_thousands(&s.traces.to_string()),

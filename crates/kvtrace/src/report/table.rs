@@ -113,6 +113,23 @@ impl Table {
     }
 }
 
+/// Tables as one tidy CSV: a `metric,statistic,value` row per cell, so several tables
+/// of different shapes fit one file that data tools read as it is. The statistic is the
+/// column's header, lower-cased.
+pub fn tidy_csv(tables: &[&Table]) -> String {
+    let header = ["metric", "statistic", "value"].map(str::to_owned).to_vec();
+    let rows = tables.iter().flat_map(|t| {
+        t.rows.iter().flat_map(move |(label, cells)| {
+            t.header
+                .iter()
+                .skip(1)
+                .zip(cells)
+                .map(move |(stat, cell)| vec![label.clone(), stat.to_lowercase(), cell.raw()])
+        })
+    });
+    csv_text(std::iter::once(header).chain(rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
