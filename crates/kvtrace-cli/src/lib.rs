@@ -81,16 +81,31 @@ pub fn out(text: &str) -> Result<(), Failure> {
 }
 
 /// A progress bar on stderr when it is a terminal and not `--quiet`; hidden otherwise.
+/// Until the total is known (`len` 0) it is a spinner with the elapsed time, never a
+/// "0/0" bar; [`progress_callback`] turns it into a bar at the first known total.
 pub fn progress(len: u64, quiet: bool, what: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}]")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    let bar = if len == 0 {
+        let bar = ProgressBar::new_spinner();
+        let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    } else {
+        let bar = ProgressBar::new(len);
+        bar.set_style(bar_style());
+        bar
+    };
     bar.set_message(what.to_owned());
     bar
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}]")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// A flag set by the first Ctrl-C (SIGINT/SIGTERM), so a long run stops between files
@@ -145,7 +160,14 @@ where
 /// A progress callback `(done, total)` driving `bar`.
 pub fn progress_callback(bar: &ProgressBar) -> impl Fn(usize, usize) + Sync + '_ {
     move |done: usize, total: usize| {
-        bar.set_length(total as u64);
+        if total == 0 {
+            return;
+        }
+        if bar.length() != Some(total as u64) {
+            bar.disable_steady_tick();
+            bar.set_style(bar_style());
+            bar.set_length(total as u64);
+        }
         bar.set_position(done as u64);
     }
 }

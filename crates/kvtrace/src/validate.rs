@@ -224,15 +224,25 @@ pub struct ValidateOptions {
     pub warm_prefix: f64,
 }
 
-pub fn validate(opts: &ValidateOptions) -> Result<Report, ValidateError> {
+/// Validate every trace at `opts.traces`; `progress(done, total)` is called after each.
+pub fn validate(
+    opts: &ValidateOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Report, ValidateError> {
     let files = trace_files(&opts.traces).map_err(ValidateError::Traces)?;
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
     let index = cap.message_index()?;
     let catalog = Catalog::load(&cap, &dir, &index)?;
+    progress(0, files.len());
     let traces = files
         .iter()
-        .map(|f| validate_one(f, &catalog, opts))
+        .enumerate()
+        .map(|(i, f)| {
+            let t = validate_one(f, &catalog, opts);
+            progress(i + 1, files.len());
+            t
+        })
         .collect::<Vec<_>>();
     let valid: Vec<&TraceReport> = traces.iter().filter(|t| t.is_valid()).collect();
     let fold = |f: &dyn Fn(&TraceReport) -> f64, min: bool| {

@@ -91,7 +91,10 @@ fn run() -> Result<(), Failure> {
         validate_against: args.validate_against.clone(),
         salt: None,
     };
-    let summary = recover::run(&opts).map_err(kvtrace_cli::fail)?;
+    let bar = kvtrace_cli::progress(0, args.summary.quiet, "reading candidate requests");
+    let summary =
+        recover::run(&opts, &kvtrace_cli::progress_callback(&bar)).map_err(kvtrace_cli::fail)?;
+    bar.finish_and_clear();
     let removed = guard::remove_stale(&earlier, &summary.written)?;
     kvtrace_cli::warn_unreadable(&summary.unreadable_files);
     // The summary goes to stderr (stdout is for data; --json puts it there).

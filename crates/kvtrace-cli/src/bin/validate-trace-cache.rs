@@ -73,7 +73,10 @@ fn run() -> Result<(), Failure> {
         ttl: args.ttl,
         warm_prefix: args.warm_prefix,
     };
-    let report = validate::validate(&opts).map_err(kvtrace_cli::fail)?;
+    let bar = kvtrace_cli::progress(0, args.summary.quiet, "validating traces");
+    let report = validate::validate(&opts, &kvtrace_cli::progress_callback(&bar))
+        .map_err(kvtrace_cli::fail)?;
+    bar.finish_and_clear();
     kvtrace_cli::warn_unreadable(&report.unreadable_files);
     if let Some(csv) = &args.csv {
         kvtrace::trace::write_atomic(csv, validate::render_csv(&report).as_bytes())

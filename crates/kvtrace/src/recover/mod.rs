@@ -211,15 +211,23 @@ fn digest_turn(
 }
 
 /// Recover the conversations of a capture and write them.
-pub fn run(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
+/// `progress(done, total)` is called as the candidate rows are read and tokenized (the
+/// long part), from any thread.
+pub fn run(
+    opts: &RecoverOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RecoverSummary, RecoverError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .map_err(|_| RecoverError::Threads(opts.threads))?;
-    pool.install(|| run_in_pool(opts))
+    pool.install(|| run_in_pool(opts, progress))
 }
 
-fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
+fn run_in_pool(
+    opts: &RecoverOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RecoverSummary, RecoverError> {
     let mut s = RecoverSummary {
         output_dir: opts.output_dir.display().to_string(),
         ..RecoverSummary::default()
@@ -257,6 +265,9 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
     usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
     s.superseded = (before - usable.len()) as u64;
 
+    let total = usable.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    progress(0, total);
     let described: Vec<Result<Option<Result<RowInfo, RowSkip>>, CaptureError>> = usable
         .par_iter()
         .enumerate()
@@ -266,10 +277,15 @@ fn run_in_pool(opts: &RecoverOptions) -> Result<RecoverSummary, RecoverError> {
                 if cap.is_none() {
                     *cap = Some(Capture::open(db)?);
                 }
-                match cap.as_ref() {
+                let out = match cap.as_ref() {
                     Some(c) => c.with_row(id, |row| scan::describe(row, order, mid, scratch)),
                     None => Ok(None),
-                }
+                };
+                progress(
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                    total,
+                );
+                out
             },
         )
         .collect();

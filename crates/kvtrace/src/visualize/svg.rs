@@ -1,10 +1,13 @@
 //! Minimal inline-SVG drawing for the dashboard: a plot frame with scales, axes, ticks,
 //! titles and legends, and number formatting for tick labels. No external assets: every
 //! chart is plain SVG text embedded in the page; hover values are `<title>` tooltips.
+//!
+//! Layout is computed, not hoped for: text widths are estimated from DejaVu Sans metrics
+//! (the usual `system-ui` on Linux, wider than Helvetica or Segoe UI, so an upper bound
+//! elsewhere); a legend that does not fit beside the title wraps into rows below it and
+//! the frame grows; time ticks sit on round real times and never overlap.
 
 use std::fmt::Write as _;
-
-use crate::report::units::clock;
 
 /// Escape text for XML content and attributes.
 pub fn esc(s: &str) -> String {
@@ -67,6 +70,145 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
+/// Font sizes of the page's CSS classes, in px.
+pub const TITLE_PX: f64 = 15.0;
+pub const LEGEND_PX: f64 = 12.0;
+pub const TICK_PX: f64 = 11.0;
+
+/// Advance width of one character in em (DejaVu Sans, rounded up).
+fn char_em(c: char) -> f64 {
+    match c {
+        'i' | 'j' | 'l' | 'I' | 'J' | '\'' | '`' => 0.3,
+        ' ' | '.' | ',' | ':' | ';' | '!' | '|' | '/' | '\\' => 0.34,
+        'f' | 't' | 'r' | '(' | ')' | '[' | ']' | '{' | '}' | '-' => 0.42,
+        'c' | 's' | 'z' | '"' | '*' => 0.56,
+        'm' => 0.98,
+        'w' => 0.82,
+        'M' | 'W' | '%' | '@' | '—' | '…' => 1.0,
+        '–' | '_' => 0.5,
+        '0'..='9' | 'a'..='z' | '$' | '?' => 0.64,
+        'A'..='Z' | '&' => 0.78,
+        '×' | '≥' | '≤' | '+' | '=' | '<' | '>' | '∞' | '#' | '~' | '^' => 0.84,
+        c if c.is_ascii() => 0.7,
+        // CJK and other wide scripts.
+        c if c as u32 >= 0x2E80 => 1.0,
+        _ => 0.75,
+    }
+}
+
+/// Estimated width of `s` in px at `px` font size (bold is about 10% wider).
+pub fn text_width(s: &str, px: f64, bold: bool) -> f64 {
+    let em: f64 = s.chars().map(char_em).sum();
+    em * px * if bold { 1.1 } else { 1.0 }
+}
+
+/// `s` if it fits in `max` px at `px`, else its head and tail around an ellipsis (the
+/// tail keeps a sub-agent suffix such as `/SA12` readable).
+pub fn ellipsize(s: &str, px: f64, max: f64) -> String {
+    if text_width(s, px, false) <= max {
+        return s.to_owned();
+    }
+    let chars: Vec<char> = s.chars().collect();
+    for keep in (1..chars.len()).rev() {
+        let tail = (keep * 2 / 5).min(keep);
+        let head = keep - tail;
+        let out: String = chars[..head]
+            .iter()
+            .chain(['…'].iter())
+            .chain(chars[chars.len() - tail..].iter())
+            .collect();
+        if text_width(&out, px, false) <= max {
+            return out;
+        }
+    }
+    "…".to_owned()
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swatch {
+    /// A filled square (bars, areas).
+    Box,
+    /// A small dot (scatter points).
+    Dot,
+    /// A solid line.
+    Line,
+    /// A dashed line (markers).
+    Dash,
+    /// No mark: the label is a plain note.
+    Text,
+}
+
+/// One legend entry.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub colour: String,
+    pub label: String,
+    pub opacity: f64,
+    pub swatch: Swatch,
+}
+
+impl Key {
+    pub fn new(swatch: Swatch, colour: &str, label: &str) -> Key {
+        Key {
+            colour: colour.to_owned(),
+            label: label.to_owned(),
+            opacity: 1.0,
+            swatch,
+        }
+    }
+
+    pub fn boxed(colour: &str, label: &str) -> Key {
+        Key::new(Swatch::Box, colour, label)
+    }
+
+    fn width(&self) -> f64 {
+        let mark = if self.swatch == Swatch::Text {
+            0.0
+        } else {
+            18.0
+        };
+        mark + text_width(&self.label, LEGEND_PX, false)
+    }
+
+    fn draw(&self, x: f64, baseline: f64) -> String {
+        let c = esc(&self.colour);
+        let op = self.opacity;
+        let mid = baseline - 4.0;
+        let mark = match self.swatch {
+            Swatch::Box => format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{c}\" fill-opacity=\"{op}\"/>",
+                baseline - 10.0
+            ),
+            Swatch::Dot => format!(
+                "<circle cx=\"{:.1}\" cy=\"{mid:.1}\" r=\"3.5\" fill=\"{c}\" fill-opacity=\"{op}\"/>",
+                x + 6.0
+            ),
+            Swatch::Line => format!(
+                "<line x1=\"{x:.1}\" x2=\"{:.1}\" y1=\"{mid:.1}\" y2=\"{mid:.1}\" stroke=\"{c}\" stroke-width=\"2\" stroke-opacity=\"{op}\"/>",
+                x + 13.0
+            ),
+            Swatch::Dash => format!(
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{c}\" stroke-width=\"1.5\" stroke-dasharray=\"3 2\"/>",
+                x + 6.0,
+                x + 6.0,
+                baseline - 11.0,
+                baseline + 2.0
+            ),
+            Swatch::Text => String::new(),
+        };
+        let tx = if self.swatch == Swatch::Text {
+            x
+        } else {
+            x + 18.0
+        };
+        format!(
+            "{mark}<text class=\"lg\" x=\"{tx:.1}\" y=\"{baseline:.1}\">{}</text>",
+            esc(&self.label)
+        )
+    }
+}
+
 /// A plot area inside an SVG of `w × h` user units.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
@@ -79,6 +221,13 @@ pub struct Frame {
     pub x: (f64, f64),
     pub y: (f64, f64),
 }
+
+/// Baseline of the chart title, and the height of one legend row.
+const TITLE_Y: f64 = 22.0;
+const LEGEND_ROW: f64 = 20.0;
+/// Space between legend entries, and between the title and a legend beside it.
+const KEY_GAP: f64 = 16.0;
+const TITLE_GAP: f64 = 28.0;
 
 impl Frame {
     pub fn new(w: f64, h: f64, x: (f64, f64), y: (f64, f64)) -> Frame {
@@ -111,15 +260,57 @@ impl Frame {
         self.top + self.plot_h() - (v - self.y.0) / (self.y.1 - self.y.0) * self.plot_h()
     }
 
-    /// Opening tag, accessible title, chart title (left) and a background.
-    pub fn open(&self, title: &str) -> String {
-        format!(
-            "<svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{t}\"><title>{t}</title><text class=\"ct\" x=\"{l}\" y=\"22\">{t}</text>",
+    /// Legend rows: (x, baseline, key index). One row right of the title when everything
+    /// fits there, else rows under the title, wrapped at the frame's width.
+    fn legend_layout(&self, title: &str, keys: &[Key]) -> Vec<(f64, f64, usize)> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let right = self.w - self.right;
+        let total: f64 =
+            keys.iter().map(Key::width).sum::<f64>() + KEY_GAP * (keys.len() - 1) as f64;
+        let title_end = self.left + text_width(title, TITLE_PX, true);
+        let mut out = Vec::with_capacity(keys.len());
+        if title_end + TITLE_GAP + total <= right {
+            let mut x = right - total;
+            for (i, k) in keys.iter().enumerate() {
+                out.push((x, TITLE_Y, i));
+                x += k.width() + KEY_GAP;
+            }
+            return out;
+        }
+        let (mut x, mut y) = (self.left, TITLE_Y + LEGEND_ROW);
+        for (i, k) in keys.iter().enumerate() {
+            if x > self.left && x + k.width() > right {
+                x = self.left;
+                y += LEGEND_ROW;
+            }
+            out.push((x, y, i));
+            x += k.width() + KEY_GAP;
+        }
+        out
+    }
+
+    /// Opening tag, accessible title, chart title (left) and the legend. A legend that
+    /// does not fit beside the title goes in rows below it: the frame grows by those rows
+    /// (top margin and height), so the plot keeps its size and nothing overlaps.
+    pub fn open(&mut self, title: &str, keys: &[Key]) -> String {
+        let layout = self.legend_layout(title, keys);
+        let last = layout.iter().map(|l| l.1).fold(TITLE_Y, f64::max);
+        let extra = last - TITLE_Y;
+        self.top += extra;
+        self.h += extra;
+        let mut o = format!(
+            "<svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{t}\"><title>{t}</title><text class=\"ct\" x=\"{l}\" y=\"{TITLE_Y}\">{t}</text>",
             w = self.w,
             h = self.h,
             t = esc(title),
             l = self.left
-        )
+        );
+        for (x, y, i) in layout {
+            o.push_str(&keys[i].draw(x, y));
+        }
+        o
     }
 
     /// Gridlines, tick labels and axis labels. `xt`/`yt`: (value, label).
@@ -147,7 +338,7 @@ impl Frame {
             let x = self.sx(*v);
             let _ = write!(
                 o,
-                "<line class=\"a\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{y1:.1}\" y2=\"{:.1}\"/><text class=\"tk\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                "<line class=\"a\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{y1:.1}\" y2=\"{:.1}\"/><text class=\"tk xt\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 y1 + 4.0,
                 y1 + 17.0,
                 esc(label)
@@ -166,7 +357,8 @@ impl Frame {
         );
         let _ = write!(
             o,
-            "<text class=\"al\" transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"al\" transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            (self.left - 54.0).max(16.0),
             (y0 + y1) / 2.0,
             esc(ylabel)
         );
@@ -180,35 +372,71 @@ impl Frame {
             .map(|v| (v, format!("{}{suffix}", short(v))))
             .collect()
     }
-
-    /// Round ticks of the x range.
-    pub fn x_ticks(&self, n: usize) -> Vec<(f64, String)> {
-        ticks(self.x.0, self.x.1, n)
-            .into_iter()
-            .map(|v| (v, short(v)))
-            .collect()
-    }
-
-    /// A legend row at the top right: (colour, label, opacity).
-    pub fn legend(&self, items: &[(&str, &str, f64)]) -> String {
-        let width: f64 = items
-            .iter()
-            .map(|(_, l, _)| 22.0 + 7.0 * l.chars().count() as f64)
-            .sum();
-        let mut x = (self.w - self.right - width).max(self.left + 260.0);
-        let mut o = String::new();
-        for (colour, label, opacity) in items {
-            let _ = write!(
-                o,
-                "<rect x=\"{x:.1}\" y=\"12\" width=\"12\" height=\"12\" fill=\"{colour}\" fill-opacity=\"{opacity}\"/><text class=\"lg\" x=\"{:.1}\" y=\"22\">{}</text>",
-                x + 16.0,
-                esc(label)
-            );
-            x += 22.0 + 7.0 * label.chars().count() as f64;
-        }
-        o
-    }
 }
+
+/// Round real-time steps of time axes, in seconds: 1, 2, 5, 10, 15, 30 s and min; 1, 2,
+/// 3, 6, 12 h; 1, 2, 7, 14 days; 30, 60, 90, 180 days; then whole years.
+pub const TIME_STEPS: [f64; 29] = [
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    10_800.0,
+    21_600.0,
+    43_200.0,
+    86_400.0,
+    2.0 * 86_400.0,
+    7.0 * 86_400.0,
+    14.0 * 86_400.0,
+    30.0 * 86_400.0,
+    60.0 * 86_400.0,
+    90.0 * 86_400.0,
+    180.0 * 86_400.0,
+    365.0 * 86_400.0,
+    730.0 * 86_400.0,
+    1825.0 * 86_400.0,
+    3650.0 * 86_400.0,
+];
+
+/// A round duration: `0`, `45s`, `2m30s`, `20m`, `1h30m`, `2d6h`. Zero units are left out,
+/// so a tick on a 15-minute step reads `1h15m`, never `1h15m00s`.
+pub fn duration(secs: f64) -> String {
+    let s = if secs.is_finite() {
+        secs.max(0.0).round() as u64
+    } else {
+        0
+    };
+    if s == 0 {
+        return "0".into();
+    }
+    let parts = [
+        (s / 86_400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ];
+    let mut o = String::new();
+    for (v, unit) in parts {
+        if v > 0 {
+            let _ = write!(o, "{v}{unit}");
+        }
+    }
+    o
+}
+
+/// Most time ticks per axis; and the least room between two tick labels, in px.
+const MAX_TIME_TICKS: usize = 10;
+const TICK_PAD: f64 = 14.0;
 
 /// A time axis on which pauses longer than `gap` seconds are shortened to `gap`, so
 /// bursts of requests separated by hours stay readable. Piecewise linear and monotonic.
@@ -281,12 +509,97 @@ impl TimeAxis {
             .collect()
     }
 
-    /// About `n` ticks at round shown positions, labelled with the real elapsed time.
-    pub fn ticks(&self, n: usize) -> Vec<(f64, String)> {
-        ticks(0.0, self.end().max(1.0), n)
-            .into_iter()
-            .map(|s| (s, clock(self.unmap(s))))
-            .collect()
+    /// The pauses worth a marker: those longer than the smallest round threshold (the
+    /// shortening gap, then [`TIME_STEPS`] above it) that leaves at most `max` of them.
+    /// Returns (threshold, marked pauses, all shortened pauses).
+    pub fn marked_breaks(&self, max: usize) -> (f64, Vec<(f64, f64)>, usize) {
+        let all = self.breaks();
+        let n = all.len();
+        let threshold = std::iter::once(self.gap)
+            .chain(TIME_STEPS.into_iter().filter(|s| *s > self.gap))
+            .find(|t| all.iter().filter(|b| b.1 > *t).count() <= max)
+            .unwrap_or(f64::INFINITY);
+        let marked = all.into_iter().filter(|b| b.1 > threshold).collect();
+        (threshold, marked, n)
+    }
+
+    /// Multiples of `step` (real seconds) from 0 to `real_end`, thinned inside each knot
+    /// segment to about one per `min_px` (the rest could never be labelled), as
+    /// (shown position, real time).
+    fn candidates(
+        &self,
+        step: f64,
+        real_end: f64,
+        px_per_shown: f64,
+        min_px: f64,
+    ) -> Vec<(f64, f64)> {
+        let mut segs: Vec<((f64, f64), (f64, f64))> =
+            self.knots.windows(2).map(|w| (w[0], w[1])).collect();
+        let (rl, sl) = self.knots[self.knots.len() - 1];
+        if real_end > rl {
+            segs.push(((rl, sl), (real_end, self.map(real_end))));
+        }
+        let mut out = Vec::new();
+        let (r0, _) = self.knots[0];
+        if r0 <= 0.0 {
+            out.push((self.map(0.0), 0.0));
+        }
+        for ((ra, sa), (rb, sb)) in segs {
+            if rb <= ra {
+                continue;
+            }
+            let px_per_step = step * (sb - sa) / (rb - ra) * px_per_shown;
+            let stride = if px_per_step > 0.0 {
+                (min_px / px_per_step).ceil().max(1.0)
+            } else {
+                f64::INFINITY
+            };
+            let mut k = (ra / step).floor() + 1.0;
+            while k * step <= rb {
+                let t = k * step;
+                out.push((self.map(t), t));
+                if !stride.is_finite() {
+                    break;
+                }
+                k += stride;
+            }
+        }
+        out
+    }
+
+    /// Ticks at round real times ([`TIME_STEPS`], labelled by [`duration`]) for a frame
+    /// whose x range is shown seconds: the finest step whose multiples, kept left to right
+    /// when their labels do not collide, number at most [`MAX_TIME_TICKS`]. Pauses make the
+    /// spacing uneven, never the values.
+    pub fn ticks(&self, f: &Frame) -> Vec<(f64, String)> {
+        let px_per_shown = f.plot_w() / (f.x.1 - f.x.0);
+        let real_end = self.unmap(f.x.1);
+        let min_px = text_width("00h00m", TICK_PX, false) + TICK_PAD;
+        let mut last = Vec::new();
+        for step in TIME_STEPS {
+            let mut kept: Vec<(f64, String, f64)> = Vec::new();
+            for (shown, t) in self.candidates(step, real_end, px_per_shown, min_px) {
+                if shown < f.x.0 - 1e-9 || shown > f.x.1 + 1e-9 {
+                    continue;
+                }
+                let label = duration(t);
+                let x = f.sx(shown);
+                let w = text_width(&label, TICK_PX, false);
+                let fits = kept.last().is_none_or(|(px, l, _)| {
+                    x - px >= (w + text_width(l, TICK_PX, false)) / 2.0 + TICK_PAD
+                });
+                let inside = x - w / 2.0 >= f.left - 30.0 && x + w / 2.0 <= f.w - 2.0;
+                if fits && inside {
+                    kept.push((x, label, shown));
+                }
+            }
+            let done = kept.len() <= MAX_TIME_TICKS;
+            last = kept;
+            if done {
+                break;
+            }
+        }
+        last.into_iter().map(|(_, l, s)| (s, l)).collect()
     }
 }
 
@@ -315,6 +628,106 @@ mod tests {
         assert_eq!(a.unmap(70.0), 510.0);
         assert_eq!(a.map(5000.0), 260.0);
         assert_eq!(a.breaks(), vec![(70.0, 1000.0)]);
-        assert_eq!(clock(3725.0), "1h02m");
+    }
+
+    #[test]
+    fn durations_are_clean() {
+        assert_eq!(duration(0.0), "0");
+        assert_eq!(duration(45.0), "45s");
+        assert_eq!(duration(150.0), "2m30s");
+        assert_eq!(duration(1200.0), "20m");
+        assert_eq!(duration(5400.0), "1h30m");
+        assert_eq!(duration(3600.0), "1h");
+        assert_eq!(duration(86_400.0 * 2.0 + 6.0 * 3600.0), "2d6h");
+        assert_eq!(duration(f64::NAN), "0");
+    }
+
+    /// Seconds of a [`duration`] label.
+    pub(crate) fn parse_duration(l: &str) -> u64 {
+        let (mut total, mut num) = (0, 0);
+        for c in l.chars() {
+            match c {
+                '0'..='9' => num = num * 10 + u64::from(c as u8 - b'0'),
+                'd' => (total, num) = (total + num * 86_400, 0),
+                'h' => (total, num) = (total + num * 3600, 0),
+                'm' => (total, num) = (total + num * 60, 0),
+                's' => (total, num) = (total + num, 0),
+                _ => panic!("{l}"),
+            }
+        }
+        total + num
+    }
+
+    fn frame(end: f64) -> Frame {
+        Frame::new(1180.0, 300.0, (0.0, end * 1.02), (0.0, 1.0))
+    }
+
+    #[test]
+    fn time_ticks_are_round_and_apart() {
+        // A plain 30-minute axis: every 5 min.
+        let a = TimeAxis::new(&[0.0, 60.0, 1800.0], 1e9);
+        let t = a.ticks(&frame(a.end()));
+        let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["0", "5m", "10m", "15m", "20m", "25m", "30m"]);
+        // Bursts over 20 days with hundreds of shortened pauses: round values, apart.
+        let times: Vec<f64> = (0..2000)
+            .map(|i| (i / 10) as f64 * 8_640.0 + (i % 10) as f64 * 30.0 + 0.37)
+            .collect();
+        let a = TimeAxis::new(&times, 120.0);
+        let f = frame(a.end());
+        let t = a.ticks(&f);
+        assert!(t.len() >= 3 && t.len() <= MAX_TIME_TICKS, "{t:?}");
+        let secs: Vec<u64> = t.iter().map(|(_, l)| parse_duration(l)).collect();
+        assert!(
+            TIME_STEPS
+                .iter()
+                .any(|st| secs.iter().all(|s| s % (*st as u64) == 0)),
+            "{t:?}"
+        );
+        for (s, l) in &t {
+            assert!((a.unmap(*s) - parse_duration(l) as f64).abs() < 1.0, "{l}");
+        }
+        for w in t.windows(2) {
+            assert!(f.sx(w[1].0) - f.sx(w[0].0) >= 40.0, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn only_long_pauses_are_marked() {
+        let mut times = vec![];
+        for i in 0..300 {
+            times.push(i as f64 * 600.0);
+        }
+        times.push(300.0 * 600.0 + 86_400.0);
+        let a = TimeAxis::new(&times, 120.0);
+        let (threshold, marked, all) = a.marked_breaks(12);
+        assert_eq!(all, 300);
+        assert_eq!(threshold, 600.0);
+        assert_eq!(marked.len(), 1);
+        let (threshold, marked, _) = TimeAxis::new(&[0.0, 1000.0], 120.0).marked_breaks(12);
+        assert_eq!((threshold, marked.len()), (120.0, 1));
+    }
+
+    #[test]
+    fn text_layout() {
+        assert!(text_width("mmm", 12.0, false) > text_width("iii", 12.0, false));
+        let e = ellipsize("0123456789abcdef/SA12", 11.0, 80.0);
+        assert!(e.contains('…') && e.ends_with("SA12"), "{e}");
+        assert!(text_width(&e, 11.0, false) <= 80.0);
+        assert_eq!(ellipsize("short", 11.0, 80.0), "short");
+        let mut f = Frame::new(600.0, 200.0, (0.0, 1.0), (0.0, 1.0));
+        let keys: Vec<Key> = (0..8)
+            .map(|i| Key::boxed("#000", &format!("series number {i}")))
+            .collect();
+        let (top, h) = (f.top, f.h);
+        let svg = f.open("A long chart title that takes room", &keys);
+        assert!(
+            f.top > top && f.h - h == f.top - top,
+            "legend rows below the title"
+        );
+        assert_eq!(svg.matches("class=\"lg\"").count(), 8);
+        let mut g = Frame::new(1180.0, 200.0, (0.0, 1.0), (0.0, 1.0));
+        g.open("Short", &keys[..2]);
+        assert_eq!(g.top, 40.0, "a legend that fits stays beside the title");
     }
 }
