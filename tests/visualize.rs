@@ -1,7 +1,10 @@
 //! visualize-cache end to end: known answers on hand-made captures (TTL
 //! boundary, refresh on use, prefill counts, working set, the partial final block,
-//! old-proxy pairs in `combined`), the timeline, empty selections, and the HTML of the
-//! bundled examples (self-contained, < 1 MB, one file per conversation with `all`).
+//! old-proxy pairs in `combined`), the timeline, empty selections, the HTML of the
+//! bundled examples (self-contained, < 1 MB, one file per conversation with `all`), and
+//! the layout of a large combined dashboard (synthetic, 60 conversations): every lane
+//! drawn and labelled in full, truthful bar labels, round time ticks, few pause markers,
+//! legends clear of titles.
 
 mod common;
 
@@ -529,4 +532,394 @@ fn examples_dashboard_renders_in_chromium() {
         "screenshot looks empty: {} bytes",
         bytes.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout at scale: a synthetic capture of 60 conversations (≈1,300 requests, 3 weeks).
+
+use kvtrace::visualize::html::{bucket_size, MAX_LANES, MAX_PAUSE_MARKS};
+use kvtrace::visualize::svg::{
+    duration, ellipsize, text_width, Frame, Key, TimeAxis, TICK_PX, TITLE_PX,
+};
+
+/// A synthetic capture (small contexts: fast) and its combined dashboard.
+fn synth_dashboard(dir: &Path, seed: u64, conversations: u64, median: u64) -> (String, u64) {
+    let cap = dir.join("cap");
+    let cfg = kvtrace_synth::Config {
+        seed,
+        conversations,
+        median_requests: median,
+        max_context_tokens: 20_000,
+        ..kvtrace_synth::Config::default()
+    };
+    let summary = kvtrace_synth::generate(&cfg, &cap).unwrap();
+    let html = dir.join("combined.html");
+    ok(&[
+        cap.join("requests.db").to_str().unwrap(),
+        "--jsonl-dir",
+        cap.join("jsonl").to_str().unwrap(),
+        "--conversation-id",
+        "combined",
+        "--output",
+        html.to_str().unwrap(),
+        "--quiet",
+    ]);
+    (
+        std::fs::read_to_string(&html).unwrap(),
+        summary.conversations + summary.subagents,
+    )
+}
+
+/// The charts of a page: (title, svg text).
+fn charts(html: &str) -> Vec<(String, &str)> {
+    html.split("<svg")
+        .skip(1)
+        .map(|s| {
+            let t = s
+                .split("<title>")
+                .nth(1)
+                .unwrap()
+                .split("</title>")
+                .next()
+                .unwrap();
+            (t.replace("&amp;", "&"), s.split("</svg>").next().unwrap())
+        })
+        .collect()
+}
+
+fn chart<'a>(charts: &'a [(String, &'a str)], prefix: &str) -> &'a str {
+    charts
+        .iter()
+        .find(|(t, _)| t.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no chart {prefix:?}"))
+        .1
+}
+
+fn attr(tag: &str, name: &str) -> Option<f64> {
+    let v = tag
+        .split(&format!(" {name}=\""))
+        .nth(1)?
+        .split('"')
+        .next()?;
+    v.parse().ok()
+}
+
+/// `<text class="CLASS" …>` elements: (x, y, text without its tooltip).
+fn texts(svg: &str, class: &str) -> Vec<(f64, f64, String)> {
+    svg.split(&format!("<text class=\"{class}\""))
+        .skip(1)
+        .map(|s| {
+            let (tag, rest) = s.split_once('>').unwrap();
+            let mut body = rest.split("</text>").next().unwrap().to_owned();
+            if let (Some(a), Some(b)) = (body.find("<title>"), body.find("</title>")) {
+                body.replace_range(a..b + "</title>".len(), "");
+            }
+            (
+                attr(tag, "x").unwrap(),
+                attr(tag, "y").unwrap(),
+                body.replace("&amp;", "&"),
+            )
+        })
+        .collect()
+}
+
+/// Seconds of a tick label such as `1d6h` or `2m30s`; `None` if it is not one.
+fn parse_duration(l: &str) -> Option<u64> {
+    if l == "0" {
+        return Some(0);
+    }
+    let (mut total, mut num, mut digits, mut last_unit) = (0u64, 0u64, 0, 5);
+    for c in l.chars() {
+        if let Some(d) = c.to_digit(10) {
+            num = num * 10 + u64::from(d);
+            digits += 1;
+            continue;
+        }
+        let (rank, secs) = match c {
+            'd' => (1, 86_400),
+            'h' => (2, 3600),
+            'm' => (3, 60),
+            's' => (4, 1),
+            _ => return None,
+        };
+        // Units in order, each once, none zero.
+        if digits == 0 || num == 0 || (last_unit != 5 && rank <= last_unit) {
+            return None;
+        }
+        total += num * secs;
+        (num, digits, last_unit) = (0, 0, rank);
+    }
+    (digits == 0).then_some(total)
+}
+
+/// The time charts' x ticks are round (multiples of a minute on a weeks-long axis),
+/// cleanly written, in order and apart.
+fn assert_round_time_ticks(svg: &str, min_step: u64) {
+    let ticks: Vec<(f64, f64, String)> = texts(svg, "tk xt");
+    assert!(ticks.len() >= 3 && ticks.len() <= 14, "{ticks:?}");
+    let mut last: Option<(f64, u64)> = None;
+    for (x, _, l) in &ticks {
+        let secs = parse_duration(l).unwrap_or_else(|| panic!("tick {l:?} is not a duration"));
+        assert_eq!(
+            secs % min_step,
+            0,
+            "tick {l} is not a multiple of {min_step} s"
+        );
+        if let Some((px, ps)) = last {
+            assert!(secs > ps, "ticks out of order: {ticks:?}");
+            assert!(x - px >= 30.0, "ticks too close: {ticks:?}");
+        }
+        last = Some((*x, secs));
+    }
+}
+
+/// Legend entries on the title's row start right of the title; others sit below it.
+fn assert_legend_clear_of_title(title: &str, svg: &str) {
+    let (tx, ty, _) = texts(svg, "ct")[0].clone();
+    let title_end = tx + text_width(title, TITLE_PX, true);
+    for (x, y, l) in texts(svg, "lg") {
+        assert!(
+            y >= ty + 14.0 || x >= title_end + 10.0,
+            "{title:?}: legend {l:?} at ({x}, {y}) overlaps the title (ends at {title_end})"
+        );
+    }
+}
+
+#[test]
+fn large_combined_dashboard_is_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, agents) = synth_dashboard(tmp.path(), 3, 60, 12);
+    let n: usize = html
+        .split("<p class=\"note\">")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(n > 1000, "{n} requests");
+    let charts = charts(&html);
+
+    // Bars of several requests say so, and how many.
+    let per = bucket_size(n);
+    assert!(per > 1 && n.div_ceil(per) <= 300, "{per}");
+    for title in [
+        format!("Input tokens per {per} requests: simulated vs API"),
+        format!("Output tokens per {per} requests"),
+        format!("Context composition of 1 request in {per} (the last of each bar)"),
+    ] {
+        chart(&charts, &title);
+    }
+    assert!(
+        !html.contains("tokens per request"),
+        "a bar of {per} called per request"
+    );
+    assert!(html.contains(&format!("Each bar sums {per} consecutive requests")));
+    let tokens = chart(&charts, "Input tokens per");
+    assert_eq!(
+        tokens.matches("<g><title>requests ").count(),
+        n.div_ceil(per)
+    );
+
+    // 60 conversations + the unlinked rows: 61 lanes, each drawn, none lumped, labels whole.
+    let ctx = chart(&charts, "Context size (input tokens)");
+    let lanes = texts(ctx, "tk ln");
+    assert_eq!(lanes.len(), 61, "{lanes:?}");
+    assert!(html.contains("61 lanes below the chart"));
+    assert!(!lanes
+        .iter()
+        .any(|(_, _, l)| l.contains("other") && l != "other"));
+    assert_eq!(lanes.last().map(|l| l.2.as_str()), Some("other"));
+    for (x, _, l) in &lanes {
+        assert!(!l.contains('…'), "{l} ellipsized");
+        assert!(
+            x - text_width(l, TICK_PX, false) >= 0.0,
+            "lane label {l} cut off"
+        );
+    }
+    // The chart grows with its lanes: 61 lanes of 13 px below a 240 px plot.
+    let vb: Vec<f64> = ctx
+        .split("viewBox=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(vb[3] >= 240.0 + 61.0 * 13.0, "{vb:?}");
+    // Lines only within one agent: at most one per agent, none for the unlinked rows.
+    let paths = ctx.matches("<path class=\"agent\"").count();
+    assert!(
+        paths >= 60 && paths as u64 <= agents,
+        "{paths} lines for {agents} agents"
+    );
+
+    // Time charts: round ticks, a bounded number of pause markers, named in the legend.
+    for prefix in [
+        "Cache hit rate per request over time",
+        "Context size (input tokens)",
+        "Working set over time",
+    ] {
+        let svg = chart(&charts, prefix);
+        assert_round_time_ticks(svg, 60);
+        let marks = svg.matches("<line class=\"pause\"").count();
+        assert!(
+            marks > 0 && marks <= MAX_PAUSE_MARKS,
+            "{prefix}: {marks} pause markers"
+        );
+        assert!(
+            texts(svg, "lg").iter().any(|(_, _, l)| l.contains("pause")),
+            "{prefix}: no pause legend"
+        );
+    }
+    for (title, svg) in &charts {
+        assert_legend_clear_of_title(title, svg);
+    }
+}
+
+#[test]
+fn lanes_beyond_the_limit_share_one_counted_lane() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, _) = synth_dashboard(tmp.path(), 5, MAX_LANES as u64 + 10, 3);
+    let charts = charts(&html);
+    let lanes = texts(chart(&charts, "Context size (input tokens)"), "tk ln");
+    assert_eq!(lanes.len(), MAX_LANES);
+    let (_, _, last) = lanes.last().unwrap();
+    let lumped: usize = last.strip_suffix(" others").unwrap().parse().unwrap();
+    // 110 conversations + the unlinked rows, 99 drawn alone.
+    assert_eq!(lumped, MAX_LANES + 11 - (MAX_LANES - 1), "{last}");
+    assert!(html.contains(&format!(
+        "the {lumped} conversations with the fewest requests share the last one"
+    )));
+}
+
+#[test]
+fn small_dashboards_keep_per_request_bars() {
+    let ex = common::examples();
+    let tmp = tempfile::tempdir().unwrap();
+    for conv in ["combined", "044cdae1"] {
+        let out = tmp.path().join(format!("{conv}.html"));
+        ok(&[
+            ex.join("requests.db").to_str().unwrap(),
+            "--jsonl-dir",
+            ex.join("jsonl").to_str().unwrap(),
+            "--conversation-id",
+            conv,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let html = std::fs::read_to_string(&out).unwrap();
+        let charts = charts(&html);
+        chart(&charts, "Input tokens per request: simulated vs API");
+        chart(&charts, "Context composition per request");
+        assert!(!html.contains("Each bar sums"));
+        for (title, svg) in &charts {
+            assert_legend_clear_of_title(title, svg);
+        }
+        let hit = chart(&charts, "Cache hit rate per request over time");
+        assert_round_time_ticks(hit, 60);
+        assert!(hit.matches("<line class=\"pause\"").count() <= MAX_PAUSE_MARKS);
+        // Few lanes: each named in the legend.
+        let ctx = chart(&charts, "Context size (input tokens)");
+        for (_, _, l) in texts(ctx, "tk ln") {
+            assert!(texts(ctx, "lg").iter().any(|(_, _, g)| *g == l), "{l}");
+        }
+    }
+}
+
+#[test]
+fn time_ticks_durations_and_pause_marks() {
+    for (secs, text) in [
+        (0.0, "0"),
+        (45.0, "45s"),
+        (150.0, "2m30s"),
+        (1200.0, "20m"),
+        (3600.0, "1h"),
+        (5400.0, "1h30m"),
+        (2.0 * 86_400.0 + 6.0 * 3600.0, "2d6h"),
+        (f64::NAN, "0"),
+    ] {
+        assert_eq!(duration(secs), text);
+    }
+    let frame = |end: f64| Frame::new(1180.0, 300.0, (0.0, end * 1.02), (0.0, 1.0));
+    // A plain 30-minute axis: every 5 minutes.
+    let a = TimeAxis::new(&[0.0, 60.0, 1800.0], 1e9);
+    let labels: Vec<String> = a.ticks(&frame(a.end())).into_iter().map(|t| t.1).collect();
+    assert_eq!(labels, ["0", "5m", "10m", "15m", "20m", "25m", "30m"]);
+    // 2,000 requests in bursts over 20 days (200 pauses, shortened): round and apart.
+    let times: Vec<f64> = (0..2000)
+        .map(|i| (i / 10) as f64 * 8_640.0 + (i % 10) as f64 * 30.7)
+        .collect();
+    let a = TimeAxis::new(&times, 120.0);
+    let f = frame(a.end());
+    let t = a.ticks(&f);
+    assert!(t.len() >= 4 && t.len() <= 14, "{t:?}");
+    for w in t.windows(2) {
+        assert!(f.sx(w[1].0) - f.sx(w[0].0) >= 30.0, "{t:?}");
+    }
+    for (shown, l) in &t {
+        let secs = parse_duration(l).unwrap();
+        assert_eq!(secs % 3600, 0, "{l}");
+        assert!((a.unmap(*shown) - secs as f64).abs() < 1.0, "{l} misplaced");
+    }
+    // Ten busy minutes then hours: minutes where there is room, hours after.
+    let mut times: Vec<f64> = (0..60).map(|i| i as f64 * 10.0).collect();
+    times.extend((1..12).map(|h| h as f64 * 3600.0 + 7.0));
+    let a = TimeAxis::new(&times, 120.0);
+    let t = a.ticks(&frame(a.end()));
+    assert!(t.iter().all(|(_, l)| parse_duration(l).is_some()), "{t:?}");
+    let secs: Vec<u64> = t.iter().filter_map(|(_, l)| parse_duration(l)).collect();
+    assert!(secs.iter().any(|s| (60..600).contains(s)), "{t:?}");
+    assert!(secs.iter().any(|s| *s >= 3600 && s % 3600 == 0), "{t:?}");
+
+    // 300 pauses of 10 min and one of a day: only the day is marked.
+    let mut times: Vec<f64> = (0..300).map(|i| i as f64 * 600.0).collect();
+    times.push(299.0 * 600.0 + 86_400.0);
+    let p = TimeAxis::new(&times, 120.0).marked_breaks(12);
+    assert_eq!(
+        (p.all, p.over, p.marked.len(), p.longest_only),
+        (300, 600.0, 1, false)
+    );
+    // 30 pauses of 13–17 h: no round threshold leaves 1–12, so the 12 longest.
+    let mut times = vec![0.0];
+    for i in 0..30 {
+        let last = times[times.len() - 1];
+        times.push(last + 13.0 * 3600.0 + (i % 5) as f64 * 3600.0);
+    }
+    let p = TimeAxis::new(&times, 120.0).marked_breaks(12);
+    assert_eq!(
+        (p.marked.len(), p.longest_only, p.over),
+        (12, true, 43_200.0)
+    );
+    assert!(p.marked.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(p.marked.iter().all(|m| m.1 >= 16.0 * 3600.0));
+    // Few pauses: all marked.
+    let p = TimeAxis::new(&[0.0, 1000.0], 120.0).marked_breaks(12);
+    assert_eq!((p.marked.len(), p.over), (1, 120.0));
+}
+
+#[test]
+fn legends_wrap_below_titles_and_labels_ellipsize() {
+    assert!(text_width("mmm", 12.0, false) > text_width("iii", 12.0, false));
+    let e = ellipsize("0123456789abcdef0123/SA12", TICK_PX, 80.0);
+    assert!(e.contains('…') && e.ends_with("SA12"), "{e}");
+    assert!(text_width(&e, TICK_PX, false) <= 80.0);
+    assert_eq!(ellipsize("short", TICK_PX, 80.0), "short");
+    let keys: Vec<Key> = (0..8)
+        .map(|i| Key::boxed("#000", &format!("series number {i}")))
+        .collect();
+    let mut f = Frame::new(600.0, 200.0, (0.0, 1.0), (0.0, 1.0));
+    let (top, h, plot) = (f.top, f.h, f.plot_h());
+    let title = "A long chart title that takes room";
+    let svg = f.open(title, &keys);
+    assert!(
+        f.top > top && f.h > h && f.plot_h() == plot,
+        "rows below the title"
+    );
+    assert_eq!(svg.matches("class=\"lg\"").count(), 8);
+    assert_legend_clear_of_title(title, &svg);
+    let mut g = Frame::new(1180.0, 200.0, (0.0, 1.0), (0.0, 1.0));
+    let svg = g.open("Short", &keys[..2]);
+    assert_eq!(g.top, 40.0, "a legend that fits stays beside the title");
+    assert_legend_clear_of_title("Short", &svg);
 }

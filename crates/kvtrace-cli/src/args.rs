@@ -153,3 +153,48 @@ pub fn positive_seconds(s: &str) -> Result<f64, String> {
         _ => Err(format!("{s:?} is not a number of seconds > 0")),
     }
 }
+
+/// A finite number greater than 0.
+pub fn positive_number(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number > 0")),
+    }
+}
+
+/// `--logs-only` and its ratio (build-minimal-traces).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LogsOnlyArgs {
+    /// Build from the session logs alone, without a capture: each response is a request
+    /// rebuilt from the log, the tools and system prompt stood in for by a prefix of
+    /// estimated size; the traces are marked "source": "session-logs" (docs/logs-only.md).
+    #[arg(long, conflicts_with_all = ["batch", "id_map"])]
+    pub logs_only: bool,
+    /// With --logs-only: the API's tokens per token of ours (cl100k_base), used to turn the
+    /// usage the logs report into the size of the stand-in prefix [default: 1].
+    #[arg(long, value_parser = positive_number, value_name = "R")]
+    pub api_token_ratio: Option<f64>,
+}
+
+impl LogsOnlyArgs {
+    /// The ratio to use; an error when it is given without `--logs-only`.
+    pub fn ratio(&self) -> Result<f64, Failure> {
+        match (self.api_token_ratio, self.logs_only) {
+            (Some(_), false) => Err(crate::unusable(anyhow::anyhow!(
+                "--api-token-ratio applies only with --logs-only"
+            ))),
+            (r, _) => Ok(r.unwrap_or(1.0)),
+        }
+    }
+}
+
+/// Hidden flags of the benchmarks (`just bench`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Tokenize every request from scratch (slow; the benchmark baseline).
+    #[arg(long, hide = true)]
+    pub full_tokenization: bool,
+    /// Benchmark floor: only read every byte of the used rows, write nothing.
+    #[arg(long, hide = true)]
+    pub scan_only: bool,
+}

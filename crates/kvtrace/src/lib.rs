@@ -30,6 +30,7 @@ pub mod conversations;
 pub mod encode;
 pub mod error;
 pub mod export;
+pub mod fromlogs;
 pub mod index;
 pub mod pyjson;
 pub mod recover;

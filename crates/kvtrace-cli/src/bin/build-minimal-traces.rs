@@ -14,7 +14,7 @@ use kvtrace_cli::Failure;
     name = "build-minimal-traces",
     version,
     about = "Build compact, anonymizable KV-cache block traces from requests.db and Claude Code session logs",
-    after_help = "EXAMPLE:\n  build-minimal-traces examples/requests.db --jsonl-dir examples/jsonl \\\n      --output-dir traces --include-subagents --anonymize\n\n\
+    after_help = "EXAMPLE:\n  build-minimal-traces examples/requests.db --jsonl-dir examples/jsonl \\\n      --output-dir traces --include-subagents --anonymize\n  build-minimal-traces --logs-only --jsonl-dir ~/.claude/projects --output-dir traces --anonymize\n\n\
 SALT: each run draws a secret random salt for the block hashes. Traces hold only small\n\
 integer ids, never the hashes; the salted hashes appear only in an --id-map file. --salt /\n\
 --salt-file FIX it (reproducible, batched or sharded runs): anyone who holds the salt (and\n\
@@ -24,8 +24,10 @@ captures.csv rows: name,db,jsonl_dir (relative paths start at the manifest's fol
 )]
 struct Args {
     /// The capture (requests.db from claude-code-proxy).
-    #[arg(required_unless_present = "batch")]
+    #[arg(required_unless_present_any = ["batch", "logs_only"], conflicts_with = "logs_only")]
     db: Option<PathBuf>,
+    #[command(flatten)]
+    logs: kvtrace_cli::args::LogsOnlyArgs,
     /// Directory holding the session logs (<session>.jsonl and agent-*.jsonl files).
     #[arg(long, required_unless_present = "batch")]
     jsonl_dir: Option<PathBuf>,
@@ -57,12 +59,8 @@ struct Args {
     salt: SaltArgs,
     #[command(flatten)]
     threads: ThreadsArg,
-    /// Tokenize every request from scratch (slow; the benchmark baseline).
-    #[arg(long, hide = true)]
-    full_tokenization: bool,
-    /// Benchmark floor: only read every byte of the used rows, write nothing.
-    #[arg(long, hide = true)]
-    scan_only: bool,
+    #[command(flatten)]
+    bench: kvtrace_cli::args::BenchArgs,
     #[command(flatten)]
     summary: SummaryArgs,
     /// Fail (exit 1) when damaged lines or rows were skipped.
@@ -72,6 +70,7 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args: Args = kvtrace_cli::parse();
+    let api_token_ratio = args.logs.ratio()?;
     let opts = BuildOptions {
         db: args.db.clone().unwrap_or_default(),
         jsonl_dir: args.jsonl_dir.clone().unwrap_or_default(),
@@ -84,9 +83,11 @@ fn run() -> Result<(), Failure> {
         salt: args.salt.resolve()?,
         content_form: args.shape.form(),
         threads: usize::from(args.threads.threads),
-        full_tokenization: args.full_tokenization,
+        full_tokenization: args.bench.full_tokenization,
         cancel: Some(kvtrace_cli::interrupt_flag()),
         first_trace_number: 1,
+        logs_only: args.logs.logs_only,
+        api_token_ratio,
     };
     // No output may overwrite an input (the capture, a session log, the salt file).
     let mut inputs = vec![Input::File(&opts.db), Input::Tree(&opts.jsonl_dir, "jsonl")];
@@ -96,7 +97,7 @@ fn run() -> Result<(), Failure> {
         (None, None) => guard::output_is_not_an_input("--output-dir", &args.output_dir, &inputs)?,
         _ => {}
     }
-    if args.scan_only {
+    if args.bench.scan_only {
         return kvtrace_cli::print_json(
             &builder::scan_used_rows(&opts).map_err(kvtrace_cli::fail)?,
         );

@@ -370,3 +370,15 @@ pub fn set_id(trace: &mut J, id: &str) {
         }
     }
 }
+
+/// Add the `source` header field (after `hash_id_scope`): where a trace's requests come
+/// from when it is not a capture.
+pub fn set_source(trace: &mut J, source: &str) {
+    if let J::Obj(header) = trace {
+        let at = header
+            .iter()
+            .position(|(k, _)| *k == "hash_id_scope")
+            .map_or(header.len(), |i| i + 1);
+        header.insert(at, ("source", J::Str(source.to_owned())));
+    }
+}

@@ -56,6 +56,10 @@ pub struct BuildOptions {
     /// The number of the first anonymized trace (`trace_0001` = 1); a batch continues
     /// the count across rows.
     pub first_trace_number: usize,
+    /// Build from the session logs alone (no capture; `db` unused): docs/logs-only.md.
+    pub logs_only: bool,
+    /// Logs only: API tokens per token of ours, to size the stand-in prefix.
+    pub api_token_ratio: f64,
 }
 
 #[derive(Debug, Error)]
@@ -94,6 +98,10 @@ pub struct BuildSummary {
     pub skipped: Counts,
     /// The session files counted in `skipped.unreadable_files`, with why.
     pub unreadable_files: Vec<crate::session::Unreadable>,
+    /// Logs only: the stand-in prefix of each Claude Code version (and sub-agent type),
+    /// in tokens (`<version>/main`, `<version>/agent/<type>`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stand_in_prefixes: std::collections::BTreeMap<String, usize>,
 }
 
 impl BuildSummary {
@@ -129,6 +137,17 @@ impl BuildSummary {
                 k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files, k.bad_values
             ));
         }
+        if !self.stand_in_prefixes.is_empty() {
+            let list: Vec<String> = self
+                .stand_in_prefixes
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            o.push_str(&format!(
+                "\nfrom session logs alone: tools and system stood in for by estimated prefixes (tokens): {}",
+                list.join(", ")
+            ));
+        }
         if k.claimed_elsewhere > 0 {
             o.push_str(&format!(
                 "\n{} responses named by two session files (a copied chain) were traced once, in the file that wrote them first",
@@ -152,7 +171,11 @@ pub fn build_with(
     progress: &(dyn Fn(usize, usize) + Sync),
     emit: &mut dyn FnMut(BuiltTrace) -> Result<(), BuildError>,
 ) -> Result<BuildSummary, BuildError> {
-    let cap = Capture::open(&opts.db)?;
+    let cap = if opts.logs_only {
+        None
+    } else {
+        Some(Capture::open(&opts.db)?)
+    };
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
     let parents: Vec<&Path> = match &opts.conversation_id {
         Some(id) => vec![dir.find_parent(id).map_err(BuildError::Conversation)?],
@@ -163,7 +186,10 @@ pub fn build_with(
         .build()
         .map_err(|e| BuildError::Threads(e.to_string()))?;
     let parts = pool.current_num_threads();
-    let index = pool.install(|| Capture::message_index_parallel(&opts.db, parts))?;
+    let index = match cap {
+        Some(_) => pool.install(|| Capture::message_index_parallel(&opts.db, parts))?,
+        None => crate::capture::MessageIndex::default(),
+    };
     // Before any task reads a parent file (see SessionDir::load_claims).
     pool.install(|| dir.load_claims());
     let ctx = Context {
@@ -176,15 +202,34 @@ pub fn build_with(
         full: opts.full_tokenization,
         form: opts.content_form,
     };
+    // Logs only: a first pass estimates the stand-in prefixes (crate::fromlogs).
+    let logs = opts.logs_only.then(|| {
+        pool.install(|| {
+            crate::fromlogs::LogsGatherer::new(
+                &dir,
+                &parents,
+                &opts.salt,
+                opts.shape.block_size,
+                opts.shape.include_subagents,
+                opts.content_form,
+                opts.api_token_ratio,
+            )
+        })
+    });
     // Per-thread state (a read-only connection, a tokenizer with its caches), lent to
     // tasks and returned, so caches live for the whole run.
-    let states: Mutex<Vec<(Capture, Tokenizer)>> = Mutex::new(vec![(cap, Tokenizer::default())]);
+    let states: Mutex<Vec<(Option<Capture>, Tokenizer)>> =
+        Mutex::new(vec![(cap, Tokenizer::default())]);
     let done = AtomicUsize::new(0);
     let total = parents.len();
     let window = pool.current_num_threads().max(1) * WINDOW_PER_THREAD;
 
     let mut summary = BuildSummary {
         conversations: parents.len(),
+        stand_in_prefixes: logs
+            .as_ref()
+            .map(|l| l.prefixes.clone())
+            .unwrap_or_default(),
         ..BuildSummary::default()
     };
     let ids_before = global.len();
@@ -201,11 +246,19 @@ pub fn build_with(
     // assignment, or for writes, and memory stays bounded by the window.
     let gather_one = |path: &Path| -> Result<Gathered, CaptureError> {
         let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
-        let (cap, mut tk) = match popped {
-            Some(state) => state,
-            None => (Capture::open(&opts.db)?, Tokenizer::default()),
+        let (mut cap, mut tk) = popped.unwrap_or((None, Tokenizer::default()));
+        let g = match &logs {
+            Some(logs) => Ok(logs.gather(&mut tk, path)),
+            None => {
+                let c = match cap.take() {
+                    Some(c) => c,
+                    None => Capture::open(&opts.db)?,
+                };
+                let g = gather::gather(&c, &mut tk, &ctx, path);
+                cap = Some(c);
+                g
+            }
         };
-        let g = gather::gather(&cap, &mut tk, &ctx, path);
         if let Ok(mut s) = states.lock() {
             s.push((cap, tk));
         }
@@ -246,6 +299,9 @@ pub fn build_with(
                     &mut *global
                 };
                 for mut t in assemble::assemble(&g, &opts.shape, ids) {
+                    if opts.logs_only {
+                        assemble::set_source(&mut t.json, crate::fromlogs::SOURCE);
+                    }
                     if cancelled() {
                         return Err(BuildError::Interrupted(emitted));
                     }

@@ -4,14 +4,22 @@
 //! coloured hit/miss, hit rate over time, context size over time with agent lanes, cache
 //! vs TTL (hit rate, peak working set, prefills), working set over time, and the report.
 //!
-//! Long selections are drawn in buckets of consecutive requests (at most [`MAX_COLUMNS`]
-//! columns) so the page stays a few hundred KB.
+//! Long selections are drawn in bars of 2, 5, 10, 20, … consecutive requests (at most
+//! [`MAX_COLUMNS`] bars), and the charts then say so ("per 10 requests"), so the page
+//! stays a few hundred KB. Time charts share one left margin (room for the lane labels)
+//! so their axes line up; they mark at most [`MAX_PAUSE_MARKS`] pauses (the longest, over
+//! a round threshold). The context chart draws up to [`MAX_LANES`] lanes (one per
+//! conversation in `combined`, one per agent otherwise) and grows with them.
 
 use std::fmt::Write as _;
 
 use super::cache::SimResult;
 use super::select::{Part, Selection};
-use super::svg::{esc, short, ticks, Frame, TimeAxis};
+use rustc_hash::FxHashMap;
+
+use super::svg::{
+    duration, ellipsize, esc, short, text_width, ticks, Frame, Key, Swatch, TimeAxis, TICK_PX,
+};
 use super::text::{Section, TTLS};
 use crate::report::table::Cell;
 use crate::report::units::{clock, ttl_text};
@@ -25,6 +33,7 @@ const CREATE: &str = "#ef6c00";
 const UNCACHED: &str = "#9e9e9e";
 const SIM: &str = "#1565c0";
 const API: &str = "#d84315";
+const PAUSE: &str = "#888";
 const LANES: [&str; 10] = [
     "#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#ad1457", "#5d4037",
     "#9e9d24", "#455a64",
@@ -78,19 +87,41 @@ pub fn render(d: &Dashboard<'_>) -> String {
         ttl_text(d.main.ttl)
     );
     o.push_str("<nav><a href=\"#tokens\">Tokens</a><a href=\"#composition\">Composition</a><a href=\"#hitrate\">Hit rate</a><a href=\"#context\">Context</a><a href=\"#ttl\">TTL</a><a href=\"#working\">Working set</a><a href=\"#report\">Report</a></nav>");
-    o.push_str("<h2 id=\"tokens\">Input and output tokens per request</h2><p class=\"note\">Left bar of each pair: simulated split (cl100k tokens); right bar, lighter: the API's own usage. Green = cache read, orange = cache creation, grey = uncached.</p>");
-    o.push_str(&tokens_chart(d));
-    o.push_str(&output_chart(d));
-    o.push_str("<h2 id=\"composition\">What the context is made of</h2><p class=\"note\">Each column is one request's context from its first token (bottom) to its last; solid = simulated cache hit, pale = miss (prefilled).</p>");
-    o.push_str(&composition_chart(d));
+    let cols = Columns::new(n);
+    let lanes = Lanes::new(sel);
+    let _ = write!(
+        o,
+        "<h2 id=\"tokens\">Input and output tokens per {}</h2><p class=\"note\">Left bar of each pair: simulated split (cl100k tokens); right bar, lighter: the API's own usage. Green = cache read, orange = cache creation, grey = uncached.{}</p>",
+        cols.unit(),
+        cols.note()
+    );
+    o.push_str(&tokens_chart(d, &cols));
+    o.push_str(&output_chart(d, &cols));
+    let _ = write!(
+        o,
+        "<h2 id=\"composition\">What the context is made of</h2><p class=\"note\">Each column is {}, from its first token (bottom) to its last; solid = simulated cache hit, pale = miss (prefilled).</p>",
+        if cols.per == 1 {
+            "one request's context".to_owned()
+        } else {
+            format!(
+                "the context of one request in {p}: the last of each {p} consecutive requests",
+                p = cols.per
+            )
+        }
+    );
+    o.push_str(&composition_chart(d, &cols));
     o.push_str("<h2 id=\"hitrate\">Cache hit rate over time</h2>");
-    o.push_str(&hit_rate_chart(d));
-    o.push_str("<h2 id=\"context\">Context size over time</h2>");
-    o.push_str(&context_chart(d));
+    o.push_str(&hit_rate_chart(d, &lanes));
+    let _ = write!(
+        o,
+        "<h2 id=\"context\">Context size over time</h2><p class=\"note\">{}</p>",
+        lanes.note(sel)
+    );
+    o.push_str(&context_chart(d, &lanes));
     o.push_str("<h2 id=\"ttl\">Cache vs TTL</h2><p class=\"note\">The same requests simulated under each TTL (∞ = never expires).</p>");
     o.push_str(&ttl_charts(d));
     o.push_str("<h2 id=\"working\">Working set over time</h2><p class=\"note\">Blocks alive (used within the TTL) × block size, for several TTLs.</p>");
-    o.push_str(&working_chart(d));
+    o.push_str(&working_chart(d, &lanes));
     o.push_str("<h2 id=\"report\">Statistics</h2>");
     for s in d.sections {
         o.push_str(&section_html(s));
@@ -124,12 +155,67 @@ fn section_html(s: &Section) -> String {
     o
 }
 
-/// Request index ranges drawn as one column each.
-fn buckets(n: usize) -> Vec<std::ops::Range<usize>> {
-    let per = n.div_ceil(MAX_COLUMNS).max(1);
-    (0..n.div_ceil(per))
-        .map(|i| i * per..((i + 1) * per).min(n))
-        .collect()
+/// Requests per bar: the smallest of 1, 2, 5, 10, 20, 50, … that keeps the bars at most
+/// [`MAX_COLUMNS`], so "per 10 requests" is a round, truthful label.
+pub fn bucket_size(n: usize) -> usize {
+    let raw = n.div_ceil(MAX_COLUMNS).max(1);
+    let mut mag = 1usize;
+    loop {
+        for m in [1usize, 2, 5] {
+            let size = m.saturating_mul(mag);
+            if size >= raw {
+                return size;
+            }
+        }
+        mag = mag.saturating_mul(10);
+    }
+}
+
+/// Request index ranges drawn as one bar each.
+struct Columns {
+    /// Requests per bar (the last bar may hold fewer).
+    per: usize,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Columns {
+    fn new(n: usize) -> Columns {
+        let per = bucket_size(n);
+        Columns {
+            per,
+            ranges: (0..n.div_ceil(per))
+                .map(|i| i * per..((i + 1) * per).min(n))
+                .collect(),
+        }
+    }
+
+    /// `request` or `10 requests`.
+    fn unit(&self) -> String {
+        if self.per == 1 {
+            "request".into()
+        } else {
+            format!("{} requests", self.per)
+        }
+    }
+
+    /// X-axis label of the request charts.
+    fn xlabel(&self, what: &str) -> String {
+        if self.per == 1 {
+            "request (in time order)".into()
+        } else {
+            format!("request (in time order); {what}")
+        }
+    }
+
+    /// What the bars hold, for the notes: "" when one bar is one request.
+    fn note(&self) -> String {
+        let last = self.ranges.last().map_or(0, |r| r.len());
+        match (self.per, last == self.per) {
+            (1, _) => String::new(),
+            (p, true) => format!(" Each bar sums {p} consecutive requests."),
+            (p, false) => format!(" Each bar sums {p} consecutive requests (the last one {last})."),
+        }
+    }
 }
 
 fn range_label(r: &std::ops::Range<usize>) -> String {
@@ -140,22 +226,28 @@ fn range_label(r: &std::ops::Range<usize>) -> String {
     }
 }
 
-fn request_axis(f: &Frame, cols: usize, n: usize) -> Vec<(f64, String)> {
-    let per = n.div_ceil(MAX_COLUMNS).max(1);
-    ticks(0.0, cols as f64, 10)
-        .into_iter()
-        .filter(|v| *v < cols as f64)
-        .map(|v| (v + 0.5, format!("{}", v as usize * per + 1)))
-        .filter(|(v, _)| f.sx(*v).is_finite())
-        .collect()
+/// Ticks at round request numbers (1, then multiples of a round step), each on the bar
+/// holding that request.
+fn request_axis(cols: &Columns, n: usize) -> Vec<(f64, String)> {
+    let mut out: Vec<(f64, String)> = Vec::new();
+    for v in ticks(0.0, n.max(1) as f64, 10) {
+        if v.fract() != 0.0 || v < 0.0 {
+            continue;
+        }
+        let req = (v as usize).max(1);
+        if req > n || out.last().is_some_and(|(_, l)| *l == req.to_string()) {
+            continue;
+        }
+        out.push((((req - 1) / cols.per) as f64 + 0.5, req.to_string()));
+    }
+    out
 }
 
-fn tokens_chart(d: &Dashboard<'_>) -> String {
+fn tokens_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
     let sel = d.sel;
-    let cols = buckets(sel.requests.len());
     let mut stacks = Vec::new();
     let mut ymax: f64 = 1.0;
-    for b in &cols {
+    for b in &cols.ranges {
         let (mut s, mut a) = ([0u64; 3], [0u64; 3]);
         for i in b.clone() {
             let r = &sel.requests[i];
@@ -171,26 +263,28 @@ fn tokens_chart(d: &Dashboard<'_>) -> String {
             .max(a.iter().sum::<u64>() as f64);
         stacks.push((s, a));
     }
-    let f = Frame::new(
-        W,
-        320.0,
-        (0.0, cols.len().max(1) as f64),
-        (0.0, ymax * 1.05),
+    let n_cols = cols.ranges.len().max(1);
+    let mut f = Frame::new(W, 320.0, (0.0, n_cols as f64), (0.0, ymax * 1.05));
+    let mut o = f.open(
+        &format!("Input tokens per {}: simulated vs API", cols.unit()),
+        &[
+            Key::boxed(READ, "cache read"),
+            Key::boxed(CREATE, "cache creation"),
+            Key::boxed(UNCACHED, "uncached"),
+        ],
     );
-    let mut o = f.open("Input tokens per request: simulated vs API");
-    o.push_str(&f.legend(&[
-        (READ, "cache read", 1.0),
-        (CREATE, "cache creation", 1.0),
-        (UNCACHED, "uncached", 1.0),
-    ]));
     o.push_str(&f.axes(
-        &request_axis(&f, cols.len(), sel.requests.len()),
+        &request_axis(cols, sel.requests.len()),
         &f.y_ticks(""),
-        "request (in time order)",
-        "input tokens",
+        &cols.xlabel(&format!("one pair of bars = {}", cols.unit())),
+        &if cols.per == 1 {
+            "input tokens".to_owned()
+        } else {
+            format!("input tokens per {}", cols.unit())
+        },
     ));
-    let cw = f.plot_w() / cols.len().max(1) as f64;
-    for (k, (b, (s, a))) in cols.iter().zip(&stacks).enumerate() {
+    let cw = f.plot_w() / n_cols as f64;
+    for (k, (b, (s, a))) in cols.ranges.iter().zip(&stacks).enumerate() {
         let x = f.sx(k as f64);
         let _ = write!(
             o,
@@ -222,29 +316,29 @@ fn tokens_chart(d: &Dashboard<'_>) -> String {
     o
 }
 
-fn output_chart(d: &Dashboard<'_>) -> String {
+fn output_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
     let sel = d.sel;
-    let cols = buckets(sel.requests.len());
     let vals: Vec<u64> = cols
+        .ranges
         .iter()
         .map(|b| sel.requests[b.clone()].iter().map(|r| r.out).sum())
         .collect();
     let ymax = vals.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let f = Frame::new(
-        W,
-        200.0,
-        (0.0, cols.len().max(1) as f64),
-        (0.0, ymax * 1.05),
-    );
-    let mut o = f.open("Output tokens per request");
+    let n_cols = cols.ranges.len().max(1);
+    let mut f = Frame::new(W, 200.0, (0.0, n_cols as f64), (0.0, ymax * 1.05));
+    let mut o = f.open(&format!("Output tokens per {}", cols.unit()), &[]);
     o.push_str(&f.axes(
-        &request_axis(&f, cols.len(), sel.requests.len()),
+        &request_axis(cols, sel.requests.len()),
         &f.y_ticks(""),
-        "request (in time order)",
-        "output tokens",
+        &cols.xlabel(&format!("one bar = {}", cols.unit())),
+        &if cols.per == 1 {
+            "output tokens".to_owned()
+        } else {
+            format!("output tokens per {}", cols.unit())
+        },
     ));
-    let cw = f.plot_w() / cols.len().max(1) as f64;
-    for (k, (b, v)) in cols.iter().zip(&vals).enumerate() {
+    let cw = f.plot_w() / n_cols as f64;
+    for (k, (b, v)) in cols.ranges.iter().zip(&vals).enumerate() {
         let y = f.sy(*v as f64);
         let _ = write!(
             o,
@@ -260,36 +354,41 @@ fn output_chart(d: &Dashboard<'_>) -> String {
     o
 }
 
-fn composition_chart(d: &Dashboard<'_>) -> String {
+fn composition_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
     let sel = d.sel;
-    let cols = buckets(sel.requests.len());
-    // A bucket is drawn as its last request.
-    let reps: Vec<usize> = cols.iter().map(|b| b.end - 1).collect();
+    // A bar of several requests is drawn as its last request (a context is not a sum).
+    let reps: Vec<usize> = cols.ranges.iter().map(|b| b.end - 1).collect();
     let ymax = reps
         .iter()
         .map(|&i| sel.requests[i].tokens_in)
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let f = Frame::new(
-        W,
-        360.0,
-        (0.0, cols.len().max(1) as f64),
-        (0.0, ymax * 1.05),
-    );
-    let mut o = f.open("Context composition per request, hit (solid) or miss (pale)");
-    let legend: Vec<(&str, &str, f64)> = Part::ALL
+    let n_cols = cols.ranges.len().max(1);
+    let mut f = Frame::new(W, 360.0, (0.0, n_cols as f64), (0.0, ymax * 1.05));
+    let title = if cols.per == 1 {
+        "Context composition per request, hit (solid) or miss (pale)".to_owned()
+    } else {
+        format!(
+            "Context composition of 1 request in {} (the last of each bar), hit (solid) or miss (pale)",
+            cols.per
+        )
+    };
+    let legend: Vec<Key> = Part::ALL
         .iter()
-        .map(|p| (part_colour(*p), p.name(), 1.0))
+        .map(|p| Key::boxed(part_colour(*p), p.name()))
         .collect();
-    o.push_str(&f.legend(&legend));
+    let mut o = f.open(&title, &legend);
     o.push_str(&f.axes(
-        &request_axis(&f, cols.len(), sel.requests.len()),
+        &request_axis(cols, sel.requests.len()),
         &f.y_ticks(""),
-        "request (in time order)",
+        &cols.xlabel(&format!(
+            "one column = the last of {} consecutive requests",
+            cols.per
+        )),
         "context position (tokens)",
     ));
-    let cw = f.plot_w() / cols.len().max(1) as f64;
+    let cw = f.plot_w() / n_cols as f64;
     for (k, &i) in reps.iter().enumerate() {
         let r = &sel.requests[i];
         let hit = d.main.per_request.get(i).map_or(0, |h| h.read_tokens);
@@ -348,45 +447,277 @@ fn composition_chart(d: &Dashboard<'_>) -> String {
     o
 }
 
+/// Most lanes drawn one by one. Beyond, the lanes with the fewest requests share the
+/// last lane, whose label says how many it holds.
+pub const MAX_LANES: usize = 100;
+/// Lane labels get at most this much room (px); longer ones are ellipsized.
+const MAX_LABEL_W: f64 = 160.0;
+
+/// The agent lanes of a selection (and the left margin of every time chart, so their
+/// time axes line up).
+struct Lanes {
+    /// Shown label and tooltip of each lane, in drawing order.
+    labels: Vec<(String, String)>,
+    /// Lane of each source (`None`: the source has no request).
+    of_source: Vec<Option<usize>>,
+    /// Groups sharing the last lane (0: none).
+    lumped: usize,
+    /// `combined`: one lane per conversation, its sub-agents in it.
+    by_conversation: bool,
+    /// Left margin fitting the widest label.
+    left: f64,
+}
+
+/// Requests of one would-be lane.
+struct Group {
+    label: String,
+    conversation: String,
+    requests: usize,
+    /// Sources with requests, and how many of those are sub-agents.
+    agents: usize,
+    subagents: usize,
+    /// Smallest source index (agent lanes keep source order: parent, SA1, SA2, …).
+    first_source: usize,
+}
+
+impl Lanes {
+    fn new(sel: &Selection) -> Lanes {
+        let by_conversation = sel.name == "combined";
+        let mut groups: Vec<Group> = Vec::new();
+        let mut group_of: Vec<Option<usize>> = vec![None; sel.sources.len()];
+        let mut by_key: FxHashMap<&str, usize> = FxHashMap::default();
+        for r in &sel.requests {
+            let Some(src) = sel.sources.get(r.source) else {
+                continue;
+            };
+            let g = match group_of[r.source] {
+                Some(g) => g,
+                None => {
+                    let existing = if by_conversation {
+                        by_key.get(src.conversation.as_str()).copied()
+                    } else {
+                        None
+                    };
+                    let g = existing.unwrap_or_else(|| {
+                        let label = if by_conversation && !src.conversation.is_empty() {
+                            src.conversation.chars().take(8).collect()
+                        } else {
+                            src.label.clone()
+                        };
+                        groups.push(Group {
+                            label,
+                            conversation: src.conversation.clone(),
+                            requests: 0,
+                            agents: 0,
+                            subagents: 0,
+                            first_source: r.source,
+                        });
+                        by_key.insert(src.conversation.as_str(), groups.len() - 1);
+                        groups.len() - 1
+                    });
+                    group_of[r.source] = Some(g);
+                    groups[g].agents += 1;
+                    groups[g].subagents += usize::from(src.subagent);
+                    groups[g].first_source = groups[g].first_source.min(r.source);
+                    g
+                }
+            };
+            groups[g].requests += 1;
+        }
+        // Drawing order: conversations by first request, rows of no conversation last;
+        // agents in source order.
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        if by_conversation {
+            order.sort_by_key(|&g| groups[g].conversation.is_empty());
+        } else {
+            order.sort_by_key(|&g| groups[g].first_source);
+        }
+        let mut lumped_groups: Vec<usize> = Vec::new();
+        if order.len() > MAX_LANES {
+            let mut by_size = order.clone();
+            by_size.sort_by_key(|&g| std::cmp::Reverse(groups[g].requests));
+            lumped_groups = by_size.split_off(MAX_LANES - 1);
+            order.retain(|g| !lumped_groups.contains(g));
+        }
+        let mut lane_of_group = vec![0usize; groups.len()];
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for (k, &g) in order.iter().enumerate() {
+            lane_of_group[g] = k;
+            let gr = &groups[g];
+            let tip = if by_conversation && gr.conversation.is_empty() {
+                format!(
+                    "{}: {} requests named in no session log (quota checks, titles, …)",
+                    gr.label, gr.requests
+                )
+            } else if by_conversation {
+                format!(
+                    "conversation {}: {} requests, {} sub-agent{} with requests",
+                    gr.conversation,
+                    gr.requests,
+                    gr.subagents,
+                    if gr.subagents == 1 { "" } else { "s" }
+                )
+            } else {
+                format!("{}: {} requests", gr.label, gr.requests)
+            };
+            labels.push((gr.label.clone(), tip));
+        }
+        let lumped = lumped_groups.len();
+        if lumped > 0 {
+            let requests: usize = lumped_groups.iter().map(|&g| groups[g].requests).sum();
+            let what = if by_conversation {
+                "conversations"
+            } else {
+                "agents"
+            };
+            for &g in &lumped_groups {
+                lane_of_group[g] = labels.len();
+            }
+            labels.push((
+                format!("{lumped} others"),
+                format!("{lumped} {what} with the fewest requests ({requests} requests) share this lane"),
+            ));
+        }
+        let of_source = group_of
+            .iter()
+            .map(|g| g.map(|g| lane_of_group[g]))
+            .collect();
+        let widest = labels
+            .iter()
+            .map(|(l, _)| text_width(l, TICK_PX, false))
+            .fold(0.0, f64::max)
+            .min(MAX_LABEL_W);
+        let labels = labels
+            .into_iter()
+            .map(|(l, tip)| (ellipsize(&l, TICK_PX, MAX_LABEL_W), tip))
+            .collect();
+        Lanes {
+            labels,
+            of_source,
+            lumped,
+            by_conversation,
+            left: (widest + 16.0).max(70.0),
+        }
+    }
+
+    fn lane(&self, source: usize) -> usize {
+        self.of_source.get(source).copied().flatten().unwrap_or(0)
+    }
+
+    fn colour(k: usize) -> &'static str {
+        LANES[k % LANES.len()]
+    }
+
+    /// The note above the context chart.
+    fn note(&self, sel: &Selection) -> String {
+        let n = self.labels.len();
+        let mut o = if self.by_conversation {
+            format!("{n} lane{} below the chart: one per conversation, in order of its first request; tall bars are the conversation's own requests, short bars its sub-agents'. Lane <code>other</code>: rows no session log names.", if n == 1 { "" } else { "s" })
+        } else {
+            format!(
+                "{n} lane{} below the chart: one per agent (parent, then sub-agents in spawn order).",
+                if n == 1 { "" } else { "s" }
+            )
+        };
+        if self.lumped > 0 {
+            let what = if self.by_conversation {
+                "conversations"
+            } else {
+                "agents"
+            };
+            let _ = write!(
+                o,
+                " Only {MAX_LANES} lanes are drawn: the {} {what} with the fewest requests share the last one.",
+                self.lumped
+            );
+        }
+        let _ = write!(
+            o,
+            " Lines join the requests of one agent{}. A lane bar is as wide as the request's API time (at least 2 px).",
+            if sel.name == "combined" {
+                " (never across conversations, and not the rows of no conversation)"
+            } else {
+                ""
+            }
+        );
+        o
+    }
+}
+
 /// Pauses longer than this are drawn this long on time axes.
 const PAUSE_SHOWN_S: f64 = 120.0;
+/// Most pause markers per chart: only the pauses over a round threshold are marked.
+pub const MAX_PAUSE_MARKS: usize = 12;
 const TIME_LABEL: &str =
-    "elapsed time since the first request (pauses over 2 min shortened to 2 min: dashed lines)";
+    "elapsed time since the first request (every pause over 2 min is shortened to 2 min)";
 
-fn time_frame(d: &Dashboard<'_>, h: f64, y: (f64, f64)) -> (Frame, TimeAxis) {
+fn time_frame(d: &Dashboard<'_>, lanes: &Lanes, h: f64, y: (f64, f64)) -> (Frame, TimeAxis) {
     let times: Vec<f64> = d.sel.requests.iter().map(|r| r.t).collect();
     let ax = TimeAxis::new(&times, PAUSE_SHOWN_S);
     let end = ax.end().max(1.0);
-    (Frame::new(W, h, (0.0, end * 1.02), y), ax)
+    let mut f = Frame::new(W, h, (0.0, end * 1.02), y);
+    f.left = lanes.left;
+    (f, ax)
 }
 
-/// Dashed lines where a pause was shortened, with its real length on hover.
-fn pause_marks(f: &Frame, ax: &TimeAxis) -> String {
+/// Pause markers: (their legend key, the marked pauses). Only the pauses over a round
+/// threshold chosen so that at most [`MAX_PAUSE_MARKS`] remain (or, when the next round
+/// threshold leaves none, the [`MAX_PAUSE_MARKS`] longest).
+fn pauses(ax: &TimeAxis) -> (Option<Key>, Vec<(f64, f64)>) {
+    let p = ax.marked_breaks(MAX_PAUSE_MARKS);
+    if p.marked.is_empty() {
+        return (None, p.marked);
+    }
+    let m = p.marked.len();
+    let label = if m == p.all {
+        format!("pause over {}, shortened", duration(PAUSE_SHOWN_S))
+    } else if p.longest_only {
+        format!(
+            "the {m} longest pauses (all over {}; {} over {})",
+            duration(p.over),
+            p.all,
+            duration(PAUSE_SHOWN_S)
+        )
+    } else {
+        format!(
+            "pause over {} ({m} of {} pauses over {})",
+            duration(p.over),
+            p.all,
+            duration(PAUSE_SHOWN_S)
+        )
+    };
+    (Some(Key::new(Swatch::Dash, PAUSE, &label)), p.marked)
+}
+
+/// Dashed lines at the marked pauses, with the real length on hover.
+fn pause_marks(f: &Frame, marked: &[(f64, f64)]) -> String {
     let mut o = String::new();
-    for (x, len) in ax.breaks() {
-        let x = f.sx(x);
+    for (x, len) in marked {
+        let x = f.sx(*x);
         let _ = write!(
             o,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-dasharray=\"3 3\"><title>pause of {}</title></line>",
+            "<line class=\"pause\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{PAUSE}\" stroke-dasharray=\"3 3\"><title>pause of {}</title></line>",
             f.top,
             f.top + f.plot_h(),
-            clock(len)
+            clock(*len)
         );
     }
     o
 }
 
-fn hit_rate_chart(d: &Dashboard<'_>) -> String {
+fn hit_rate_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
     let sel = d.sel;
-    let (f, ax) = time_frame(d, 320.0, (0.0, 100.0));
-    let mut o = f.open("Cache hit rate per request over time");
-    o.push_str(&f.legend(&[
-        (SIM, "simulated", 1.0),
-        (API, "API (cache read share)", 1.0),
-        ("#222", "simulated, cumulative", 1.0),
-    ]));
-    o.push_str(&f.axes(&ax.ticks(10), &f.y_ticks("%"), TIME_LABEL, "hit rate (%)"));
-    o.push_str(&pause_marks(&f, &ax));
+    let (mut f, ax) = time_frame(d, lanes, 320.0, (0.0, 100.0));
+    let (pause_key, marked) = pauses(&ax);
+    let mut keys = vec![
+        Key::new(Swatch::Dot, SIM, "simulated"),
+        Key::boxed(API, "API (cache read share)"),
+        Key::new(Swatch::Line, "#222", "simulated, cumulative"),
+    ];
+    keys.extend(pause_key);
+    let mut o = f.open("Cache hit rate per request over time", &keys);
+    o.push_str(&f.axes(&ax.ticks(&f), &f.y_ticks("%"), TIME_LABEL, "hit rate (%)"));
+    o.push_str(&pause_marks(&f, &marked));
     let (mut cum_read, mut cum_in) = (0u64, 0u64);
     let mut path = String::new();
     for (i, r) in sel.requests.iter().enumerate() {
@@ -435,18 +766,9 @@ fn hit_rate_chart(d: &Dashboard<'_>) -> String {
     o
 }
 
-fn context_chart(d: &Dashboard<'_>) -> String {
+fn context_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
     let sel = d.sel;
-    // Lanes: sources with requests, at most 24 (the rest share the last lane).
-    let mut lanes: Vec<usize> = Vec::new();
-    for r in &sel.requests {
-        if !lanes.contains(&r.source) {
-            lanes.push(r.source);
-        }
-    }
-    lanes.sort();
-    let shown = lanes.len().min(24);
-    let lane_of = |s: usize| lanes.iter().position(|&l| l == s).unwrap_or(0).min(23);
+    let n_lanes = lanes.labels.len().max(1);
     let ymax = sel
         .requests
         .iter()
@@ -454,75 +776,101 @@ fn context_chart(d: &Dashboard<'_>) -> String {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let lane_h = 16.0;
-    let plot_h = 220.0;
-    let total_h = 40.0 + plot_h + 34.0 + shown as f64 * lane_h + 30.0;
-    let (mut f, ax) = time_frame(d, total_h, (0.0, ymax * 1.05));
+    let lane_h = if n_lanes <= 24 { 16.0 } else { 13.0 };
+    let plot_h = 240.0;
+    let lanes_gap = 30.0;
+    let total_h = 40.0 + plot_h + lanes_gap + n_lanes as f64 * lane_h + 34.0;
+    let (mut f, ax) = time_frame(d, lanes, total_h, (0.0, ymax * 1.05));
     f.bottom = total_h - f.top - plot_h;
-    let mut o = f.open("Context size (input tokens) per request over time, by agent");
-    let mut items: Vec<(&str, &str, f64)> = Vec::new();
-    for (k, &s) in lanes.iter().take(shown).enumerate() {
-        if k < 8 {
-            items.push((LANES[k % LANES.len()], sel.sources[s].label.as_str(), 1.0));
+    let (pause_key, marked) = pauses(&ax);
+    let mut keys: Vec<Key> = Vec::new();
+    if lanes.labels.len() <= 8 && lanes.lumped == 0 {
+        for (k, (label, _)) in lanes.labels.iter().enumerate() {
+            keys.push(Key::new(Swatch::Dot, Lanes::colour(k), label));
         }
+    } else {
+        keys.push(Key::new(
+            Swatch::Text,
+            "#333",
+            "colours: as the lane names below",
+        ));
     }
-    o.push_str(&f.legend(&items));
-    o.push_str(&f.axes(&ax.ticks(10), &f.y_ticks(""), TIME_LABEL, "input tokens"));
-    o.push_str(&pause_marks(&f, &ax));
-    let mut paths: Vec<String> = vec![String::new(); shown];
+    keys.push(Key::new(Swatch::Line, "#777", "one agent's requests"));
+    keys.extend(pause_key);
+    let mut o = f.open(
+        "Context size (input tokens) per request over time, by agent",
+        &keys,
+    );
+    o.push_str(&f.axes(&ax.ticks(&f), &f.y_ticks(""), TIME_LABEL, "input tokens"));
+    o.push_str(&pause_marks(&f, &marked));
+    // One line per agent; rows of no conversation (combined) are unrelated: dots only.
+    let mut paths: Vec<String> = vec![String::new(); sel.sources.len()];
+    let mut dots = String::new();
     for (i, r) in sel.requests.iter().enumerate() {
-        let k = lane_of(r.source);
-        let colour = LANES[k % LANES.len()];
+        let k = lanes.lane(r.source);
+        let colour = Lanes::colour(k);
         let (x, y) = (f.sx(ax.map(r.t)), f.sy(r.tokens_in as f64));
-        let p = &mut paths[k];
-        let _ = write!(p, "{}{x:.1},{y:.1}", if p.is_empty() { "M" } else { "L" });
+        let src = sel.sources.get(r.source);
+        let unrelated = sel.name == "combined" && src.is_none_or(|s| s.conversation.is_empty());
+        if let (false, Some(p)) = (unrelated, paths.get_mut(r.source)) {
+            let _ = write!(p, "{}{x:.1},{y:.1}", if p.is_empty() { "M" } else { "L" });
+        }
         let _ = write!(
-            o,
+            dots,
             "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.4\" fill=\"{colour}\"><title>request {} ({}) at {}: {} tokens in</title></circle>",
             i + 1,
-            esc(&sel.sources[r.source].label),
+            esc(src.map_or("?", |s| s.label.as_str())),
             clock(r.t),
             r.tokens_in
         );
     }
-    for (k, p) in paths.iter().enumerate() {
+    for (s, p) in paths.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
         let _ = write!(
             o,
-            "<path d=\"{p}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1\" stroke-opacity=\"0.6\"/>",
-            LANES[k % LANES.len()]
+            "<path class=\"agent\" d=\"{p}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1\" stroke-opacity=\"0.55\"/>",
+            Lanes::colour(lanes.lane(s))
         );
     }
+    o.push_str(&dots);
     // Lanes.
-    let lane_top = f.top + f.plot_h() + 34.0;
-    for (k, &s) in lanes.iter().take(shown).enumerate() {
+    let lane_top = f.top + f.plot_h() + lanes_gap;
+    for (k, (label, tip)) in lanes.labels.iter().enumerate() {
         let y = lane_top + k as f64 * lane_h;
-        let label = if k == 23 && lanes.len() > 24 {
-            "others"
-        } else {
-            sel.sources[s].label.as_str()
-        };
         let _ = write!(
             o,
-            "<text class=\"tk\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><line class=\"g\" x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
-            f.left - 6.0,
-            y + 11.0,
+            "<text class=\"tk ln\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" style=\"fill:{}\"><title>{}</title>{}</text><line class=\"g\" x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
+            f.left - 8.0,
+            y + lane_h - 4.0,
+            Lanes::colour(k),
+            esc(tip),
             esc(label),
             f.left,
             f.left + f.plot_w(),
-            y + lane_h - 1.0,
-            y + lane_h - 1.0
+            y + lane_h - 0.5,
+            y + lane_h - 0.5
         );
     }
+    let bar_h = lane_h - 4.0;
     for r in &sel.requests {
-        let k = lane_of(r.source);
+        let k = lanes.lane(r.source);
         let x = f.sx(ax.map(r.t));
         let w = (f.sx(ax.map(r.t + r.api_time.unwrap_or(0.0))) - x).max(2.0);
+        let sub = lanes.by_conversation && sel.sources.get(r.source).is_some_and(|s| s.subagent);
+        let (y, h) = if sub {
+            (
+                lane_top + k as f64 * lane_h + 2.0 + bar_h * 0.5,
+                bar_h * 0.5,
+            )
+        } else {
+            (lane_top + k as f64 * lane_h + 2.0, bar_h)
+        };
         let _ = write!(
             o,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.0}\" fill=\"{}\"/>",
-            lane_top + k as f64 * lane_h + 2.0,
-            lane_h - 5.0,
-            LANES[k % LANES.len()]
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{}\"/>",
+            Lanes::colour(k)
         );
     }
     o.push_str("</svg>");
@@ -563,8 +911,8 @@ fn ttl_charts(d: &Dashboard<'_>) -> String {
         } else {
             (ymax * 1.1).max(1.0)
         };
-        let f = Frame::new(W, 260.0, (-0.5, n as f64 - 0.5), (0.0, ymax));
-        o.push_str(&f.open(title));
+        let mut f = Frame::new(W, 260.0, (-0.5, n as f64 - 0.5), (0.0, ymax));
+        o.push_str(&f.open(title, &[]));
         let xt: Vec<(f64, String)> = labels
             .iter()
             .take(n)
@@ -599,29 +947,30 @@ fn ttl_charts(d: &Dashboard<'_>) -> String {
     o
 }
 
-fn working_chart(d: &Dashboard<'_>) -> String {
+fn working_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
     let bs = d.sel.block_size as f64;
     let ymax = d
         .working
         .iter()
         .map(|(_, s)| s.peak_blocks as f64 * bs)
         .fold(1.0, f64::max);
-    let (f, ax) = time_frame(d, 320.0, (0.0, ymax * 1.05));
-    let mut o = f.open("Working set over time (blocks alive × block size)");
-    let items: Vec<(&str, &str, f64)> = d
+    let (mut f, ax) = time_frame(d, lanes, 320.0, (0.0, ymax * 1.05));
+    let (pause_key, marked) = pauses(&ax);
+    let mut keys: Vec<Key> = d
         .working
         .iter()
         .enumerate()
-        .map(|(k, (l, _))| (LANES[k % LANES.len()], *l, 1.0))
+        .map(|(k, (l, _))| Key::new(Swatch::Line, LANES[k % LANES.len()], &format!("TTL {l}")))
         .collect();
-    o.push_str(&f.legend(&items));
+    keys.extend(pause_key);
+    let mut o = f.open("Working set over time (blocks alive × block size)", &keys);
     o.push_str(&f.axes(
-        &ax.ticks(10),
+        &ax.ticks(&f),
         &f.y_ticks(""),
         TIME_LABEL,
         "working set (tokens)",
     ));
-    o.push_str(&pause_marks(&f, &ax));
+    o.push_str(&pause_marks(&f, &marked));
     let cols = f.plot_w().round().max(1.0) as usize;
     for (k, (label, s)) in d.working.iter().enumerate() {
         // Per pixel column: the most blocks alive within it (peaks stay visible).

@@ -374,38 +374,24 @@ impl Frame {
     }
 }
 
-/// Round real-time steps of time axes, in seconds: 1, 2, 5, 10, 15, 30 s and min; 1, 2,
-/// 3, 6, 12 h; 1, 2, 7, 14 days; 30, 60, 90, 180 days; then whole years.
-pub const TIME_STEPS: [f64; 29] = [
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    15.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    10_800.0,
-    21_600.0,
-    43_200.0,
-    86_400.0,
-    2.0 * 86_400.0,
-    7.0 * 86_400.0,
-    14.0 * 86_400.0,
-    30.0 * 86_400.0,
-    60.0 * 86_400.0,
-    90.0 * 86_400.0,
-    180.0 * 86_400.0,
-    365.0 * 86_400.0,
-    730.0 * 86_400.0,
-    1825.0 * 86_400.0,
-    3650.0 * 86_400.0,
+/// Round pause lengths tried as the marking threshold (above the shortening gap).
+pub const PAUSE_THRESHOLDS: [f64; 16] = [
+    5.0 * MIN,
+    10.0 * MIN,
+    15.0 * MIN,
+    30.0 * MIN,
+    HOUR,
+    2.0 * HOUR,
+    3.0 * HOUR,
+    6.0 * HOUR,
+    12.0 * HOUR,
+    DAY,
+    2.0 * DAY,
+    7.0 * DAY,
+    14.0 * DAY,
+    28.0 * DAY,
+    91.0 * DAY,
+    364.0 * DAY,
 ];
 
 /// A round duration: `0`, `45s`, `2m30s`, `20m`, `1h30m`, `2d6h`. Zero units are left out,
@@ -434,9 +420,24 @@ pub fn duration(secs: f64) -> String {
     o
 }
 
-/// Most time ticks per axis; and the least room between two tick labels, in px.
-const MAX_TIME_TICKS: usize = 10;
+/// Room per time tick aimed at (px; about 8 on a 1,100 px axis); the least distance between
+/// two ticks of one step (px); the least room between two tick labels (px).
+const PX_PER_TIME_TICK: f64 = 135.0;
+const TICK_ROOM: f64 = 64.0;
 const TICK_PAD: f64 = 14.0;
+
+/// The pause markers of a time axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PauseMarks {
+    /// (shown position of the pause's middle, real length in seconds), in time order.
+    pub marked: Vec<(f64, f64)>,
+    /// Shortened pauses (longer than the gap), marked or not.
+    pub all: usize,
+    /// Every marked pause is longer than this (seconds).
+    pub over: f64,
+    /// Only the longest pauses over `over` are marked (not all of them).
+    pub longest_only: bool,
+}
 
 /// A time axis on which pauses longer than `gap` seconds are shortened to `gap`, so
 /// bursts of requests separated by hours stay readable. Piecewise linear and monotonic.
@@ -510,29 +511,52 @@ impl TimeAxis {
     }
 
     /// The pauses worth a marker: those longer than the smallest round threshold (the
-    /// shortening gap, then [`TIME_STEPS`] above it) that leaves at most `max` of them.
-    /// Returns (threshold, marked pauses, all shortened pauses).
-    pub fn marked_breaks(&self, max: usize) -> (f64, Vec<(f64, f64)>, usize) {
+    /// shortening gap, then [`PAUSE_THRESHOLDS`] above it) that leaves at most `max`. When
+    /// the next round threshold would leave none, the `max` longest instead.
+    pub fn marked_breaks(&self, max: usize) -> PauseMarks {
         let all = self.breaks();
-        let n = all.len();
-        let threshold = std::iter::once(self.gap)
-            .chain(TIME_STEPS.into_iter().filter(|s| *s > self.gap))
-            .find(|t| all.iter().filter(|b| b.1 > *t).count() <= max)
-            .unwrap_or(f64::INFINITY);
-        let marked = all.into_iter().filter(|b| b.1 > threshold).collect();
-        (threshold, marked, n)
+        let count = |t: f64| all.iter().filter(|b| b.1 > t).count();
+        let mut over = self.gap;
+        for t in PAUSE_THRESHOLDS.into_iter().filter(|t| *t > self.gap) {
+            if count(over) <= max {
+                break;
+            }
+            if count(t) == 0 {
+                // Too many over `over`, none over `t`: the longest ones.
+                let mut by_len: Vec<(f64, f64)> = all.clone();
+                by_len.sort_by(|a, b| b.1.total_cmp(&a.1));
+                by_len.truncate(max);
+                by_len.sort_by(|a, b| a.0.total_cmp(&b.0));
+                return PauseMarks {
+                    marked: by_len,
+                    all: all.len(),
+                    over,
+                    longest_only: true,
+                };
+            }
+            over = t;
+        }
+        let marked: Vec<(f64, f64)> = all.iter().copied().filter(|b| b.1 > over).collect();
+        PauseMarks {
+            longest_only: marked.len() > max,
+            marked: if marked.len() > max {
+                let mut by_len = marked;
+                by_len.sort_by(|a, b| b.1.total_cmp(&a.1));
+                by_len.truncate(max);
+                by_len.sort_by(|a, b| a.0.total_cmp(&b.0));
+                by_len
+            } else {
+                marked
+            },
+            all: all.len(),
+            over,
+        }
     }
 
-    /// Multiples of `step` (real seconds) from 0 to `real_end`, thinned inside each knot
-    /// segment to about one per `min_px` (the rest could never be labelled), as
-    /// (shown position, real time).
-    fn candidates(
-        &self,
-        step: f64,
-        real_end: f64,
-        px_per_shown: f64,
-        min_px: f64,
-    ) -> Vec<(f64, f64)> {
+    /// Multiples of `step` (real seconds) in `(0, real_end]`, ascending. Inside a knot segment
+    /// where multiples are closer than [`TICK_ROOM`] px only the first and the last can
+    /// ever be labelled (the others have a same-level neighbour too close), so only those.
+    fn candidates(&self, step: f64, real_end: f64, px_per_shown: f64) -> Vec<f64> {
         let mut segs: Vec<((f64, f64), (f64, f64))> =
             self.knots.windows(2).map(|w| (w[0], w[1])).collect();
         let (rl, sl) = self.knots[self.knots.len() - 1];
@@ -540,68 +564,190 @@ impl TimeAxis {
             segs.push(((rl, sl), (real_end, self.map(real_end))));
         }
         let mut out = Vec::new();
-        let (r0, _) = self.knots[0];
-        if r0 <= 0.0 {
-            out.push((self.map(0.0), 0.0));
-        }
         for ((ra, sa), (rb, sb)) in segs {
             if rb <= ra {
                 continue;
             }
+            let first = (ra / step).floor() + 1.0;
+            let last = (rb / step).floor();
+            if last < first {
+                continue;
+            }
             let px_per_step = step * (sb - sa) / (rb - ra) * px_per_shown;
-            let stride = if px_per_step > 0.0 {
-                (min_px / px_per_step).ceil().max(1.0)
-            } else {
-                f64::INFINITY
-            };
-            let mut k = (ra / step).floor() + 1.0;
-            while k * step <= rb {
-                let t = k * step;
-                out.push((self.map(t), t));
-                if !stride.is_finite() {
-                    break;
+            if px_per_step >= TICK_ROOM {
+                let mut k = first;
+                while k <= last {
+                    out.push(k * step);
+                    k += 1.0;
                 }
-                k += stride;
+            } else {
+                out.push(first * step);
+                if last > first {
+                    out.push(last * step);
+                }
             }
         }
         out
     }
 
-    /// Ticks at round real times ([`TIME_STEPS`], labelled by [`duration`]) for a frame
-    /// whose x range is shown seconds: the finest step whose multiples, kept left to right
-    /// when their labels do not collide, number at most [`MAX_TIME_TICKS`]. Pauses make the
-    /// spacing uneven, never the values.
-    pub fn ticks(&self, f: &Frame) -> Vec<(f64, String)> {
+    /// The ticks of one chain of nested steps, coarse to fine, growing from 0: a multiple
+    /// of a step is kept when a neighbour one step away is kept already (so each step fills
+    /// runs between and beside coarser ticks, never a lone `5h52m`), both its neighbours
+    /// are at least [`TICK_ROOM`] px away and its label collides with no kept one. Then
+    /// multiples of the step that placed the most fill stretches left empty. As (x px,
+    /// shown position, label), by x.
+    fn chain_ticks(&self, chain: &[f64], f: &Frame, real_end: f64) -> Vec<(f64, f64, String)> {
         let px_per_shown = f.plot_w() / (f.x.1 - f.x.0);
-        let real_end = self.unmap(f.x.1);
-        let min_px = text_width("00h00m", TICK_PX, false) + TICK_PAD;
-        let mut last = Vec::new();
-        for step in TIME_STEPS {
-            let mut kept: Vec<(f64, String, f64)> = Vec::new();
-            for (shown, t) in self.candidates(step, real_end, px_per_shown, min_px) {
-                if shown < f.x.0 - 1e-9 || shown > f.x.1 + 1e-9 {
-                    continue;
+        let px = |t: f64| f.sx(self.map(t));
+        let key = |t: f64| (t * 1000.0).round() as i64;
+        let mut kept: Vec<(f64, f64, String)> = Vec::new();
+        let mut kept_at: rustc_hash::FxHashSet<i64> = Default::default();
+        if self.map(0.0) >= f.x.0 - 1e-9 {
+            kept.push((px(0.0), self.map(0.0), duration(0.0)));
+            kept_at.insert(key(0.0));
+        }
+        // The step that placed the most ticks (ties: the coarser).
+        let mut main = (0usize, chain[0]);
+        for &step in chain {
+            let before = kept.len();
+            let cands = self.candidates(step, real_end, px_per_shown);
+            // Runs grow both ways from kept ticks: passes alternate in direction until
+            // neither adds a tick.
+            let mut idle = 0;
+            let mut forward = true;
+            while idle < 2 {
+                let mut changed = false;
+                let order: Box<dyn Iterator<Item = &f64>> = if forward {
+                    Box::new(cands.iter())
+                } else {
+                    Box::new(cands.iter().rev())
+                };
+                for &t in order {
+                    if kept_at.contains(&key(t))
+                        || !(kept_at.contains(&key(t - step)) || kept_at.contains(&key(t + step)))
+                    {
+                        continue;
+                    }
+                    let shown = self.map(t);
+                    if shown < f.x.0 - 1e-9 || shown > f.x.1 + 1e-9 {
+                        continue;
+                    }
+                    let x = px(t);
+                    let label = duration(t);
+                    let w = text_width(&label, TICK_PX, false);
+                    if x - w / 2.0 < f.left - 30.0 || x + w / 2.0 > f.w - 2.0 {
+                        continue;
+                    }
+                    let crowded =
+                        |u: f64| (0.0..=real_end).contains(&u) && (px(u) - x).abs() < TICK_ROOM;
+                    if crowded(t - step) || crowded(t + step) {
+                        continue;
+                    }
+                    let collides = kept.iter().any(|(kx, _, kl)| {
+                        (kx - x).abs() < (w + text_width(kl, TICK_PX, false)) / 2.0 + TICK_PAD
+                    });
+                    if !collides {
+                        kept.push((x, shown, label));
+                        kept_at.insert(key(t));
+                        changed = true;
+                    }
                 }
-                let label = duration(t);
-                let x = f.sx(shown);
-                let w = text_width(&label, TICK_PX, false);
-                let fits = kept.last().is_none_or(|(px, l, _)| {
-                    x - px >= (w + text_width(l, TICK_PX, false)) / 2.0 + TICK_PAD
-                });
-                let inside = x - w / 2.0 >= f.left - 30.0 && x + w / 2.0 <= f.w - 2.0;
-                if fits && inside {
-                    kept.push((x, label, shown));
-                }
+                idle = if changed { 0 } else { idle + 1 };
+                forward = !forward;
             }
-            let done = kept.len() <= MAX_TIME_TICKS;
-            last = kept;
-            if done {
-                break;
+            if kept.len() - before > main.0 {
+                main = (kept.len() - before, step);
             }
         }
-        last.into_iter().map(|(_, l, s)| (s, l)).collect()
+        // Stretches the runs could not reach (where that step is crowded) still get a
+        // multiple of the main step, well away from every other tick.
+        for t in self.candidates(main.1, real_end, px_per_shown) {
+            let shown = self.map(t);
+            let (x, label) = (px(t), duration(t));
+            let w = text_width(&label, TICK_PX, false);
+            let clear = kept
+                .iter()
+                .all(|(kx, _, _)| (kx - x).abs() >= 1.5 * TICK_ROOM);
+            if clear && shown <= f.x.1 + 1e-9 && x + w / 2.0 <= f.w - 2.0 {
+                kept.push((x, shown, label));
+            }
+        }
+        kept.sort_by(|a, b| a.0.total_cmp(&b.0));
+        kept
+    }
+
+    /// Ticks at round real times, labelled by [`duration`], for a frame whose x range is
+    /// shown seconds. Coarse steps first, finer ones only where they have room, so a long
+    /// pause-shortened axis reads `0, 1m, 2m, 3m, 1h, 6h, 12h` and a plain one `0, 5m, 10m,
+    /// …`. Of the [`TICK_CHAINS`], the one nearest one tick per [`PX_PER_TIME_TICK`] wins.
+    /// Pauses make the spacing uneven, never the values.
+    pub fn ticks(&self, f: &Frame) -> Vec<(f64, String)> {
+        let real_end = self.unmap(f.x.1);
+        let target = (f.plot_w() / PX_PER_TIME_TICK).round().clamp(3.0, 12.0) as usize;
+        let mut best: Option<Vec<(f64, f64, String)>> = None;
+        for chain in &TICK_CHAINS {
+            let t = self.chain_ticks(chain, f, real_end);
+            let better = best
+                .as_ref()
+                .is_none_or(|b| t.len().abs_diff(target) < b.len().abs_diff(target));
+            if better {
+                best = Some(t);
+            }
+        }
+        best.unwrap_or_default()
+            .into_iter()
+            .map(|(_, s, l)| (s, l))
+            .collect()
     }
 }
+
+const MIN: f64 = 60.0;
+const HOUR: f64 = 3600.0;
+const DAY: f64 = 86_400.0;
+
+/// Chains of round time steps, coarse to fine, each step dividing the one before (so the
+/// finer ticks fall evenly between the coarser ones): 1/5/15/30 and 1/3/6/12 h, 7 days;
+/// or 1/2/10/30 and 1/2/6/12 h, 2 days.
+pub const TICK_CHAINS: [[f64; 17]; 2] = [
+    [
+        364.0 * DAY,
+        28.0 * DAY,
+        14.0 * DAY,
+        7.0 * DAY,
+        DAY,
+        12.0 * HOUR,
+        6.0 * HOUR,
+        3.0 * HOUR,
+        HOUR,
+        30.0 * MIN,
+        15.0 * MIN,
+        5.0 * MIN,
+        MIN,
+        30.0,
+        15.0,
+        5.0,
+        1.0,
+    ],
+    [
+        364.0 * DAY,
+        28.0 * DAY,
+        14.0 * DAY,
+        2.0 * DAY,
+        DAY,
+        12.0 * HOUR,
+        6.0 * HOUR,
+        2.0 * HOUR,
+        HOUR,
+        30.0 * MIN,
+        10.0 * MIN,
+        2.0 * MIN,
+        MIN,
+        30.0,
+        10.0,
+        2.0,
+        1.0,
+    ],
+];
 
 #[cfg(test)]
 mod tests {
@@ -628,106 +774,5 @@ mod tests {
         assert_eq!(a.unmap(70.0), 510.0);
         assert_eq!(a.map(5000.0), 260.0);
         assert_eq!(a.breaks(), vec![(70.0, 1000.0)]);
-    }
-
-    #[test]
-    fn durations_are_clean() {
-        assert_eq!(duration(0.0), "0");
-        assert_eq!(duration(45.0), "45s");
-        assert_eq!(duration(150.0), "2m30s");
-        assert_eq!(duration(1200.0), "20m");
-        assert_eq!(duration(5400.0), "1h30m");
-        assert_eq!(duration(3600.0), "1h");
-        assert_eq!(duration(86_400.0 * 2.0 + 6.0 * 3600.0), "2d6h");
-        assert_eq!(duration(f64::NAN), "0");
-    }
-
-    /// Seconds of a [`duration`] label.
-    pub(crate) fn parse_duration(l: &str) -> u64 {
-        let (mut total, mut num) = (0, 0);
-        for c in l.chars() {
-            match c {
-                '0'..='9' => num = num * 10 + u64::from(c as u8 - b'0'),
-                'd' => (total, num) = (total + num * 86_400, 0),
-                'h' => (total, num) = (total + num * 3600, 0),
-                'm' => (total, num) = (total + num * 60, 0),
-                's' => (total, num) = (total + num, 0),
-                _ => panic!("{l}"),
-            }
-        }
-        total + num
-    }
-
-    fn frame(end: f64) -> Frame {
-        Frame::new(1180.0, 300.0, (0.0, end * 1.02), (0.0, 1.0))
-    }
-
-    #[test]
-    fn time_ticks_are_round_and_apart() {
-        // A plain 30-minute axis: every 5 min.
-        let a = TimeAxis::new(&[0.0, 60.0, 1800.0], 1e9);
-        let t = a.ticks(&frame(a.end()));
-        let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
-        assert_eq!(labels, ["0", "5m", "10m", "15m", "20m", "25m", "30m"]);
-        // Bursts over 20 days with hundreds of shortened pauses: round values, apart.
-        let times: Vec<f64> = (0..2000)
-            .map(|i| (i / 10) as f64 * 8_640.0 + (i % 10) as f64 * 30.0 + 0.37)
-            .collect();
-        let a = TimeAxis::new(&times, 120.0);
-        let f = frame(a.end());
-        let t = a.ticks(&f);
-        assert!(t.len() >= 3 && t.len() <= MAX_TIME_TICKS, "{t:?}");
-        let secs: Vec<u64> = t.iter().map(|(_, l)| parse_duration(l)).collect();
-        assert!(
-            TIME_STEPS
-                .iter()
-                .any(|st| secs.iter().all(|s| s % (*st as u64) == 0)),
-            "{t:?}"
-        );
-        for (s, l) in &t {
-            assert!((a.unmap(*s) - parse_duration(l) as f64).abs() < 1.0, "{l}");
-        }
-        for w in t.windows(2) {
-            assert!(f.sx(w[1].0) - f.sx(w[0].0) >= 40.0, "{t:?}");
-        }
-    }
-
-    #[test]
-    fn only_long_pauses_are_marked() {
-        let mut times = vec![];
-        for i in 0..300 {
-            times.push(i as f64 * 600.0);
-        }
-        times.push(300.0 * 600.0 + 86_400.0);
-        let a = TimeAxis::new(&times, 120.0);
-        let (threshold, marked, all) = a.marked_breaks(12);
-        assert_eq!(all, 300);
-        assert_eq!(threshold, 600.0);
-        assert_eq!(marked.len(), 1);
-        let (threshold, marked, _) = TimeAxis::new(&[0.0, 1000.0], 120.0).marked_breaks(12);
-        assert_eq!((threshold, marked.len()), (120.0, 1));
-    }
-
-    #[test]
-    fn text_layout() {
-        assert!(text_width("mmm", 12.0, false) > text_width("iii", 12.0, false));
-        let e = ellipsize("0123456789abcdef/SA12", 11.0, 80.0);
-        assert!(e.contains('…') && e.ends_with("SA12"), "{e}");
-        assert!(text_width(&e, 11.0, false) <= 80.0);
-        assert_eq!(ellipsize("short", 11.0, 80.0), "short");
-        let mut f = Frame::new(600.0, 200.0, (0.0, 1.0), (0.0, 1.0));
-        let keys: Vec<Key> = (0..8)
-            .map(|i| Key::boxed("#000", &format!("series number {i}")))
-            .collect();
-        let (top, h) = (f.top, f.h);
-        let svg = f.open("A long chart title that takes room", &keys);
-        assert!(
-            f.top > top && f.h - h == f.top - top,
-            "legend rows below the title"
-        );
-        assert_eq!(svg.matches("class=\"lg\"").count(), 8);
-        let mut g = Frame::new(1180.0, 200.0, (0.0, 1.0), (0.0, 1.0));
-        g.open("Short", &keys[..2]);
-        assert_eq!(g.top, 40.0, "a legend that fits stays beside the title");
     }
 }

@@ -1,0 +1,336 @@
+//! Traces from session logs alone, for those who never ran a proxy (docs/logs-only.md).
+//!
+//! Each response in a log is one request. Its `messages` section is rebuilt from the log
+//! ([`rebuild`]) and serialized, tokenized and hashed by the normal rules (spec §4.2–§4.3),
+//! so `in` and the blocks are in the same units as capture-based traces. The tools and
+//! system prompt, which no log holds, are stood in for by a prefix of estimated size
+//! ([`prefix`]). `out`, `stop` and the output types come from the reply, `t` from the time
+//! of the entry the response answers, `api_time` from the response's last line; sub-agents
+//! from their files and spawning calls exactly as in capture-based traces. The traces are
+//! marked `"source": "session-logs"`.
+//!
+//! Two passes: the first rebuilds every conversation to estimate the prefix of each
+//! Claude Code version (and sub-agent type), the second builds the requests.
+
+pub mod prefix;
+pub mod rebuild;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use rebuild::{Chain, LoggedRequest};
+
+use crate::conversation::{Counts, Gathered, GatheredAgent};
+use crate::encode::blocks::{chain_digests, Salt};
+use crate::encode::{Processed, Stream, Tokenizer};
+use crate::pyjson::{Body, Form};
+use crate::session::{AgentLink, SessionDir, SessionLog, Unreadable};
+
+/// The value of the `source` header field of a logs-only trace.
+pub const SOURCE: &str = "session-logs";
+
+/// One stream of requests: a parent's main chain or one of its sub-agents.
+struct Part {
+    /// The prefix key: `<version>/main` or `<version>/agent/<type>`.
+    key: String,
+    requests: Vec<LoggedRequest>,
+}
+
+/// A linked sub-agent, rebuilt.
+struct AgentPart {
+    link: AgentLink,
+    log: SessionLog,
+    subagent_type: Option<String>,
+    part: Part,
+}
+
+/// A conversation, rebuilt: its parent log, main chain and sub-agents.
+struct Parts {
+    log: SessionLog,
+    main: Part,
+    agents: Vec<AgentPart>,
+}
+
+/// Builds logs-only conversations; holds the estimated prefix of each key.
+pub struct LogsGatherer<'a> {
+    dir: &'a SessionDir,
+    salt: &'a Salt,
+    block_size: usize,
+    include_subagents: bool,
+    form: Form,
+    /// API tokens per token of ours (`--api-token-ratio`).
+    ratio: f64,
+    /// Prefix size in our tokens, by key.
+    pub prefixes: BTreeMap<String, usize>,
+}
+
+impl<'a> LogsGatherer<'a> {
+    /// The first pass: estimate the prefix of every key over `parents`, in parallel.
+    pub fn new(
+        dir: &'a SessionDir,
+        parents: &[&Path],
+        salt: &'a Salt,
+        block_size: usize,
+        include_subagents: bool,
+        form: Form,
+        ratio: f64,
+    ) -> Self {
+        let mut g = LogsGatherer {
+            dir,
+            salt,
+            block_size,
+            include_subagents,
+            form,
+            ratio,
+            prefixes: BTreeMap::new(),
+        };
+        let estimates: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+        parents
+            .par_iter()
+            .for_each_init(Tokenizer::default, |tk, path| {
+                let mut counts = Counts::default();
+                let Some(parts) = g.parts(path, &mut counts, &mut Vec::new()) else {
+                    return;
+                };
+                let all =
+                    std::iter::once(parts.main).chain(parts.agents.into_iter().map(|a| a.part));
+                for part in all {
+                    let mut stream = Stream::new(false, form);
+                    let points: Vec<(f64, f64)> = part
+                        .requests
+                        .iter()
+                        .filter_map(|r| {
+                            let api = r.api_prompt_tokens? as f64;
+                            let m = message_tokens(&mut stream, tk, r)?;
+                            Some((m as f64, api))
+                        })
+                        .collect();
+                    if let Some(p) = prefix::estimate(&points, g.ratio) {
+                        if let Ok(mut e) = estimates.lock() {
+                            e.entry(part.key).or_default().push(p);
+                        }
+                    }
+                }
+            });
+        g.prefixes = estimates
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, prefix::median(v)))
+            .collect();
+        g
+    }
+
+    /// The parent log and the parts of one conversation (`None`: unreadable, counted).
+    fn parts(
+        &self,
+        path: &Path,
+        counts: &mut Counts,
+        unreadable: &mut Vec<Unreadable>,
+    ) -> Option<Parts> {
+        let read = self
+            .dir
+            .read_parent(path)
+            .and_then(|log| std::fs::read(path).map(|bytes| (log, bytes)));
+        let (log, bytes) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                counts.unreadable_files += 1;
+                unreadable.push(Unreadable::new(path, &e));
+                return None;
+            }
+        };
+        counts.unparseable_lines += log.unparseable_lines;
+        counts.duplicate_links += log.duplicate_links;
+        counts.claimed_elsewhere += log.claimed_elsewhere;
+        let owned: rustc_hash::FxHashSet<&str> =
+            log.message_ids.iter().map(String::as_str).collect();
+        let mut main = rebuild::requests_of(&bytes, &Chain::Main);
+        // A response another file wrote first (a `-c` copy) belongs to that file.
+        main.retain(|r| owned.contains(r.message_id.as_str()));
+        let version = main
+            .iter()
+            .find_map(|r| r.version.clone())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let mut agents = Vec::new();
+        if self.include_subagents {
+            for link in &log.links {
+                let Some((agent_log, requests)) =
+                    self.agent(&log, &bytes, link, counts, unreadable)
+                else {
+                    continue;
+                };
+                let subagent_type = log.spawn_for(link).and_then(|s| s.subagent_type.clone());
+                agents.push(AgentPart {
+                    link: link.clone(),
+                    log: agent_log,
+                    part: Part {
+                        key: agent_key(&version, subagent_type.as_deref()),
+                        requests,
+                    },
+                    subagent_type,
+                });
+            }
+        }
+        Some(Parts {
+            main: Part {
+                key: format!("{version}/main"),
+                requests: main,
+            },
+            log,
+            agents,
+        })
+    }
+
+    /// The second pass: one conversation's requests, tokenized behind its prefix.
+    pub fn gather(&self, tk: &mut Tokenizer, path: &Path) -> Gathered {
+        let mut counts = Counts::default();
+        let mut unreadable = Vec::new();
+        let id = crate::session::dir::stem(path);
+        let Some(parts) = self.parts(path, &mut counts, &mut unreadable) else {
+            return Gathered {
+                id,
+                indexed: 0,
+                requests: Vec::new(),
+                agents: Vec::new(),
+                counts,
+                unreadable,
+            };
+        };
+        let requests = self.process(tk, &parts.main);
+        let agents = parts
+            .agents
+            .iter()
+            .filter(|a| !a.part.requests.is_empty())
+            .map(|a| GatheredAgent {
+                agent_id: a.link.agent_id.clone(),
+                subagent_type: a.subagent_type.clone(),
+                spawn: parts.log.spawn_time(&a.link, &a.log),
+                link: a.link.clone(),
+                requests: self.process(tk, &a.part),
+            })
+            .collect();
+        Gathered {
+            id,
+            indexed: requests.len(),
+            requests,
+            agents,
+            counts,
+            unreadable,
+        }
+    }
+
+    /// A linked sub-agent's log and rebuilt requests (`None`: no such file, counted).
+    fn agent(
+        &self,
+        log: &SessionLog,
+        parent_bytes: &[u8],
+        link: &AgentLink,
+        counts: &mut Counts,
+        unreadable: &mut Vec<Unreadable>,
+    ) -> Option<(SessionLog, Vec<LoggedRequest>)> {
+        if let Some(inline) = log.inline_agent(&link.agent_id) {
+            let root = link.agent_id.strip_prefix("sidechain-")?.to_owned();
+            let requests = rebuild::requests_of(parent_bytes, &Chain::Inline(root));
+            return Some((inline.clone(), requests));
+        }
+        let Some(file) = self.dir.agents.get(&link.agent_id) else {
+            counts.missing_agent_files += 1;
+            return None;
+        };
+        let read = std::fs::read(file).and_then(|bytes| {
+            let mut agent_log = SessionLog::parse_bytes(&bytes);
+            agent_log.path = file.clone();
+            Ok((agent_log, bytes))
+        });
+        match read {
+            Ok((agent_log, bytes)) => {
+                counts.unparseable_lines += agent_log.unparseable_lines;
+                Some((agent_log, rebuild::requests_of(&bytes, &Chain::Whole)))
+            }
+            Err(e) => {
+                counts.unreadable_files += 1;
+                unreadable.push(Unreadable::new(file, &e));
+                None
+            }
+        }
+    }
+
+    /// Tokenize and hash a stream's requests behind the stand-in prefix of `key`.
+    fn process(&self, tk: &mut Tokenizer, part: &Part) -> Vec<Processed> {
+        let size = self.prefixes.get(&part.key).copied().unwrap_or(0);
+        let stand_in = prefix::tokens(&part.key, size);
+        let mut stream = Stream::new(false, self.form);
+        let mut out = Vec::with_capacity(part.requests.len());
+        for r in &part.requests {
+            let body = Body {
+                model: Some(r.model.clone()),
+                stream: true,
+                tools: None,
+                system: None,
+                messages: Some(&r.messages),
+            };
+            let Ok((messages, _, _)) = stream.tokenize(tk, &body) else {
+                continue;
+            };
+            let mut tokens = Vec::with_capacity(stand_in.len() + messages.len());
+            tokens.extend_from_slice(&stand_in);
+            tokens.extend_from_slice(&messages);
+            let mut digests = Vec::new();
+            chain_digests(self.salt, &tokens, self.block_size, &mut digests);
+            out.push(Processed {
+                request_id: r.message_id.clone(),
+                ts: r.time,
+                ts_text: r.time.isoformat(),
+                streaming: true,
+                model: r.model.clone(),
+                tokens_in: tokens.len(),
+                tool_tokens: size,
+                system_tokens: 0,
+                digests,
+                message_types: message_types(&r.messages),
+                response: Some(r.response.clone()),
+            });
+        }
+        out
+    }
+}
+
+/// The prefix key of a sub-agent.
+fn agent_key(version: &str, subagent_type: Option<&str>) -> String {
+    format!("{version}/agent/{}", subagent_type.unwrap_or("unknown"))
+}
+
+/// Our tokens of a request's messages (pass one).
+fn message_tokens(stream: &mut Stream, tk: &mut Tokenizer, r: &LoggedRequest) -> Option<usize> {
+    let body = Body {
+        model: None,
+        stream: true,
+        tools: None,
+        system: None,
+        messages: Some(&r.messages),
+    };
+    stream.tokenize(tk, &body).ok().map(|(t, _, _)| t.len())
+}
+
+/// Sorted distinct content types of a messages array (`text` for string content).
+fn message_types(messages: &str) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    if let Ok(crate::pyjson::Value::Array(msgs)) = crate::pyjson::parse(messages) {
+        for m in &msgs {
+            match m.get("content") {
+                Some(crate::pyjson::Value::Array(blocks)) => types.extend(
+                    blocks
+                        .iter()
+                        .filter_map(|b| b.get("type").and_then(crate::pyjson::Value::as_string)),
+                ),
+                _ => types.push("text".to_owned()),
+            }
+        }
+    }
+    types.sort();
+    types.dedup();
+    types
+}

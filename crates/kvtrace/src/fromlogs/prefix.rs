@@ -1,0 +1,77 @@
+//! The stand-in for what a session log does not hold: the tool definitions and the system
+//! prompt (and the text Claude Code injects), which open every request.
+//!
+//! **Its size** is estimated from the usage the log carries. For each response the API
+//! reports its prompt tokens `A` (input + cache read + cache creation, in the API's own
+//! tokenizer); we count the rebuilt messages `M` in ours. With `R` API tokens per token of
+//! ours (`--api-token-ratio`, 1 by default), `A / R − M` is what the request held beyond
+//! the logged messages: the tools, the system prompt and the injected text. Its median
+//! over a conversation's requests is the conversation's estimate (the median shrugs off
+//! a request whose injected text was unusual); sessions of one Claude Code version (and
+//! sub-agents of one type) share one prefix, the median of their estimates. A straight-
+//! line fit of `A` against `M` (intercept over slope) would find `R` too, but the slope
+//! measures the ratio on the messages' content, not on the prefix's, and on the captures
+//! tested it was off by 20 % to 270 %; docs/logs-only.md has the figures.
+//!
+//! **Its content** is a fixed pseudo-random token sequence derived from that key
+//! (version, and sub-agent type), so the prefixes of one version are identical and keep
+//! identical block ids, and prefixes of different versions share nothing.
+
+use crate::tokens::Token;
+
+/// Prefix size in our tokens from `(M, A)` pairs and the ratio `R`, or `None` without
+/// usage.
+pub fn estimate(points: &[(f64, f64)], ratio: f64) -> Option<f64> {
+    if points.is_empty() {
+        return None;
+    }
+    let beyond: Vec<f64> = points.iter().map(|(m, a)| a / ratio - m).collect();
+    Some((median(beyond) as f64).clamp(0.0, 2_000_000.0))
+}
+
+/// The median of estimates (the lower middle one for an even count; 0 for none).
+pub fn median(mut values: Vec<f64>) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    values.sort_by(f64::total_cmp);
+    values[(values.len() - 1) / 2].round() as usize
+}
+
+/// `n` tokens of the stand-in prefix for `key`: token `i` depends only on `key` and `i`,
+/// so two prefixes of one key share their common start.
+pub fn tokens(key: &str, n: usize) -> Vec<Token> {
+    let seed = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+    (0..n as u64)
+        .map(|i| (xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed) % 100_000) as Token)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_is_the_median_excess_in_our_units() {
+        // API tokens = 1.2 × ours; a 10,000-token prefix of ours is 12,000 API tokens; one
+        // request carried 900 more injected tokens than the others.
+        let mut pts: Vec<(f64, f64)> = [100.0, 900.0, 2500.0]
+            .iter()
+            .map(|m| (*m, 1.2 * (10_000.0 + m)))
+            .collect();
+        pts.push((3000.0, 1.2 * (10_900.0 + 3000.0)));
+        assert_eq!(estimate(&pts, 1.2), Some(10_000.0));
+        assert_eq!(estimate(&[(100.0, 5100.0)], 1.0), Some(5000.0));
+        assert_eq!(estimate(&[(100.0, 50.0)], 1.0), Some(0.0));
+        assert_eq!(estimate(&[], 1.0), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2);
+    }
+
+    #[test]
+    fn prefixes_of_one_key_share_their_start() {
+        let a = tokens("2.1.0/main", 100);
+        let b = tokens("2.1.0/main", 50);
+        assert_eq!(&a[..50], &b[..]);
+        assert_ne!(tokens("2.0.0/main", 50), b);
+    }
+}

@@ -1,0 +1,325 @@
+//! The requests of a session log, rebuilt in the API's shape from the log alone.
+//!
+//! A log holds every message of the conversation in order: user entries (prompts, tool
+//! results, meta text, compaction summaries) and assistant entries (one line per content
+//! block of a response, sharing `message.id`). Replaying them gives, before each response,
+//! the `messages` list Claude Code sent: consecutive entries of one role form one message
+//! (parallel tool results are one user message, a response's blocks one assistant
+//! message), a `compact_boundary` starts the list again (the summary entry that follows
+//! opens the new context), and thinking blocks stay where they were (their signatures are
+//! dropped by the normal serialization rules, spec §4.2). What the log does not hold —
+//! the tool definitions, the system prompt, the reminders Claude Code injects — is not
+//! here; see `super::prefix`.
+
+use crate::capture::{Response, Usage};
+use crate::pyjson::{self, Value};
+use crate::stamp::Stamp;
+
+/// One response of the log and the request that produced it.
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    /// `message.id` of the response.
+    pub message_id: String,
+    /// When the request was sent: the time of the entry before the response's first line
+    /// (the prompt or tool result it answers), else that first line's own.
+    pub time: Stamp,
+    pub model: String,
+    /// The `messages` section, serialized (CPython's compact form, log key order).
+    pub messages: String,
+    /// The API's prompt tokens for it: input + cache read + cache creation (last line).
+    pub api_prompt_tokens: Option<u64>,
+    /// The response as a capture would describe it (usage, stop, content types, times).
+    pub response: Response,
+    /// The Claude Code version that wrote the response's first line.
+    pub version: Option<String>,
+}
+
+/// A message being built: its role and its content blocks.
+struct Message {
+    role: &'static str,
+    /// A string content kept as it is while the message has only that.
+    content: Content,
+}
+
+enum Content {
+    Text(Value),
+    Blocks(Vec<Value>),
+}
+
+impl From<Value> for Content {
+    fn from(v: Value) -> Content {
+        match v {
+            Value::Array(blocks) => Content::Blocks(blocks),
+            other => Content::Text(other),
+        }
+    }
+}
+
+impl Content {
+    fn into_blocks(self) -> Vec<Value> {
+        match self {
+            Content::Blocks(b) => b,
+            // A string becomes one text block when a second entry joins the message.
+            Content::Text(s) => vec![Value::Object(vec![
+                ("type".into(), Value::Str("text".into())),
+                ("text".into(), s),
+            ])],
+        }
+    }
+}
+
+/// Which entries of a file make the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chain {
+    /// The main chain of a parent file (its inline sidechains are sub-agents of their own).
+    Main,
+    /// Every entry (an agent file).
+    Whole,
+    /// One inline sidechain (1.0.x): the sidechain entry with this `uuid` and the
+    /// sidechain entries descending from it by `parentUuid`.
+    Inline(String),
+}
+
+/// The rebuilt requests of one log, in order.
+pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
+    let mut members: rustc_hash::FxHashSet<String> = rustc_hash::FxHashSet::default();
+    let mut out: Vec<LoggedRequest> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    // Each response's request and assistant message, by id: a response whose lines are
+    // interleaved with the results of its first tool calls (background agents, 2.1.x)
+    // is still one response and one message.
+    let mut seen: rustc_hash::FxHashMap<String, (usize, usize)> = Default::default();
+    let mut before: Option<Stamp> = None;
+    for line in bytes.split(|&b| b == b'\n') {
+        let Some(entry) = std::str::from_utf8(line.trim_ascii())
+            .ok()
+            .filter(|l| !l.is_empty())
+            .and_then(|l| pyjson::parse(l).ok())
+        else {
+            continue;
+        };
+        let side = entry.get("isSidechain") == Some(&Value::Bool(true));
+        let take = match chain {
+            Chain::Main => !side,
+            Chain::Whole => true,
+            Chain::Inline(root) => {
+                let uuid = entry.get("uuid").and_then(Value::as_string);
+                let parent = entry.get("parentUuid").and_then(Value::as_string);
+                let ours = side
+                    && (uuid.as_deref() == Some(root.as_str())
+                        || parent.is_some_and(|p| members.contains(&p)));
+                if ours {
+                    members.extend(uuid);
+                }
+                ours
+            }
+        };
+        if !take {
+            continue;
+        }
+        let stamp = entry
+            .get("timestamp")
+            .and_then(Value::as_string)
+            .and_then(|t| Stamp::parse(&t));
+        let kind = entry.get("type").and_then(Value::as_string);
+        match kind.as_deref() {
+            Some("system")
+                if entry.get("subtype").and_then(Value::as_string).as_deref()
+                    == Some("compact_boundary") =>
+            {
+                messages.clear();
+                seen.clear();
+            }
+            Some("user") => {
+                let Some(content) = entry.get("message").and_then(|m| m.get("content")) else {
+                    continue;
+                };
+                push(&mut messages, "user", content.clone());
+                before = stamp.or(before);
+            }
+            Some("assistant") => {
+                let Some(msg) = entry.get("message") else {
+                    continue;
+                };
+                let model = msg.get("model").and_then(Value::as_string);
+                // Locally written stubs (API errors, "No response requested") are not
+                // responses of the API.
+                if model.as_deref() == Some("<synthetic>") {
+                    continue;
+                }
+                let Some(id) = msg.get("id").and_then(Value::as_string) else {
+                    continue;
+                };
+                let content = msg
+                    .get("content")
+                    .cloned()
+                    .unwrap_or(Value::Array(Vec::new()));
+                if let Some(&(request, message)) = seen.get(&id) {
+                    describe(&mut out[request], msg, &content, stamp);
+                    if let Some(m) = messages.get_mut(message) {
+                        let mut blocks =
+                            std::mem::replace(&mut m.content, Content::Blocks(Vec::new()))
+                                .into_blocks();
+                        blocks.extend(Content::from(content).into_blocks());
+                        m.content = Content::Blocks(blocks);
+                    }
+                    before = stamp.or(before);
+                    continue;
+                }
+                let Some(time) = before.or(stamp) else {
+                    continue;
+                };
+                out.push(LoggedRequest {
+                    message_id: id.clone(),
+                    time,
+                    model: model.clone().unwrap_or_else(|| "unknown".to_owned()),
+                    messages: serialize(&messages),
+                    api_prompt_tokens: None,
+                    response: Response {
+                        message_id: Some(id.clone()),
+                        model: model.clone(),
+                        is_streaming: Some(true),
+                        ..Response::default()
+                    },
+                    version: entry.get("version").and_then(Value::as_string),
+                });
+                let request = out.len() - 1;
+                describe(&mut out[request], msg, &content, stamp);
+                push(&mut messages, "assistant", content);
+                seen.insert(id, (request, messages.len() - 1));
+                before = stamp.or(before);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Update a request's response with one more line of it (the last line's usage and stop
+/// reason win, as the API streams them).
+fn describe(r: &mut LoggedRequest, msg: &Value, content: &Value, stamp: Option<Stamp>) {
+    if let Value::Array(blocks) = content {
+        for b in blocks {
+            if let Some(t) = b.get("type").and_then(Value::as_string) {
+                if !r.response.content_types.contains(&t) {
+                    r.response.content_types.push(t);
+                }
+            }
+        }
+    }
+    if let Some(u) = msg.get("usage") {
+        let int = |k: &str| {
+            u.get(k).and_then(|v| match v {
+                Value::Number(n) => n.parse::<u64>().ok(),
+                _ => None,
+            })
+        };
+        r.response.usage = Usage {
+            input: int("input_tokens"),
+            output: int("output_tokens"),
+            cache_read: int("cache_read_input_tokens"),
+            cache_creation: int("cache_creation_input_tokens"),
+        };
+        let u = r.response.usage;
+        r.api_prompt_tokens = u
+            .input
+            .map(|i| i + u.cache_read.unwrap_or(0) + u.cache_creation.unwrap_or(0));
+    }
+    if let Some(s) = msg.get("stop_reason").and_then(Value::as_string) {
+        r.response.stop_reason = Some(s);
+    }
+    if let Some(done) = stamp {
+        r.response.completed_at = Some(done);
+        r.response.response_time_ms = Some((done.micros - r.time.micros).max(0) as f64 / 1000.0);
+    }
+}
+
+/// Append an entry's content as a message of `role`, joining the previous message when it
+/// has the same role.
+fn push(messages: &mut Vec<Message>, role: &'static str, content: Value) {
+    let content = Content::from(content);
+    match messages.last_mut() {
+        Some(last) if last.role == role => {
+            let mut blocks =
+                std::mem::replace(&mut last.content, Content::Blocks(Vec::new())).into_blocks();
+            blocks.extend(content.into_blocks());
+            last.content = Content::Blocks(blocks);
+        }
+        _ => messages.push(Message { role, content }),
+    }
+}
+
+/// The messages as the API's `messages` array, serialized.
+fn serialize(messages: &[Message]) -> String {
+    let mut out = String::from("[");
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"role\":\"");
+        out.push_str(m.role);
+        out.push_str("\",\"content\":");
+        match &m.content {
+            Content::Text(v) => v.write_to(&mut out),
+            Content::Blocks(b) => Value::Array(b.clone()).write_to(&mut out),
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_grow_merge_and_restart_after_a_compaction() {
+        let log = concat!(
+            r#"{"type":"user","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"hi"}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2026-01-01T00:00:02Z","version":"2.1.0","message":{"id":"m1","model":"x","content":[{"type":"thinking","thinking":"t","signature":"s"}]}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2026-01-01T00:00:03Z","message":{"id":"m1","model":"x","content":[{"type":"tool_use","id":"a","name":"Read","input":{}},{"type":"tool_use","id":"b","name":"Read","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"cache_read_input_tokens":100,"output_tokens":9}}}"#,
+            "\n",
+            r#"{"type":"user","timestamp":"2026-01-01T00:00:04Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"1"}]}}"#,
+            "\n",
+            r#"{"type":"user","timestamp":"2026-01-01T00:00:05Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"b","content":"2"}]}}"#,
+            "\n",
+            r#"{"type":"user","isSidechain":true,"timestamp":"2026-01-01T00:00:05Z","message":{"role":"user","content":"inline agent"}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2026-01-01T00:00:07Z","message":{"id":"m2","model":"x","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn"}}"#,
+            "\n",
+            r#"{"type":"system","subtype":"compact_boundary","timestamp":"2026-01-01T00:01:00Z"}"#,
+            "\n",
+            r#"{"type":"user","isCompactSummary":true,"timestamp":"2026-01-01T00:01:01Z","message":{"role":"user","content":"Summary"}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2026-01-01T00:01:03Z","message":{"id":"m3","model":"<synthetic>","content":[]}}"#,
+            "\n",
+            r#"{"type":"assistant","timestamp":"2026-01-01T00:01:04Z","message":{"id":"m4","model":"x","content":[{"type":"text","text":"go"}]}}"#,
+            "\n",
+        );
+        let r = requests_of(log.as_bytes(), &Chain::Main);
+        let ids: Vec<&str> = r.iter().map(|r| r.message_id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2", "m4"]);
+        assert_eq!(r[0].messages, r#"[{"role":"user","content":"hi"}]"#);
+        assert_eq!(r[0].version.as_deref(), Some("2.1.0"));
+        // The response's two lines are one assistant message; the two results one user
+        // message; the inline sidechain entry is left out.
+        assert_eq!(
+            r[1].messages,
+            concat!(
+                r#"[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},"#,
+                r#"{"type":"tool_use","id":"a","name":"Read","input":{}},{"type":"tool_use","id":"b","name":"Read","input":{}}]},"#,
+                r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"1"},{"type":"tool_result","tool_use_id":"b","content":"2"}]}]"#
+            )
+        );
+        assert_eq!(r[1].time, Stamp::parse("2026-01-01T00:00:05Z").unwrap());
+        assert_eq!(r[0].api_prompt_tokens, Some(103));
+        assert_eq!(r[0].response.stop(), "tool_use");
+        assert_eq!(r[0].response.output_types(), ["thinking", "tool_use"]);
+        assert_eq!(r[0].response.response_time_ms, Some(3000.0));
+        // After the compaction the list starts again from the summary.
+        assert_eq!(r[2].messages, r#"[{"role":"user","content":"Summary"}]"#);
+    }
+}
