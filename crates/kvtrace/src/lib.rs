@@ -15,6 +15,8 @@
 //! - [`tokens`]: cl100k_base tokenization, incremental encoding (§4.3)
 //! - [`builder`]: build-minimal-traces: conversations → trace documents, batches, merges,
 //!   anonymization (§4)
+//! - [`fromlogs`]: `--logs-only`: requests rebuilt from session logs alone, behind a
+//!   stand-in prefix (docs/logs-only.md)
 //! - [`trace`]: trace documents: reading, the file layout, atomic writes (§4.5–§4.6)
 //! - [`simulate`], [`validate`]: the cache simulation and validate-trace-cache (§6)
 //! - [`index`]: the message and conversation indexes (§5)
