@@ -11,6 +11,7 @@ use crate::encode::blocks::IdMap;
 use crate::encode::{is_context_reset, Processed};
 use crate::pyjson::py_round;
 use crate::stamp::Stamp;
+use crate::trace::doc::{Analysis, Entry, Record, SubagentEntry, Tokens, Totals, TraceDoc};
 use crate::trace::json::J;
 
 /// Options that shape traces.
@@ -29,7 +30,7 @@ pub struct Shape {
 pub struct BuiltTrace {
     /// The trace's `id` (before anonymization renumbers it).
     pub id: String,
-    pub json: J,
+    pub doc: TraceDoc,
     pub parent_requests: usize,
     pub subagent_requests: usize,
     pub subagents: usize,
@@ -56,7 +57,7 @@ impl RecordState {
         }
     }
 
-    fn record(&mut self, p: &Processed, ids: Vec<u64>) -> J {
+    fn record(&mut self, p: &Processed, ids: Vec<u64>) -> Record {
         let input_types: Vec<String> = if self.first {
             vec!["text".into()]
         } else if is_context_reset(&self.prev_ids, &ids) {
@@ -68,54 +69,46 @@ impl RecordState {
         };
         let resp = p.response.as_ref();
         let stop = resp.map(|r| r.stop()).unwrap_or_default();
-        let output_types = resp.map(|r| r.output_types()).unwrap_or_default();
-        let mut fields: Vec<(&'static str, J)> = vec![
-            ("t", J::Float(py_round(p.ts.seconds_since(&self.origin), 1))),
-            ("type", J::Str(if p.streaming { "s" } else { "n" }.into())),
-            ("model", J::Str(p.model.clone())),
-            ("in", J::Int(p.tokens_in as i64)),
-            ("out", J::Int(p.out() as i64)),
-            ("hash_ids", J::Ids(ids.clone())),
-            ("input_types", strs(&input_types)),
-            ("output_types", strs(&output_types)),
-            ("stop", J::Str(stop.clone())),
-        ];
-        if let Some(ms) = resp.and_then(|r| r.response_time_ms) {
-            fields.push(("api_time", J::Float(py_round(ms / 1000.0, 2))));
-        }
-        if p.streaming {
-            if let Some(ms) = resp.and_then(|r| r.ttft_ms) {
-                fields.push(("ttft", J::Float(py_round(ms / 1000.0, 2))));
-            }
-        }
         let think = match self.last_completed {
             Some(done) => Some(p.ts.seconds_since(&done).max(0.0)),
             // Equal instants (Python compares aware datetimes by instant).
             None if p.ts.micros == self.origin.micros => Some(0.0),
             None => None,
         };
-        if let Some(secs) = think {
-            fields.push(("think_time", J::Float(py_round(secs, 2))));
-        }
+        let record = Record {
+            t: py_round(p.ts.seconds_since(&self.origin), 1),
+            streaming: p.streaming,
+            model: p.model.clone(),
+            input: p.tokens_in as u64,
+            output: p.out(),
+            hash_ids: ids,
+            input_types,
+            output_types: resp.map(|r| r.output_types()).unwrap_or_default(),
+            stop: stop.clone(),
+            api_time: resp
+                .and_then(|r| r.response_time_ms)
+                .map(|ms| py_round(ms / 1000.0, 2)),
+            ttft: resp
+                .filter(|_| p.streaming)
+                .and_then(|r| r.ttft_ms)
+                .map(|ms| py_round(ms / 1000.0, 2)),
+            think_time: think.map(|secs| py_round(secs, 2)),
+        };
         if let Some(done) = resp.and_then(|r| r.completed_at) {
             self.last_completed = Some(done);
         }
         self.first = false;
         self.prev_stop = stop;
-        self.prev_ids = ids;
-        J::Obj(fields)
+        self.prev_ids.clone_from(&record.hash_ids);
+        record
     }
 }
 
-fn strs(v: &[String]) -> J {
-    J::List(v.iter().map(|s| J::Str(s.clone())).collect())
-}
-
-fn models_of(reqs: &[Processed]) -> J {
+fn models_of(reqs: &[Processed]) -> Vec<String> {
     let mut models: Vec<String> = reqs.iter().map(|p| p.model.clone()).collect();
     models.sort();
     models.dedup();
-    strs(&models)
+    models
 }
 
 /// Ids of a request's blocks. Where its digests repeat the previous request's (the usual
@@ -220,16 +213,16 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
         let mut unique: FxHashSet<u64> = FxHashSet::default();
         let mut parent_in = 0u64;
         let mut parent_out = 0u64;
-        let mut records: Vec<(f64, J)> = Vec::new();
+        let mut records: Vec<(f64, Entry)> = Vec::new();
         for (k, p) in seg_reqs.iter().enumerate() {
             let rec_ids = parent_ids[seg.start + k].clone();
             unique.extend(rec_ids.iter().copied());
             parent_in += p.tokens_in as u64;
             parent_out += p.out();
             let t = py_round(p.ts.seconds_since(&origin), 1);
-            records.push((t, state.record(p, rec_ids)));
+            records.push((t, Entry::Request(state.record(p, rec_ids))));
         }
-        let mut entries: Vec<(f64, J)> = Vec::new();
+        let mut entries: Vec<(f64, Entry)> = Vec::new();
         let mut sub_in = 0u64;
         let mut sub_out = 0u64;
         let mut sub_reqs = 0usize;
@@ -253,23 +246,19 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
             // parent request first; docs/differences.md).
             let t = py_round(spawn.seconds_since(&origin), 1);
             let t = if t > 0.0 { t } else { 0.0 };
-            let entry = J::Obj(vec![
-                ("t", J::Float(t)),
-                ("type", J::Str("subagent".into())),
-                ("agent_id", J::Str(a.agent_id.clone())),
-                (
-                    "subagent_type",
-                    a.subagent_type.clone().map_or(J::Null, J::Str),
-                ),
-                ("duration_ms", J::from_serde(&a.link.duration_ms)),
-                ("total_tokens", J::from_serde(&a.link.total_tokens)),
-                ("tool_use_count", J::from_serde(&a.link.tool_use_count)),
-                ("status", J::from_serde(&a.link.status)),
-                ("requests", J::List(recs)),
-                ("models", models_of(&a.requests)),
-                ("tool_tokens", J::Int(a.requests[0].tool_tokens as i64)),
-                ("system_tokens", J::Int(a.requests[0].system_tokens as i64)),
-            ]);
+            let entry = Entry::Subagent(SubagentEntry {
+                t,
+                agent_id: a.agent_id.clone(),
+                subagent_type: a.subagent_type.clone(),
+                duration_ms: J::from_serde(&a.link.duration_ms),
+                total_tokens: J::from_serde(&a.link.total_tokens),
+                tool_use_count: J::from_serde(&a.link.tool_use_count),
+                status: J::from_serde(&a.link.status),
+                requests: recs,
+                models: models_of(&a.requests),
+                tool_tokens: a.requests[0].tool_tokens as u64,
+                system_tokens: a.requests[0].system_tokens as u64,
+            });
             entries.push((t, entry));
         }
         let subagents = entries.len();
@@ -279,50 +268,36 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
         if segs.len() > 1 {
             id.push_str(&format!("_s{}", s + 1));
         }
-        let scope = if shape.local_ids { "local" } else { "global" };
-        let mut header: Vec<(&'static str, J)> = vec![
-            ("id", J::Str(id.clone())),
-            ("models", models_of(seg_reqs)),
-            ("block_size", J::Int(shape.block_size as i64)),
-            ("hash_id_scope", J::Str(scope.into())),
-            ("tool_tokens", J::Int(seg_reqs[0].tool_tokens as i64)),
-            ("system_tokens", J::Int(seg_reqs[0].system_tokens as i64)),
-            ("requests", J::List(merged)),
-        ];
-        if shape.include_subagents {
-            let pair = |i: u64, o: u64| {
-                J::Obj(vec![
-                    ("input", J::Int(i as i64)),
-                    ("output", J::Int(o as i64)),
-                ])
-            };
-            header.push((
-                "totals",
-                J::Obj(vec![
-                    ("parent_tokens", pair(parent_in, parent_out)),
-                    ("subagent_tokens", pair(sub_in, sub_out)),
-                    (
-                        "combined_tokens",
-                        pair(parent_in + sub_in, parent_out + sub_out),
-                    ),
-                    ("subagent_count", J::Int(subagents as i64)),
-                ]),
-            ));
-        }
-        if !shape.anonymize {
-            header.push(("_start_ts", J::Str(origin.isoformat())));
-            header.push((
-                "_analysis",
-                J::Obj(vec![
-                    ("indexed", J::Int(g.indexed as i64)),
-                    ("total", J::Int(seg_reqs.len() as i64)),
-                    ("unique_blocks", J::Int(unique.len() as i64)),
-                ]),
-            ));
-        }
+        let doc = TraceDoc {
+            id: id.clone(),
+            models: models_of(seg_reqs),
+            block_size: shape.block_size,
+            scope: if shape.local_ids { "local" } else { "global" },
+            source: None,
+            tool_tokens: seg_reqs[0].tool_tokens as u64,
+            system_tokens: seg_reqs[0].system_tokens as u64,
+            entries: merged,
+            totals: shape.include_subagents.then_some(Totals {
+                parent: Tokens {
+                    input: parent_in,
+                    output: parent_out,
+                },
+                subagent: Tokens {
+                    input: sub_in,
+                    output: sub_out,
+                },
+                subagent_count: subagents,
+            }),
+            start_ts: (!shape.anonymize).then(|| origin.isoformat()),
+            analysis: (!shape.anonymize).then_some(Analysis {
+                indexed: g.indexed,
+                total: seg_reqs.len(),
+                unique_blocks: unique.len(),
+            }),
+        };
         traces.push(BuiltTrace {
             id,
-            json: J::Obj(header),
+            doc,
             parent_requests: seg_reqs.len(),
             subagent_requests: sub_reqs,
             subagents,
@@ -333,7 +308,7 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
 }
 
 /// Parent records and sub-agent entries by `t`; a parent record first on ties.
-fn merge_by_time(parents: Vec<(f64, J)>, agents: Vec<(f64, J)>) -> Vec<J> {
+fn merge_by_time(parents: Vec<(f64, Entry)>, agents: Vec<(f64, Entry)>) -> Vec<Entry> {
     let mut out = Vec::with_capacity(parents.len() + agents.len());
     let mut agents = agents.into_iter().peekable();
     for (t, rec) in parents {
@@ -344,41 +319,4 @@ fn merge_by_time(parents: Vec<(f64, J)>, agents: Vec<(f64, J)>) -> Vec<J> {
     }
     out.extend(agents.map(|(_, e)| e));
     out
-}
-
-/// Replace agent ids by `agent_001`, … in order of appearance (§4.8).
-pub fn anonymize_agents(trace: &mut J) {
-    let J::Obj(header) = trace else { return };
-    let Some((_, J::List(reqs))) = header.iter_mut().find(|(k, _)| *k == "requests") else {
-        return;
-    };
-    let mut n = 0;
-    for r in reqs.iter_mut() {
-        let J::Obj(fields) = r else { continue };
-        if let Some((_, v)) = fields.iter_mut().find(|(k, _)| *k == "agent_id") {
-            n += 1;
-            *v = J::Str(format!("agent_{n:03}"));
-        }
-    }
-}
-
-/// Set the trace's `id` field.
-pub fn set_id(trace: &mut J, id: &str) {
-    if let J::Obj(header) = trace {
-        if let Some((_, v)) = header.iter_mut().find(|(k, _)| *k == "id") {
-            *v = J::Str(id.to_owned());
-        }
-    }
-}
-
-/// Add the `source` header field (after `hash_id_scope`): where a trace's requests come
-/// from when it is not a capture.
-pub fn set_source(trace: &mut J, source: &str) {
-    if let J::Obj(header) = trace {
-        let at = header
-            .iter()
-            .position(|(k, _)| *k == "hash_id_scope")
-            .map_or(header.len(), |i| i + 1);
-        header.insert(at, ("source", J::Str(source.to_owned())));
-    }
 }

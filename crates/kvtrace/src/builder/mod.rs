@@ -300,7 +300,7 @@ pub fn build_with(
                 };
                 for mut t in assemble::assemble(&g, &opts.shape, ids) {
                     if opts.logs_only {
-                        assemble::set_source(&mut t.json, crate::fromlogs::SOURCE);
+                        t.doc.source = Some(crate::fromlogs::SOURCE);
                     }
                     if cancelled() {
                         return Err(BuildError::Interrupted(emitted));
@@ -310,10 +310,9 @@ pub fn build_with(
                     summary.subagents += t.subagents;
                     summary.subagent_requests += t.subagent_requests;
                     if opts.shape.anonymize {
-                        t.id = format!("trace_{:04}", opts.first_trace_number + emitted - 1);
-                        assemble::set_id(&mut t.json, &t.id);
-                        assemble::anonymize_agents(&mut t.json);
-                        vocabulary::scrub(&mut t.json, &opts.salt);
+                        let number = opts.first_trace_number + emitted - 1;
+                        vocabulary::anonymize(&mut t.doc, number, &opts.salt);
+                        t.id.clone_from(&t.doc.id);
                     }
                     emit(t)?;
                 }
@@ -359,9 +358,11 @@ pub fn run_with(
                 source,
             })?;
         }
-        write_atomic(&path, t.json.to_layout().as_bytes()).map_err(|source| BuildError::Write {
-            path: path.clone(),
-            source,
+        write_atomic(&path, t.doc.to_json().to_layout().as_bytes()).map_err(|source| {
+            BuildError::Write {
+                path: path.clone(),
+                source,
+            }
         })?;
         Ok(path)
     };

@@ -11,6 +11,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::encode::blocks::Salt;
+use crate::trace::doc::TraceDoc;
 use crate::trace::json::J;
 
 /// Claude Code's built-in sub-agent types.
@@ -126,65 +127,56 @@ fn placeholder(salt: &Salt, kind: &str, value: &str) -> String {
     format!("{kind}-{hex}")
 }
 
-fn keep_or_replace(v: &mut J, salt: &Salt, kind: &str, public: &dyn Fn(&str) -> bool) {
-    if let J::Str(s) = v {
-        if !public(s) {
-            *s = placeholder(salt, kind, s);
-        }
+/// The value itself when public, else its placeholder.
+fn word(s: &mut String, salt: &Salt, kind: &str, public: &dyn Fn(&str) -> bool) {
+    if !public(s) {
+        *s = placeholder(salt, kind, s);
     }
+}
+
+/// Every word of a list, then sorted and deduplicated (two values may share a
+/// placeholder's place in the order, never its text).
+fn words(list: &mut Vec<String>, salt: &Salt, kind: &str, public: &dyn Fn(&str) -> bool) {
+    for s in list.iter_mut() {
+        word(s, salt, kind, public);
+    }
+    list.sort();
+    list.dedup();
 }
 
 fn in_list(list: &'static [&'static str]) -> impl Fn(&str) -> bool {
     move |s| list.contains(&s)
 }
 
-/// Scrub every word of an assembled trace (§4.8): see the module docs.
-pub fn scrub(trace: &mut J, salt: &Salt) {
-    let J::Obj(fields) = trace else { return };
-    for (k, v) in fields.iter_mut() {
-        match *k {
-            "model" => keep_or_replace(v, salt, "model", &is_public_model),
-            "models" => {
-                if let J::List(items) = v {
-                    for m in items.iter_mut() {
-                        keep_or_replace(m, salt, "model", &is_public_model);
-                    }
-                    items.sort_by(|a, b| match (a, b) {
-                        (J::Str(x), J::Str(y)) => x.cmp(y),
-                        _ => std::cmp::Ordering::Equal,
-                    });
-                    items.dedup();
-                }
-            }
-            "stop" => keep_or_replace(v, salt, "stop", &in_list(STOP_REASONS)),
-            "output_types" => {
-                if let J::List(items) = v {
-                    for t in items.iter_mut() {
-                        keep_or_replace(t, salt, "block", &in_list(BLOCK_TYPES));
-                    }
-                    items.sort_by(|a, b| match (a, b) {
-                        (J::Str(x), J::Str(y)) => x.cmp(y),
-                        _ => std::cmp::Ordering::Equal,
-                    });
-                    items.dedup();
-                }
-            }
-            "subagent_type" => keep_or_replace(v, salt, "agent-type", &in_list(AGENT_TYPES)),
-            "status" => keep_or_replace(v, salt, "status", &in_list(STATUSES)),
-            "duration_ms" | "total_tokens" | "tool_use_count"
-                if !matches!(v, J::Int(_) | J::Float(_) | J::Null) =>
-            {
-                *v = J::Null;
-            }
-            "requests" => {
-                if let J::List(items) = v {
-                    for item in items.iter_mut() {
-                        scrub(item, salt);
-                    }
-                }
-            }
-            _ => {}
+/// Anonymize an assembled trace (§4.8): its id becomes `trace_<number>` (four digits at
+/// least), its agents `agent_001`, … in order of appearance, and every word not public
+/// vocabulary a salted placeholder: see the module docs.
+pub fn anonymize(doc: &mut TraceDoc, number: usize, salt: &Salt) {
+    doc.id = format!("trace_{number:04}");
+    words(&mut doc.models, salt, "model", &is_public_model);
+    for r in doc.records_mut() {
+        word(&mut r.model, salt, "model", &is_public_model);
+        word(&mut r.stop, salt, "stop", &in_list(STOP_REASONS));
+        words(&mut r.output_types, salt, "block", &in_list(BLOCK_TYPES));
+    }
+    for (n, a) in doc.subagents_mut().enumerate() {
+        a.agent_id = format!("agent_{:03}", n + 1);
+        if let Some(t) = &mut a.subagent_type {
+            word(t, salt, "agent-type", &in_list(AGENT_TYPES));
         }
+        if let J::Str(s) = &mut a.status {
+            word(s, salt, "status", &in_list(STATUSES));
+        }
+        for counter in [
+            &mut a.duration_ms,
+            &mut a.total_tokens,
+            &mut a.tool_use_count,
+        ] {
+            if !matches!(counter, J::Int(_) | J::Float(_) | J::Null) {
+                *counter = J::Null;
+            }
+        }
+        words(&mut a.models, salt, "model", &is_public_model);
     }
 }
 
@@ -223,6 +215,102 @@ mod tests {
         ] {
             assert!(!is_public_model(id), "{id}");
         }
+    }
+
+    #[test]
+    fn anonymize_replaces_fields_not_public_vocabulary() {
+        use crate::trace::doc::{Entry, Record, SubagentEntry};
+        let salt = Salt::from_hex("00112233445566778899aabbccddeeff").unwrap();
+        let rec = |model: &str, stop: &str| Record {
+            t: 0.0,
+            streaming: true,
+            model: model.into(),
+            input: 1,
+            output: 1,
+            hash_ids: vec![1],
+            input_types: vec!["text".into()],
+            output_types: vec!["text".into(), "acme_block".into()],
+            stop: stop.into(),
+            api_time: None,
+            ttft: None,
+            think_time: None,
+        };
+        let agent = |id: &str, kind: &str, status: J| {
+            Entry::Subagent(SubagentEntry {
+                t: 1.0,
+                agent_id: id.into(),
+                subagent_type: Some(kind.into()),
+                duration_ms: J::Str("12".into()),
+                total_tokens: J::Int(5),
+                tool_use_count: J::Bool(true),
+                status,
+                requests: vec![rec("acme-model", "end_turn")],
+                models: vec!["acme-model".into()],
+                tool_tokens: 0,
+                system_tokens: 0,
+            })
+        };
+        let mut doc = TraceDoc {
+            id: "5f0c9e2a-7b1".into(),
+            models: vec!["claude-opus-4-6".into(), "acme-model".into()],
+            block_size: 64,
+            scope: "local",
+            source: None,
+            tool_tokens: 0,
+            system_tokens: 0,
+            entries: vec![
+                Entry::Request(rec("claude-opus-4-6", "my_stop")),
+                agent("a1b2", "Explore", J::Str("completed".into())),
+                agent("c3d4", "my-reviewer", J::Str("weird".into())),
+            ],
+            totals: None,
+            start_ts: None,
+            analysis: None,
+        };
+        anonymize(&mut doc, 7, &salt);
+        assert_eq!(doc.id, "trace_0007");
+        let model = placeholder(&salt, "model", "acme-model");
+        assert_eq!(
+            doc.models,
+            vec!["claude-opus-4-6".to_owned(), model.clone()]
+        );
+        let Entry::Request(r) = &doc.entries[0] else {
+            panic!()
+        };
+        assert_eq!(r.stop, placeholder(&salt, "stop", "my_stop"));
+        assert!(r
+            .output_types
+            .contains(&placeholder(&salt, "block", "acme_block")));
+        let agents: Vec<&SubagentEntry> = doc
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Subagent(s) => Some(s),
+                Entry::Request(_) => None,
+            })
+            .collect();
+        assert_eq!(agents[0].agent_id, "agent_001");
+        assert_eq!(agents[1].agent_id, "agent_002");
+        assert_eq!(agents[0].subagent_type.as_deref(), Some("Explore"));
+        assert_eq!(
+            agents[1].subagent_type,
+            Some(placeholder(&salt, "agent-type", "my-reviewer"))
+        );
+        assert_eq!(agents[0].status, J::Str("completed".into()));
+        assert_eq!(
+            agents[1].status,
+            J::Str(placeholder(&salt, "status", "weird"))
+        );
+        assert_eq!(
+            (
+                &agents[0].duration_ms,
+                &agents[0].total_tokens,
+                &agents[0].tool_use_count
+            ),
+            (&J::Null, &J::Int(5), &J::Null)
+        );
+        assert_eq!(agents[0].requests[0].model, model);
+        assert_eq!(agents[0].models, vec![model]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Trace documents: the output value model and layout ([`json`]) and atomic writes
 //! (spec §4.5–§4.6).
 
+pub mod doc;
 pub mod json;
 pub mod read;
 
