@@ -103,14 +103,23 @@ pub fn text_width(s: &str, px: f64, bold: bool) -> f64 {
 }
 
 /// `s` if it fits in `max` px at `px`, else its head and tail around an ellipsis (the
-/// tail keeps a sub-agent suffix such as `/SA12` readable).
+/// tail keeps a sub-agent suffix such as `/SA12` whole).
 pub fn ellipsize(s: &str, px: f64, max: f64) -> String {
     if text_width(s, px, false) <= max {
         return s.to_owned();
     }
     let chars: Vec<char> = s.chars().collect();
+    // A short last `/` segment (`/SA12`) is kept whole when it leaves room for a head.
+    let suffix = chars
+        .iter()
+        .rposition(|c| *c == '/')
+        .map(|p| chars.len() - p)
+        .filter(|n| *n <= 6);
     for keep in (1..chars.len()).rev() {
-        let tail = (keep * 2 / 5).min(keep);
+        let tail = match suffix {
+            Some(n) if n + 2 <= keep => n,
+            _ => keep * 2 / 5,
+        };
         let head = keep - tail;
         let out: String = chars[..head]
             .iter()
@@ -594,8 +603,8 @@ impl TimeAxis {
     /// of a step is kept when a neighbour one step away is kept already (so each step fills
     /// runs between and beside coarser ticks, never a lone `5h52m`), both its neighbours
     /// are at least [`TICK_ROOM`] px away and its label collides with no kept one. Then
-    /// multiples of the step that placed the most fill stretches left empty. As (x px,
-    /// shown position, label), by x.
+    /// stretches left empty get multiples of a step no finer than the one that placed the
+    /// most. As (x px, shown position, label), by x.
     fn chain_ticks(&self, chain: &[f64], f: &Frame, real_end: f64) -> Vec<(f64, f64, String)> {
         let px_per_shown = f.plot_w() / (f.x.1 - f.x.0);
         let px = |t: f64| f.sx(self.map(t));
@@ -659,17 +668,20 @@ impl TimeAxis {
                 main = (kept.len() - before, step);
             }
         }
-        // Stretches the runs could not reach (where that step is crowded) still get a
-        // multiple of the main step, well away from every other tick.
-        for t in self.candidates(main.1, real_end, px_per_shown) {
-            let shown = self.map(t);
-            let (x, label) = (px(t), duration(t));
-            let w = text_width(&label, TICK_PX, false);
-            let clear = kept
-                .iter()
-                .all(|(kx, _, _)| (kx - x).abs() >= 1.5 * TICK_ROOM);
-            if clear && shown <= f.x.1 + 1e-9 && x + w / 2.0 <= f.w - 2.0 {
-                kept.push((x, shown, label));
+        // Stretches the runs could not reach (where steps are crowded) still get ticks,
+        // well away from every other one: multiples of the coarsest step first, down to
+        // the step that placed the most.
+        for &step in chain.iter().filter(|s| **s >= main.1) {
+            for t in self.candidates(step, real_end, px_per_shown) {
+                let shown = self.map(t);
+                let (x, label) = (px(t), duration(t));
+                let w = text_width(&label, TICK_PX, false);
+                let clear = kept
+                    .iter()
+                    .all(|(kx, _, _)| (kx - x).abs() >= 1.5 * TICK_ROOM);
+                if clear && shown <= f.x.1 + 1e-9 && x + w / 2.0 <= f.w - 2.0 {
+                    kept.push((x, shown, label));
+                }
             }
         }
         kept.sort_by(|a, b| a.0.total_cmp(&b.0));
