@@ -19,10 +19,7 @@ fn synth(dir: &Path, seed: u64) {
 }
 
 fn bmt(args: &[&str]) -> std::process::Output {
-    Command::new(bin("build-minimal-traces"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::run("build-minimal-traces", args)
 }
 
 fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
@@ -19,10 +19,7 @@ const SCHEMA: &str = "CREATE TABLE requests (
 const MODEL: &str = "claude-opus-4-6";
 
 fn check(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_check-streams"))
-        .args(args)
-        .output()
-        .expect("cannot run check-streams")
+    common::run("check-streams", args)
 }
 
 fn check_json(db: &Path, extra: &[&str]) -> Value {

@@ -2,17 +2,14 @@
 //! stagger, local-scope offsets, re-blocking, errors) and over the golden run02 traces.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
 mod common;
 
 fn export(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_export-traces"))
-        .args(args)
-        .output()
-        .expect("cannot run export-traces")
+    common::run("export-traces", args)
 }
 
 /// Run on `input` writing `out.jsonl` next to it; returns the parsed lines and the

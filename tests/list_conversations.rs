@@ -8,16 +8,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_list-conversations");
 
 fn ok(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run list-conversations");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::ok("list-conversations", args)
 }
 
 fn paths(root: &std::path::Path) -> (String, String) {

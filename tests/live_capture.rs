@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
-use common::{exe as tool, golden, SALT};
+use common::{golden, SALT};
 
 fn run(name: &str, args: &[&std::ffi::OsStr]) -> Output {
-    let out = Command::new(tool(name)).args(args).output().unwrap();
+    let out = common::run(name, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     out

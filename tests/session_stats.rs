@@ -3,17 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
 mod common;
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_session-stats"))
-        .args(args)
-        .output()
-        .expect("cannot run session-stats")
+    common::run("session-stats", args)
 }
 
 fn json_of(paths: &[&Path]) -> Value {
@@ -617,11 +614,11 @@ fn compactions_pauses_and_background_agents() {
     .unwrap();
 
     // The project folder is given as listed, leading `-` and all, from its parent.
-    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
-        .current_dir(tmp.path())
-        .args(["-Users-me-src-app", "--json"])
-        .output()
-        .unwrap();
+    let out = common::run_in(
+        tmp.path(),
+        "session-stats",
+        &["-Users-me-src-app", "--json"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -686,29 +683,21 @@ fn compactions_pauses_and_background_agents() {
     assert_eq!(t["title"], Value::Null);
 
     // The markdown: the pipe escaped, "not logged", no absolute path.
-    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
-        .current_dir(tmp.path())
-        .arg("-Users-me-src-app")
-        .output()
-        .unwrap();
+    let out = common::run_in(tmp.path(), "session-stats", &["-Users-me-src-app"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("| Tool calls: a\\|b | 3 |"), "{text}");
     assert!(text.contains("| Stop reasons | not logged |"));
     assert!(text.contains("| 2026-01-01T14:00:30+00:00 | manual | 1,234 | 90.0% | 25.0% |"));
     assert!(!text.contains(&tmp.path().display().to_string()));
     // An unknown flag is still an error, a flag still a flag.
-    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
-        .current_dir(tmp.path())
-        .args(["-Users-me-src-app", "--pause", "20000", "-q", "--json"])
-        .output()
-        .unwrap();
+    let out = common::run_in(
+        tmp.path(),
+        "session-stats",
+        &["-Users-me-src-app", "--pause", "20000", "-q", "--json"],
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["sessions"][0]["activity"]["pauses"], json!(0));
-    let out = Command::new(env!("CARGO_BIN_EXE_session-stats"))
-        .current_dir(tmp.path())
-        .args(["-Users-me-src-app", "-x"])
-        .output()
-        .unwrap();
+    let out = common::run_in(tmp.path(), "session-stats", &["-Users-me-src-app", "-x"]);
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -5,17 +5,9 @@ use std::process::Command;
 mod common;
 
 fn stats(dir: &std::path::Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_trace-stats"))
-        .arg(dir)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut args = vec![dir.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    common::ok("trace-stats", &args)
 }
 
 fn write(dir: &std::path::Path, name: &str, v: serde_json::Value) {

@@ -2,29 +2,21 @@
 //! answers (TTL edges, sub-agent flattening, warm prefix, ambiguous anonymized matches).
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 use common::*;
 
-fn validate_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_validate-trace-cache")
-}
-
 /// Run validate from inside the golden folder with relative paths, as the goldens were made.
 fn validate_in_golden(traces: &Path, extra: &[&str]) -> String {
-    let out = Command::new(validate_bin())
-        .current_dir(golden())
-        .arg(traces)
-        .args([
-            "--db",
-            "capture/requests.db",
-            "--jsonl-dir",
-            "capture/jsonl",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
+    let mut args = vec![
+        traces.as_os_str(),
+        "--db".as_ref(),
+        "capture/requests.db".as_ref(),
+        "--jsonl-dir".as_ref(),
+        "capture/jsonl".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = common::run_in(&golden(), "validate-trace-cache", &args);
     let stdout = String::from_utf8(out.stdout).unwrap();
     // Exit 1 exactly when a trace could not be validated (the report still prints).
     let in_error = stdout.contains(": ERROR - ") || stdout.contains("\"error\": \"");
@@ -125,16 +117,20 @@ fn hand_trace(dir: &Path, name: &str, scope: &str, parents: &[Req], sub: Option<
 }
 
 fn report(traces: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(validate_bin())
-        .arg(traces)
-        .arg("--db")
-        .arg(golden().join("capture/requests.db"))
-        .arg("--jsonl-dir")
-        .arg(golden().join("capture/jsonl"))
-        .arg("--json")
-        .args(extra)
-        .output()
-        .unwrap();
+    let (db, jsonl) = (
+        golden().join("capture/requests.db"),
+        golden().join("capture/jsonl"),
+    );
+    let mut args = vec![
+        traces.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--jsonl-dir".as_ref(),
+        jsonl.as_os_str(),
+        "--json".as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = common::run("validate-trace-cache", &args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let in_error = v["traces"]
         .as_array()
@@ -275,19 +271,16 @@ fn csv_report_survives_commas_quotes_and_newlines_in_names() {
     v["id"] = "a,b \"c\"\nd".into();
     std::fs::write(&first, serde_json::to_string(&v).unwrap()).unwrap();
     let csv_path = tmp.path().join("v.csv");
-    let out = Command::new(validate_bin())
-        .arg(&dir)
-        .args([
-            "--db",
-            "capture/requests.db",
-            "--jsonl-dir",
-            "capture/jsonl",
-            "--csv",
-        ])
-        .arg(&csv_path)
-        .current_dir(golden())
-        .output()
-        .unwrap();
+    let args: [&std::ffi::OsStr; 7] = [
+        dir.as_os_str(),
+        "--db".as_ref(),
+        "capture/requests.db".as_ref(),
+        "--jsonl-dir".as_ref(),
+        "capture/jsonl".as_ref(),
+        "--csv".as_ref(),
+        csv_path.as_os_str(),
+    ];
+    let out = common::run_in(&golden(), "validate-trace-cache", &args);
     assert!(out.status.code().is_some_and(|c| c <= 1));
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

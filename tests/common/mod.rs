@@ -54,6 +54,15 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
 }
 
+/// Run a binary from the folder `dir` (for relative paths); returns its output.
+pub fn run_in<S: AsRef<std::ffi::OsStr>>(dir: &Path, name: &str, args: &[S]) -> Output {
+    Command::new(bin(name))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
+}
+
 /// Run and require success; returns stdout.
 pub fn ok<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> String {
     let out = run(name, args);

@@ -398,6 +398,8 @@ mod tests {
             input,
             output: 7,
             hash_ids: ids.to_vec(),
+            input_types: Vec::new(),
+            output_types: Vec::new(),
             stop: String::new(),
             api_time: None,
             ttft: None,
@@ -485,13 +487,19 @@ mod tests {
             ],
         );
         let b = trace("global", 64, vec![Item::Request(req(0.0, 64, &[5]))]);
-        let e = build(&[a.clone(), b.clone()], None, 3.75, ExportFormat::Mooncake).unwrap();
+        let e = build(
+            &[a.clone(), b.clone()],
+            Some(64),
+            3.75,
+            ExportFormat::Mooncake,
+        )
+        .unwrap();
         // At 3.75 s: a's parent, then a's sub-agent request (the timeline's rule), then b
         // (trace order).
         assert_eq!(times(&e), vec![0, 1500, 3750, 3750, 3750]);
         assert_eq!(ids(&e), vec![vec![1], vec![2], vec![4], vec![3], vec![5]]);
         assert_eq!(e.summary.subagent_requests, 2);
-        let e = build(&[a, b], None, 0.0, ExportFormat::Mooncake).unwrap();
+        let e = build(&[a, b], Some(64), 0.0, ExportFormat::Mooncake).unwrap();
         assert_eq!(ids(&e), vec![vec![1], vec![5], vec![2], vec![4], vec![3]]);
     }
 
@@ -507,7 +515,7 @@ mod tests {
             ],
         );
         // 62.5 ms rounds to 62 (even); the sub-agent at -250 ms shifts everything by 250.
-        let e = build(&[t], None, 0.0, ExportFormat::Mooncake).unwrap();
+        let e = build(&[t], Some(64), 0.0, ExportFormat::Mooncake).unwrap();
         assert_eq!(times(&e), vec![0, 250, 312]);
         assert_eq!(e.summary.shift_ms, 250);
     }
@@ -524,7 +532,7 @@ mod tests {
             ],
         );
         let l2 = trace("local", 64, vec![Item::Request(req(0.0, 128, &[1, 2]))]);
-        let e = build(&[l1, g, l2], None, 10.0, ExportFormat::Mooncake).unwrap();
+        let e = build(&[l1, g, l2], Some(64), 10.0, ExportFormat::Mooncake).unwrap();
         // Global max 3; l1 gets +3 (ids up to 7), l2 gets +7.
         assert_eq!(ids(&e), vec![vec![4, 5], vec![7], vec![1, 3], vec![8, 9]]);
     }
@@ -534,7 +542,7 @@ mod tests {
         let a = trace("global", 64, vec![]);
         let b = trace("global", 16, vec![]);
         assert!(matches!(
-            build(&[a.clone(), b], None, 0.0, ExportFormat::Mooncake),
+            build(&[a.clone(), b], Some(64), 0.0, ExportFormat::Mooncake),
             Err(ExportError::MixedBlockSizes { .. })
         ));
         for s in [-1.0, f64::NAN, f64::INFINITY] {
@@ -545,7 +553,7 @@ mod tests {
         }
         let huge = trace("global", 64, vec![Item::Request(req(1e300, 0, &[]))]);
         assert!(matches!(
-            build(&[huge], None, 0.0, ExportFormat::Mooncake),
+            build(&[huge], Some(64), 0.0, ExportFormat::Mooncake),
             Err(ExportError::TimeOutOfRange { .. })
         ));
     }

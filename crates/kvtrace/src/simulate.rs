@@ -127,6 +127,8 @@ mod tests {
             input: 0,
             output: 0,
             hash_ids: ids.to_vec(),
+            input_types: Vec::new(),
+            output_types: Vec::new(),
             stop: String::new(),
             api_time: None,
             ttft: None,

@@ -240,10 +240,10 @@ impl<'a> LogsGatherer<'a> {
             counts.missing_agent_files += 1;
             return None;
         };
-        let read = std::fs::read(file).and_then(|bytes| {
+        let read = std::fs::read(file).map(|bytes| {
             let mut agent_log = SessionLog::parse_bytes(&bytes);
             agent_log.path = file.clone();
-            Ok((agent_log, bytes))
+            (agent_log, bytes)
         });
         match read {
             Ok((agent_log, bytes)) => {

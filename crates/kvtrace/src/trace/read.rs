@@ -20,20 +20,8 @@ pub enum TraceError {
     NotATrace { path: PathBuf, why: String },
 }
 
-/// One request record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TraceRequest {
-    pub t: f64,
-    pub streaming: bool,
-    pub model: String,
-    pub input: u64,
-    pub output: u64,
-    pub hash_ids: Vec<u64>,
-    pub stop: String,
-    pub api_time: Option<f64>,
-    pub ttft: Option<f64>,
-    pub think_time: Option<f64>,
-}
+/// One request record: the same type the builder writes.
+pub type TraceRequest = super::doc::Record;
 
 /// A sub-agent entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +158,19 @@ fn num(v: &Value, k: &str) -> Option<f64> {
     v.get(k).and_then(Value::as_f64)
 }
 
+/// A list of strings (its non-string items left out; empty when absent).
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn request(r: &Value) -> Result<TraceRequest, String> {
     let ids = r
         .get("hash_ids")
@@ -192,6 +193,8 @@ fn request(r: &Value) -> Result<TraceRequest, String> {
             .iter()
             .map(|x| x.as_u64().ok_or("non-integer hash id"))
             .collect::<Result<_, _>>()?,
+        input_types: strings(r, "input_types"),
+        output_types: strings(r, "output_types"),
         stop: r
             .get("stop")
             .and_then(Value::as_str)
