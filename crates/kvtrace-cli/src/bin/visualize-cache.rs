@@ -77,7 +77,10 @@ fn run() -> Result<(), Failure> {
         ttl,
         block_size: args.block_size,
     };
-    let outcome = visualize::run(&opts).map_err(kvtrace_cli::fail)?;
+    let bar = kvtrace_cli::progress(0, args.summary.quiet, "conversations");
+    let outcome =
+        visualize::run(&opts, &kvtrace_cli::progress_callback(&bar)).map_err(kvtrace_cli::fail)?;
+    bar.finish_and_clear();
     kvtrace_cli::warn_unreadable(&outcome.unreadable);
     if args.summary.json {
         return kvtrace_cli::print_json(&outcome);

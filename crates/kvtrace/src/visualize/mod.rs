@@ -198,8 +198,11 @@ fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
-/// The whole command.
-pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
+/// The whole command. `progress(done, total)` follows the conversations of `all`.
+pub fn run(
+    opts: &Options,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Outcome, VisualizeError> {
     if opts.block_size == 0 {
         return Err(VisualizeError::Usage(
             "the block size must be at least 1".into(),
@@ -237,7 +240,10 @@ pub fn run(opts: &Options) -> Result<Outcome, VisualizeError> {
                 .unwrap_or_else(|| PathBuf::from("cache_dashboards"));
             let mut index_rows = Vec::new();
             let mut timeline = String::new();
-            for path in &inputs.dir.parents {
+            let total = inputs.dir.parents.len();
+            progress(0, total);
+            for (done, path) in inputs.dir.parents.iter().enumerate() {
+                progress(done, total);
                 let id = crate::session::dir::stem(path);
                 let sel = match select::conversation(&inputs, &id, opts.block_size) {
                     Err(VisualizeError::Io { path, source }) => {
