@@ -33,12 +33,14 @@ struct Args {
     /// Session logs whose requests are already covered: never recover them again.
     #[arg(long, value_name = "JSONL_DIR")]
     exclude_indexed: Option<PathBuf>,
-    /// Skip requests whose tools+system sections hold fewer tokens (titles, warm-ups, quota).
-    #[arg(long, default_value_t = 5000)]
+    /// Also skip requests whose tools+system sections hold fewer tokens (requests without
+    /// tools, such as titles and quota checks, are always skipped).
+    #[arg(long, default_value_t = 0)]
     min_prefix_tokens: usize,
-    /// A request continues a conversation only within this many seconds of its latest turn.
-    #[arg(long, default_value_t = 3600.0)]
-    max_gap: f64,
+    /// A request continues a conversation only within this many seconds of its latest turn
+    /// [default: no limit: people come back after lunch or the next day].
+    #[arg(long, value_name = "SECONDS")]
+    max_gap: Option<f64>,
     #[command(flatten)]
     threads: ThreadsArg,
     /// Real session logs of the same capture: report pairwise precision and recall.
@@ -76,7 +78,8 @@ fn run() -> Result<(), Failure> {
         Earlier::RecoveredLogs,
         args.force,
     )?;
-    if args.max_gap.is_nan() || args.max_gap < 0.0 {
+    let max_gap = args.max_gap.unwrap_or(f64::INFINITY);
+    if max_gap.is_nan() || max_gap < 0.0 {
         return Err(unusable(anyhow::anyhow!(
             "--max-gap must be a number of seconds >= 0"
         )));
@@ -86,7 +89,7 @@ fn run() -> Result<(), Failure> {
         output_dir: args.output_dir.clone(),
         exclude_indexed: args.exclude_indexed.clone(),
         min_prefix_tokens: args.min_prefix_tokens,
-        max_gap_seconds: args.max_gap,
+        max_gap_seconds: max_gap,
         threads: usize::from(args.threads.threads),
         validate_against: args.validate_against.clone(),
         salt: None,

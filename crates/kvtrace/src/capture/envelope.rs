@@ -176,6 +176,45 @@ impl Response {
     }
 }
 
+/// The text of a stored reply: its body's text blocks, else the `text_delta`s of its
+/// streamed chunks; `None` without any text.
+pub fn reply_text(response: &str) -> Option<String> {
+    let Some(Value::Object(env)) = crate::pyjson::to_serde(response) else {
+        return None;
+    };
+    let body = match env.get("body") {
+        Some(Value::Object(b)) => Some(Value::Object(b.clone())),
+        Some(Value::String(s)) => crate::pyjson::to_serde(s),
+        _ => None,
+    };
+    let mut text = String::new();
+    if let Some(Value::Array(blocks)) = body.as_ref().and_then(|b| b.get("content")) {
+        for b in blocks {
+            if let Some(t) = b.get("text").and_then(Value::as_str) {
+                text.push_str(t);
+            }
+        }
+    }
+    if text.is_empty() {
+        if let Some(Value::Array(lines)) = env.get("streamingChunks") {
+            for line in lines.iter().filter_map(Value::as_str) {
+                let Some(event) = parse_sse_line(line) else {
+                    continue;
+                };
+                if let Some(t) = event
+                    .get("delta")
+                    .filter(|d| d.get("type").and_then(Value::as_str) == Some("text_delta"))
+                    .and_then(|d| d.get("text"))
+                    .and_then(Value::as_str)
+                {
+                    text.push_str(t);
+                }
+            }
+        }
+    }
+    (!text.is_empty()).then_some(text)
+}
+
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 /// First value of a header, looked up case-insensitively (HTTP names are).

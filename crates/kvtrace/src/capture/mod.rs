@@ -349,6 +349,40 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// The `X-Claude-Code-Session-Id` request header of a row (current Claude Code sends
+    /// it; a sub-agent's requests carry their parent's): `None` when the row, the header
+    /// or a readable `headers` column is missing.
+    pub fn session_header(&self, id: &str) -> Result<Option<String>, CaptureError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT headers FROM requests WHERE id = ?1")
+            .map_err(|e| classify(&self.path, e))?;
+        let mut rows = stmt.query([id]).map_err(|e| classify(&self.path, e))?;
+        let Some(r) = rows.next().map_err(|e| classify(&self.path, e))? else {
+            return Ok(None);
+        };
+        let Some(text) = text_of(r.get_ref(0).ok()) else {
+            return Ok(None);
+        };
+        let Ok(serde_json::Value::Object(headers)) = serde_json::from_str(text) else {
+            return Ok(None);
+        };
+        let value = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-claude-code-session-id"))
+            .map(|(_, v)| v);
+        Ok(match value {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Array(a)) => {
+                a.first().and_then(|v| v.as_str()).map(str::to_owned)
+            }
+            _ => None,
+        }
+        .filter(|s| !s.is_empty()))
+    }
+}
+
 /// A request id: TEXT (or UTF-8 BLOB) as stored, an INTEGER in decimal (a table whose
 /// `id` column has INTEGER affinity finds it again by that text); `None` for NULL, a
 /// REAL or a BLOB that is not UTF-8 (such rows are counted, never used).

@@ -52,9 +52,30 @@ pub fn common_blocks(a: &[Digest64], b: &[Digest64]) -> usize {
     lo
 }
 
+/// What a turn says about where it belongs, besides its blocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Its messages hold more than one message (a first turn, a sub-agent's start and the
+    /// first request after a compaction hold one).
+    pub can_continue: bool,
+    /// It opens with a compaction's summary.
+    pub after_compaction: bool,
+    /// Its session (`X-Claude-Code-Session-Id`, interned), when the request carried one.
+    pub session: Option<u32>,
+    /// Key of the start of its messages (their first bytes, normalized).
+    pub lineage: u64,
+    /// Its reply is a compaction summary with this key.
+    pub writes_summary: Option<u64>,
+    /// It opens with the compaction summary of this key.
+    pub opens_with_summary: Option<u64>,
+}
+
 struct Conv {
     /// Turn numbers (order of [`Chainer::add`] calls).
     turns: Vec<usize>,
+    session: Option<u32>,
+    /// The lineage of its latest turn.
+    lineage: u64,
     latest_micros: i64,
     /// Digests of the latest turn; emptied when the conversation is closed.
     latest: Vec<Digest64>,
@@ -71,6 +92,8 @@ pub struct Chainer {
     /// (latest time, conversation) in time order; stale entries are skipped.
     expiry: VecDeque<(i64, u32)>,
     turns: usize,
+    /// Compaction summary key → the conversation whose turn wrote it.
+    summaries: FxHashMap<u64, u32>,
     /// Turns that had at least one candidate predecessor.
     pub continued: usize,
     /// Turns that had more than one candidate (a choice was made).
@@ -83,6 +106,7 @@ impl Chainer {
             max_gap_micros,
             convs: Vec::new(),
             by_checkpoint: FxHashMap::default(),
+            summaries: FxHashMap::default(),
             expiry: VecDeque::new(),
             turns: 0,
             continued: 0,
@@ -90,11 +114,16 @@ impl Chainer {
         }
     }
 
-    /// Add the next turn (times must not decrease). `can_continue` is false for a request
-    /// whose messages hold a single message (a first turn, a sub-agent's start, the first
-    /// request after a compaction): it always starts a conversation. Returns the index of
-    /// the conversation the turn joined.
-    pub fn add(&mut self, micros: i64, digests: Vec<Digest64>, can_continue: bool) -> usize {
+    /// Add the next turn (times must not decrease). A turn that continues nothing by its
+    /// blocks starts a conversation, unless it carries a session id and either opens with
+    /// a compaction's summary (it joins the session's open conversation with the most
+    /// turns: a main conversation outgrows its sub-agents) or holds several messages that
+    /// start like the latest turn of one of the session's conversations (its history was
+    /// rewritten: it joins the latest such). Two different session ids never share a
+    /// conversation. Returns the index of the
+    /// conversation the turn joined.
+    pub fn add(&mut self, micros: i64, digests: Vec<Digest64>, ev: Evidence) -> usize {
+        let can_continue = ev.can_continue;
         let turn = self.turns;
         self.turns += 1;
         self.expire(micros);
@@ -107,6 +136,10 @@ impl Chainer {
                 };
                 for &c in list {
                     let conv = &self.convs[c as usize];
+                    if ev.session.is_some() && conv.session.is_some() && conv.session != ev.session
+                    {
+                        continue;
+                    }
                     let gap = micros - conv.latest_micros;
                     if !(0..=self.max_gap_micros).contains(&gap) {
                         continue;
@@ -129,13 +162,46 @@ impl Chainer {
         if hits > 1 {
             self.ambiguous += 1;
         }
-        let c = match best {
-            Some((_, _, c)) => {
+        // No block evidence, but a session: a compaction's first turn resumes the
+        // session's longest conversation; a turn of several messages whose earlier
+        // history was rewritten (background results delivered, tools or system changed)
+        // resumes the session's latest conversation that starts with the same messages.
+        let resumed = match (best, ev.session) {
+            (None, Some(s)) if ev.after_compaction || ev.can_continue => self
+                .convs
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.session == Some(s) && c.checkpoint.is_some())
+                .filter(|(_, c)| ev.after_compaction || c.lineage == ev.lineage)
+                .max_by_key(|(i, c)| {
+                    let size = if ev.after_compaction {
+                        c.turns.len()
+                    } else {
+                        0
+                    };
+                    (size, c.latest_micros, *i)
+                })
+                .map(|(i, _)| i as u32),
+            _ => None,
+        };
+        // The turn that opens with a summary continues the conversation whose turn asked
+        // for it: the surest evidence, with or without a session id.
+        let summarized = ev
+            .opens_with_summary
+            .and_then(|k| self.summaries.get(&k).copied())
+            .filter(|&c| {
+                let conv = &self.convs[c as usize];
+                ev.session.is_none() || conv.session.is_none() || conv.session == ev.session
+            });
+        let c = match summarized.or(best.map(|(_, _, c)| c)).or(resumed) {
+            Some(c) => {
                 self.unregister(c);
                 c as usize
             }
             None => {
                 self.convs.push(Conv {
+                    session: ev.session,
+                    lineage: ev.lineage,
                     turns: Vec::new(),
                     latest_micros: micros,
                     latest: Vec::new(),
@@ -144,8 +210,12 @@ impl Chainer {
                 self.convs.len() - 1
             }
         };
+        if let Some(k) = ev.writes_summary {
+            self.summaries.insert(k, c as u32);
+        }
         let conv = &mut self.convs[c];
         conv.turns.push(turn);
+        conv.lineage = ev.lineage;
         conv.latest_micros = micros;
         conv.latest = digests;
         // A turn without a full block cannot be continued (nothing to share).
@@ -200,6 +270,51 @@ impl Chainer {
 mod tests {
     use super::*;
 
+    fn ev(can_continue: bool) -> Evidence {
+        Evidence {
+            can_continue,
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn sessions_never_mix_and_a_compaction_resumes_its_session() {
+        let mut ch = Chainer::new(i64::MAX);
+        let a: Vec<u64> = (1..=20).collect();
+        let mut b = a.clone();
+        b.extend(21..=25);
+        let in_session = |s: u32, can_continue: bool, after_compaction: bool| Evidence {
+            can_continue,
+            after_compaction,
+            session: Some(s),
+            lineage: 7,
+        };
+        // Session 0's main conversation, two turns; a sub-agent of session 0 (one turn);
+        // the same blocks under session 1 do not continue session 0's conversation.
+        assert_eq!(ch.add(0, chain(&a), in_session(0, false, false)), 0);
+        assert_eq!(ch.add(1, chain(&b), in_session(0, true, false)), 0);
+        assert_eq!(ch.add(2, chain(&[90, 91]), in_session(0, false, false)), 1);
+        let mut c = b.clone();
+        c.push(26);
+        assert_eq!(ch.add(3, chain(&c), in_session(1, true, false)), 2);
+        // After a compaction the summary opens a new message list: no shared blocks, one
+        // message; it resumes session 0's longest conversation.
+        assert_eq!(
+            ch.add(4, chain(&[70, 71, 72]), in_session(0, false, true)),
+            0
+        );
+        // Without a session id it starts a conversation of its own.
+        assert_eq!(ch.add(5, chain(&[80, 81]), ev(false)), 3);
+        // Session 0's history rewritten: no shared blocks, but several messages starting
+        // as its latest turn's did: it resumes that conversation; another lineage does not.
+        assert_eq!(ch.add(6, chain(&[60, 61]), in_session(0, true, false)), 0);
+        let other_start = Evidence {
+            lineage: 8,
+            ..in_session(0, true, false)
+        };
+        assert_eq!(ch.add(7, chain(&[50, 51]), other_start), 4);
+    }
+
     /// Fake chained digests: block k of a sequence of "token runs".
     fn chain(parts: &[u64]) -> Vec<Digest64> {
         let mut out = Vec::new();
@@ -241,13 +356,13 @@ mod tests {
         b.extend([102, 103, 104]);
         let mut other = shared.clone();
         other.extend([200, 201]);
-        assert_eq!(ch.add(0, chain(&a), false), 0);
+        assert_eq!(ch.add(0, chain(&a), ev(false)), 0);
         // Another session's first turn: one message, never a continuation.
-        assert_eq!(ch.add(S, chain(&other), false), 1);
-        assert_eq!(ch.add(2 * S, chain(&b), true), 0);
+        assert_eq!(ch.add(S, chain(&other), ev(false)), 1);
+        assert_eq!(ch.add(2 * S, chain(&b), ev(true)), 0);
         let mut other2 = other.clone();
         other2.extend([202, 203]);
-        assert_eq!(ch.add(3 * S, chain(&other2), true), 1);
+        assert_eq!(ch.add(3 * S, chain(&other2), ev(true)), 1);
         assert_eq!(ch.into_conversations(), vec![vec![0, 2], vec![1, 3]]);
     }
 
@@ -259,38 +374,38 @@ mod tests {
         a1.push(1000);
         let mut a2 = base.clone();
         a2.push(2000);
-        ch.add(0, chain(&a1), false);
-        ch.add(0, chain(&a2), false);
+        ch.add(0, chain(&a1), ev(false));
+        ch.add(0, chain(&a2), ev(false));
         // Continues a2 fully; shares 50/51 with a1 (98%), but the longer prefix wins.
         let mut b2 = a2.clone();
         b2.extend([2001, 2002]);
-        assert_eq!(ch.add(S, chain(&b2), true), 1);
+        assert_eq!(ch.add(S, chain(&b2), ev(true)), 1);
         // Equal prefixes: the most recent latest turn wins.
         let mut c = Chainer::new(3600 * S);
-        c.add(0, chain(&base), false);
-        c.add(5 * S, chain(&base), false);
+        c.add(0, chain(&base), ev(false));
+        c.add(5 * S, chain(&base), ev(false));
         let mut b = base.clone();
         b.push(7);
-        assert_eq!(c.add(6 * S, chain(&b), true), 1);
+        assert_eq!(c.add(6 * S, chain(&b), ev(true)), 1);
     }
 
     #[test]
     fn gap_and_threshold_are_respected() {
         let mut ch = Chainer::new(60 * S);
         let a: Vec<u64> = (0..10).collect();
-        ch.add(0, chain(&a), false);
+        ch.add(0, chain(&a), ev(false));
         let mut b = a.clone();
         b.push(10);
         // 61 s later: the conversation is closed.
-        assert_eq!(ch.add(61 * S, chain(&b), true), 1);
+        assert_eq!(ch.add(61 * S, chain(&b), ev(true)), 1);
         assert_eq!(ch.open(), 1);
         // Keeps 8 of 11 blocks (< 90%): a new conversation (a compaction-like rewrite).
         let mut c: Vec<u64> = (0..8).collect();
         c.extend([50, 51, 52, 53]);
-        assert_eq!(ch.add(62 * S, chain(&c), true), 2);
+        assert_eq!(ch.add(62 * S, chain(&c), ev(true)), 2);
         // Keeps 10 of 11 blocks (>= 90%, an edit of the last block): continues.
         let mut d: Vec<u64> = (0..10).collect();
         d.extend([77, 78]);
-        assert_eq!(ch.add(63 * S, chain(&d), true), 1);
+        assert_eq!(ch.add(63 * S, chain(&d), ev(true)), 1);
     }
 }

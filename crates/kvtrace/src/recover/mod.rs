@@ -41,6 +41,10 @@ use score::Score;
 /// Tokens per block of the chaining digests (the traces' default).
 pub const BLOCK_SIZE: usize = 64;
 
+/// A lineage's tokenizer state is dropped after this long without a turn (only a cache:
+/// a later turn is tokenized from scratch, to the same tokens).
+const LINEAGE_IDLE_MICROS: i64 = 3600 * 1_000_000;
+
 /// Turns tokenized and chained per window (bounds memory to one window of digests plus
 /// the open conversations).
 const WINDOW: usize = 256;
@@ -95,8 +99,8 @@ impl Default for RecoverOptions {
             db: PathBuf::new(),
             output_dir: PathBuf::from("recovered"),
             exclude_indexed: None,
-            min_prefix_tokens: 5000,
-            max_gap_seconds: 3600.0,
+            min_prefix_tokens: 0,
+            max_gap_seconds: f64::INFINITY,
             threads: 0,
             validate_against: None,
             salt: None,
@@ -197,7 +201,9 @@ fn digest_turn(
         let Ok((tokens, tools, system)) = st.stream.tokenize(tk, &body) else {
             return Outcome::BadBody;
         };
-        if tools + system < min_prefix {
+        // Utility requests (titles, topics, quota checks, summaries of command output)
+        // carry no tools; every turn of a conversation or sub-agent does.
+        if tools == 0 || tools + system < min_prefix {
             return Outcome::Small;
         }
         let shared = common_prefix(&st.prev_tokens, &tokens) / BLOCK_SIZE;
@@ -278,7 +284,15 @@ fn run_in_pool(
                     *cap = Some(Capture::open(db)?);
                 }
                 let out = match cap.as_ref() {
-                    Some(c) => c.with_row(id, |row| scan::describe(row, order, mid, scratch)),
+                    Some(c) => {
+                        match c.with_row(id, |row| scan::describe(row, order, mid, scratch))? {
+                            Some(Ok(mut info)) => {
+                                info.session = c.session_header(id)?;
+                                Ok(Some(Ok(info)))
+                            }
+                            other => Ok(other),
+                        }
+                    }
                     None => Ok(None),
                 };
                 progress(
@@ -319,8 +333,14 @@ fn run_in_pool(
     }
 
     // 3. Digest and chain, window by window.
-    let max_gap_micros = (opts.max_gap_seconds.max(0.0) * 1e6) as i64;
+    // No gap by default: with a long shared prefix as evidence, time is no reason to split.
+    let max_gap_micros = if opts.max_gap_seconds.is_finite() {
+        (opts.max_gap_seconds.max(0.0) * 1e6) as i64
+    } else {
+        i64::MAX
+    };
     let mut chainer = Chainer::new(max_gap_micros);
+    let mut sessions: FxHashMap<String, u32> = FxHashMap::default();
     let mut chained_rows: Vec<usize> = Vec::new();
     let mut lineages: FxHashMap<u64, Lineage> = FxHashMap::default();
     for window in turns.chunks(WINDOW) {
@@ -380,7 +400,20 @@ fn run_in_pool(
             let row = &rows[t.rep];
             match o {
                 Some(Outcome::Digests(d)) => {
-                    chainer.add(row.ts.micros, d, row.can_continue);
+                    let next = sessions.len() as u32;
+                    let session = row
+                        .session
+                        .as_ref()
+                        .map(|s| *sessions.entry(s.clone()).or_insert(next));
+                    let evidence = chain::Evidence {
+                        can_continue: row.can_continue,
+                        after_compaction: row.after_compaction,
+                        session,
+                        lineage: row.lineage,
+                        writes_summary: row.writes_summary,
+                        opens_with_summary: row.opens_with_summary,
+                    };
+                    chainer.add(row.ts.micros, d, evidence);
                     chained_rows.push(t.rep);
                 }
                 Some(Outcome::Small) => s.small_prefix += 1,
@@ -391,7 +424,7 @@ fn run_in_pool(
         // Forget tokenizer state of lineages idle for longer than a gap.
         if let Some(last) = window.last() {
             let now = rows[last.rep].ts.micros;
-            lineages.retain(|_, st| now - st.last_micros <= max_gap_micros);
+            lineages.retain(|_, st| now - st.last_micros <= LINEAGE_IDLE_MICROS);
         }
     }
     drop(lineages);

@@ -39,7 +39,55 @@ pub struct RowInfo {
     pub lineage: u64,
     /// `messages` holds at least two messages.
     pub can_continue: bool,
+    /// The first message is a compaction's summary ("This session is being continued
+    /// from a previous conversation…"): the request continues a compacted conversation.
+    pub after_compaction: bool,
+    /// The `X-Claude-Code-Session-Id` header (current Claude Code), when present.
+    pub session: Option<String>,
+    /// The reply is a compaction's summary: the key of its core ([`summary_key`]).
+    pub writes_summary: Option<u64>,
+    /// The request opens with a compaction's summary: the key of its core.
+    pub opens_with_summary: Option<u64>,
 }
+
+/// The key of a compaction summary's core, the same on both sides: in the model's reply
+/// (after `<summary>`, or after the first line of a reply that is the whole continuation
+/// text) and in the message that opens the next request (after `Summary:`, or after the
+/// first line): its first 256 characters, white space folded.
+pub fn summary_key(text: &str) -> Option<u64> {
+    let core = if let Some(i) = text.find("<summary>") {
+        &text[i + "<summary>".len()..]
+    } else if let Some(i) = text.find("Summary:\n") {
+        &text[i + "Summary:\n".len()..]
+    } else if text.trim_start().starts_with(CONTINUED) {
+        text.split_once('\n')?.1
+    } else {
+        return None;
+    };
+    let folded = core.split_whitespace().collect::<Vec<_>>().join(" ");
+    let snippet: String = folded.chars().take(256).collect();
+    (snippet.len() >= 32).then(|| xxh3_64(snippet.as_bytes()))
+}
+
+/// The text of the first message of a `messages` section.
+fn first_message_text(messages: &str) -> Option<String> {
+    let v = pyjson::to_serde(messages)?;
+    let content = v.as_array()?.first()?.get("content")?;
+    match content {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(blocks) => Some(
+            blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(serde_json::Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => None,
+    }
+}
+
+/// How Claude Code opens the first message after a compaction.
+const CONTINUED: &str = "This session is being continued from a previous conversation";
 
 /// Why a candidate row was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +148,7 @@ pub fn describe(
     let mut hasher = Xxh3::new();
     let mut lineage = 0u64;
     let mut can_continue = false;
+    let mut after_compaction = false;
     let sections = [
         (Section::Tools, body.tools),
         (Section::System, body.system),
@@ -116,6 +165,11 @@ pub fn describe(
                 if i == 2 {
                     lineage = xxh3_64(&scratch.as_bytes()[..scratch.len().min(LINEAGE_BYTES)]);
                     can_continue = has_two_elements(scratch);
+                    let end = (0..=scratch.len().min(1024))
+                        .rev()
+                        .find(|&i| scratch.is_char_boundary(i))
+                        .unwrap_or(0);
+                    after_compaction = scratch[..end].contains(CONTINUED);
                 }
             }
         }
@@ -125,6 +179,20 @@ pub fn describe(
     let model = body
         .model
         .or_else(|| row.response.and_then(Response::parse).and_then(|r| r.model));
+    // A summary is rare: look only at replies that mention one (Go escapes `<` as
+    // `\u003c`, so the word itself is the filter).
+    let writes_summary = row
+        .response
+        .filter(|r| r.contains("summary") || r.contains(CONTINUED))
+        .and_then(crate::capture::envelope::reply_text)
+        .and_then(|t| summary_key(&t));
+    let opens_with_summary = if after_compaction {
+        body.messages
+            .and_then(first_message_text)
+            .and_then(|t| summary_key(&t))
+    } else {
+        None
+    };
     Ok(RowInfo {
         order,
         id: row.id.to_owned(),
@@ -135,6 +203,10 @@ pub fn describe(
         content: hasher.digest128(),
         lineage,
         can_continue,
+        after_compaction,
+        session: None,
+        writes_summary,
+        opens_with_summary,
     })
 }
 
@@ -205,6 +277,10 @@ mod tests {
             content,
             lineage: 0,
             can_continue: true,
+            after_compaction: false,
+            session: None,
+            writes_summary: None,
+            opens_with_summary: None,
         }
     }
 
