@@ -288,6 +288,7 @@ mod tests {
             after_compaction,
             session: Some(s),
             lineage: 7,
+            ..Evidence::default()
         };
         // Session 0's main conversation, two turns; a sub-agent of session 0 (one turn);
         // the same blocks under session 1 do not continue session 0's conversation.
@@ -305,6 +306,20 @@ mod tests {
         );
         // Without a session id it starts a conversation of its own.
         assert_eq!(ch.add(5, chain(&[80, 81]), ev(false)), 3);
+        // A turn that writes a summary, and the turn that opens with it (no session, no
+        // shared block): the summary decides.
+        let writes = Evidence {
+            writes_summary: Some(42),
+            ..ev(true)
+        };
+        let mut d = c.clone();
+        d.push(27);
+        assert_eq!(ch.add(5, chain(&d), writes), 2);
+        let opens = Evidence {
+            opens_with_summary: Some(42),
+            ..ev(false)
+        };
+        assert_eq!(ch.add(5, chain(&[33, 34]), opens), 2);
         // Session 0's history rewritten: no shared blocks, but several messages starting
         // as its latest turn's did: it resumes that conversation; another lineage does not.
         assert_eq!(ch.add(6, chain(&[60, 61]), in_session(0, true, false)), 0);
