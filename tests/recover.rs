@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kvtrace::session::{SessionDir, SessionLog};
 use kvtrace_synth::{Config, ProxyMode};
@@ -14,26 +13,7 @@ use serde_json::Value;
 
 mod common;
 
-const SALT: &str = "00112233445566778899aabbccddeeff";
-
-fn bin(name: &str) -> &'static str {
-    match name {
-        "recover" => env!("CARGO_BIN_EXE_recover-conversations"),
-        "build" => env!("CARGO_BIN_EXE_build-minimal-traces"),
-        "validate" => env!("CARGO_BIN_EXE_validate-trace-cache"),
-        other => panic!("unknown binary {other}"),
-    }
-}
-
-fn run_ok(name: &str, args: &[&str]) -> String {
-    let out = Command::new(bin(name)).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::SALT;
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -61,7 +41,7 @@ fn recover(capture: &Path, out: &Path, extra: &[&str]) -> Value {
     // between user turns; its sub-agents' tools+system are ~2.5K tokens).
     let mut args = vec![p(&db), "--output-dir", p(out), "--json"];
     args.extend(extra);
-    serde_json::from_str(&run_ok("recover", &args)).unwrap()
+    serde_json::from_str(&common::ok("recover-conversations", &args)).unwrap()
 }
 
 /// Message-id sets of every session file of a directory (parents and agents), by stem.
@@ -150,7 +130,7 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
         p(&real_tr),
     ];
     a.extend(common);
-    run_ok("build", &a);
+    common::ok("build-minimal-traces", &a);
     let mut a = vec![
         p(&db),
         "--jsonl-dir",
@@ -160,7 +140,7 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
         "--anonymize",
     ];
     a.extend(common);
-    run_ok("build", &a);
+    common::ok("build-minimal-traces", &a);
     let real_sigs = signatures(&real_tr);
     let rec_sigs: Vec<Signature> = signatures(&rec_tr).into_values().collect();
     let real_sets = message_sets(&jsonl);
@@ -182,8 +162,8 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
     }
     assert!(compared >= 1, "{label}: no conversation recovered exactly");
     // validate-trace-cache reads the recovered logs and matches every trace by content.
-    let report = run_ok(
-        "validate",
+    let report = common::ok(
+        "validate-trace-cache",
         &[p(&rec_tr), "--db", p(&db), "--jsonl-dir", p(&rec), "--json"],
     );
     let report: Value = serde_json::from_str(&report).unwrap();

@@ -9,26 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_visualize-cache");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run visualize-cache")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Command;
 
 /// One request row: id, timestamp, streaming, user text, message id.
 struct Row<'a> {
@@ -115,7 +96,7 @@ fn stats(db: &Path, jsonl: &Path, conv: &str, extra: &[&str], out: &Path) -> Str
         "--quiet",
     ];
     args.extend_from_slice(extra);
-    ok(&args);
+    common::ok("visualize-cache", &args);
     std::fs::read_to_string(out.join(format!("{conv}_stats.txt"))).unwrap()
 }
 
@@ -235,14 +216,17 @@ fn ttl_boundary_refresh_prefills_and_partial_block() {
     let bs = ["--block-size", "1000", "--ttl", "300"];
 
     // Identical requests: the whole context is one partial block, so a hit is 100%.
-    let tl = ok(&[
-        db.to_str().unwrap(),
-        "--jsonl-dir",
-        jsonl.to_str().unwrap(),
-        "--conversation-id",
-        "ttl",
-        "--timeline",
-    ]);
+    let tl = common::ok(
+        "visualize-cache",
+        &[
+            db.to_str().unwrap(),
+            "--jsonl-dir",
+            jsonl.to_str().unwrap(),
+            "--conversation-id",
+            "ttl",
+            "--timeline",
+        ],
+    );
     let lines: Vec<&str> = tl.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 3, "{tl}");
     let n = tokens_in(lines[0]);
@@ -345,14 +329,17 @@ fn combined_counts_an_old_proxy_pair_once() {
     assert_eq!(row(&r, "Streaming")[0], "2");
     assert_eq!(row(&r, "Non-streaming")[0], "2");
     assert_eq!(row(&r, "Old-proxy pairs counted once")[0], "1");
-    let tl = ok(&[
-        db.to_str().unwrap(),
-        "--jsonl-dir",
-        jsonl.to_str().unwrap(),
-        "--conversation-id",
-        "combined",
-        "--timeline",
-    ]);
+    let tl = common::ok(
+        "visualize-cache",
+        &[
+            db.to_str().unwrap(),
+            "--jsonl-dir",
+            jsonl.to_str().unwrap(),
+            "--conversation-id",
+            "combined",
+            "--timeline",
+        ],
+    );
     assert!(tl.lines().next().unwrap().starts_with("NONSTR"), "{tl}");
 }
 
@@ -368,15 +355,18 @@ fn empty_selection_is_a_clear_error() {
     }];
     let (db, jsonl) = capture(tmp.path(), &rows, &[("lonely", &["msg_not_in_db"])]);
     for conv in ["lonely", "nosuch", "all"] {
-        let out = run(&[
-            db.to_str().unwrap(),
-            "--jsonl-dir",
-            jsonl.to_str().unwrap(),
-            "--conversation-id",
-            conv,
-            "--output-dir",
-            tmp.path().join("o").to_str().unwrap(),
-        ]);
+        let out = common::run(
+            "visualize-cache",
+            &[
+                db.to_str().unwrap(),
+                "--jsonl-dir",
+                jsonl.to_str().unwrap(),
+                "--conversation-id",
+                conv,
+                "--output-dir",
+                tmp.path().join("o").to_str().unwrap(),
+            ],
+        );
         assert_eq!(out.status.code(), Some(2), "{conv}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
@@ -392,29 +382,35 @@ fn examples_dashboards_are_self_contained() {
     let db = ex.join("requests.db");
     let jsonl = ex.join("jsonl");
     let dir = tmp.path().join("dash");
-    ok(&[
-        db.to_str().unwrap(),
-        "--jsonl-dir",
-        jsonl.to_str().unwrap(),
-        "--conversation-id",
-        "all",
-        "--output-dir",
-        dir.to_str().unwrap(),
-    ]);
+    common::ok(
+        "visualize-cache",
+        &[
+            db.to_str().unwrap(),
+            "--jsonl-dir",
+            jsonl.to_str().unwrap(),
+            "--conversation-id",
+            "all",
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     for f in ["044cdae1-5a9.html", "f3c50e22-96d.html"] {
         assert!(index.contains(&format!("href=\"{f}\"")), "{index}");
     }
     let combined = tmp.path().join("combined.html");
-    ok(&[
-        db.to_str().unwrap(),
-        "--jsonl-dir",
-        jsonl.to_str().unwrap(),
-        "--conversation-id",
-        "combined",
-        "--output",
-        combined.to_str().unwrap(),
-    ]);
+    common::ok(
+        "visualize-cache",
+        &[
+            db.to_str().unwrap(),
+            "--jsonl-dir",
+            jsonl.to_str().unwrap(),
+            "--conversation-id",
+            "combined",
+            "--output",
+            combined.to_str().unwrap(),
+        ],
+    );
     for path in [
         dir.join("044cdae1-5a9.html"),
         dir.join("f3c50e22-96d.html"),
@@ -460,14 +456,17 @@ fn examples_dashboards_are_self_contained() {
 #[test]
 fn examples_timeline_phases_and_labels() {
     let ex = common::examples();
-    let tl = ok(&[
-        ex.join("requests.db").to_str().unwrap(),
-        "--jsonl-dir",
-        ex.join("jsonl").to_str().unwrap(),
-        "--conversation-id",
-        "044cdae1",
-        "--timeline",
-    ]);
+    let tl = common::ok(
+        "visualize-cache",
+        &[
+            ex.join("requests.db").to_str().unwrap(),
+            "--jsonl-dir",
+            ex.join("jsonl").to_str().unwrap(),
+            "--conversation-id",
+            "044cdae1",
+            "--timeline",
+        ],
+    );
     let lines: Vec<&str> = tl.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 90);
     assert_eq!(lines.iter().filter(|l| l.contains("<- SA")).count(), 48);
@@ -497,15 +496,18 @@ fn examples_dashboard_renders_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let ex = common::examples();
     let html = tmp.path().join("dash.html");
-    ok(&[
-        ex.join("requests.db").to_str().unwrap(),
-        "--jsonl-dir",
-        ex.join("jsonl").to_str().unwrap(),
-        "--conversation-id",
-        "044cdae1",
-        "--output",
-        html.to_str().unwrap(),
-    ]);
+    common::ok(
+        "visualize-cache",
+        &[
+            ex.join("requests.db").to_str().unwrap(),
+            "--jsonl-dir",
+            ex.join("jsonl").to_str().unwrap(),
+            "--conversation-id",
+            "044cdae1",
+            "--output",
+            html.to_str().unwrap(),
+        ],
+    );
     let png = tmp.path().join("shot.png");
     let out = Command::new(chromium)
         .args([
@@ -554,16 +556,19 @@ fn synth_dashboard(dir: &Path, seed: u64, conversations: u64, median: u64) -> (S
     };
     let summary = kvtrace_synth::generate(&cfg, &cap).unwrap();
     let html = dir.join("combined.html");
-    ok(&[
-        cap.join("requests.db").to_str().unwrap(),
-        "--jsonl-dir",
-        cap.join("jsonl").to_str().unwrap(),
-        "--conversation-id",
-        "combined",
-        "--output",
-        html.to_str().unwrap(),
-        "--quiet",
-    ]);
+    common::ok(
+        "visualize-cache",
+        &[
+            cap.join("requests.db").to_str().unwrap(),
+            "--jsonl-dir",
+            cap.join("jsonl").to_str().unwrap(),
+            "--conversation-id",
+            "combined",
+            "--output",
+            html.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
     (
         std::fs::read_to_string(&html).unwrap(),
         summary.conversations + summary.subagents,
@@ -801,15 +806,18 @@ fn small_dashboards_keep_per_request_bars() {
     let tmp = tempfile::tempdir().unwrap();
     for conv in ["combined", "044cdae1"] {
         let out = tmp.path().join(format!("{conv}.html"));
-        ok(&[
-            ex.join("requests.db").to_str().unwrap(),
-            "--jsonl-dir",
-            ex.join("jsonl").to_str().unwrap(),
-            "--conversation-id",
-            conv,
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        common::ok(
+            "visualize-cache",
+            &[
+                ex.join("requests.db").to_str().unwrap(),
+                "--jsonl-dir",
+                ex.join("jsonl").to_str().unwrap(),
+                "--conversation-id",
+                conv,
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        );
         let html = std::fs::read_to_string(&out).unwrap();
         let charts = charts(&html);
         chart(&charts, "Input tokens per request: simulated vs API");
