@@ -8,8 +8,8 @@
 //!   pieces thousands of times);
 //! - any other text goes through tiktoken-rs, the reference implementation.
 //!
-//! The rank table is taken from tiktoken-rs (which ships OpenAI's cl100k_base file), so
-//! both paths share one vocabulary.
+//! The rank table is taken from tiktoken-rs (which ships OpenAI's cl100k_base file) at
+//! build time, so both paths share one vocabulary.
 
 pub mod incremental;
 pub mod pretok;
@@ -33,21 +33,30 @@ fn core() -> &'static CoreBPE {
     tiktoken_rs::cl100k_base_singleton()
 }
 
-fn ranks() -> &'static FxHashMap<Box<[u8]>, Token> {
-    static RANKS: OnceLock<FxHashMap<Box<[u8]>, Token>> = OnceLock::new();
+/// The rank of every ordinary token's bytes. Loaded from the blob `build.rs` writes from
+/// tiktoken-rs's own table (one vocabulary for both paths), without building tiktoken-rs's
+/// encoder, which only text outside printable ASCII and very long pieces need.
+fn ranks() -> &'static Ranks {
+    static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_ranks.bin"));
+    static RANKS: OnceLock<Ranks> = OnceLock::new();
     RANKS.get_or_init(|| {
-        let bpe = core();
-        let mut map = FxHashMap::default();
+        let mut map = Ranks::default();
         map.reserve(100_256);
-        // Ordinary ranks are 0..100256; special tokens sit above and never merge.
-        for rank in 0..100_256u32 {
-            if let Ok(bytes) = bpe.decode_bytes(&[rank]) {
-                map.insert(bytes.into_boxed_slice(), rank);
-            }
+        let mut rest = BLOB;
+        let mut rank: Token = 0;
+        while let [a, b, tail @ ..] = rest {
+            let len = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+            let (bytes, tail) = tail.split_at(len);
+            map.insert(bytes, rank);
+            rank += 1;
+            rest = tail;
         }
         map
     })
 }
+
+/// Token bytes → rank.
+type Ranks = FxHashMap<&'static [u8], Token>;
 
 /// Encode with tiktoken-rs alone: the reference path, used as a test oracle and for
 /// text outside printable ASCII.
@@ -57,7 +66,7 @@ pub fn reference_encode(text: &str) -> Vec<Token> {
 
 /// A cl100k_base encoder with a piece cache. Cheap to create; one per worker thread.
 pub struct Encoder {
-    ranks: &'static FxHashMap<Box<[u8]>, Token>,
+    ranks: &'static Ranks,
     cache: FxHashMap<Box<[u8]>, Box<[Token]>>,
 }
 
@@ -123,7 +132,7 @@ impl Encoder {
 
 /// Byte-pair merge of one piece: repeatedly join the adjacent pair whose joined bytes have
 /// the lowest rank (leftmost on ties), until no joined pair is in the vocabulary.
-fn byte_pair_merge(ranks: &FxHashMap<Box<[u8]>, Token>, piece: &[u8]) -> Vec<Token> {
+fn byte_pair_merge(ranks: &Ranks, piece: &[u8]) -> Vec<Token> {
     // bounds[k] = start of part k; the last entry is piece.len().
     let mut bounds: Vec<usize> = (0..=piece.len()).collect();
     let pair_rank = |bounds: &[usize], k: usize| -> Token {
@@ -165,6 +174,16 @@ fn byte_pair_merge(ranks: &FxHashMap<Box<[u8]>, Token>, piece: &[u8]) -> Vec<Tok
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rank_table_is_tiktoken_rs_table() {
+        let table = ranks();
+        assert_eq!(table.len(), 100_256);
+        for rank in (0..100_256u32).step_by(7) {
+            let bytes = core().decode_bytes(&[rank]).unwrap();
+            assert_eq!(table.get(bytes.as_slice()), Some(&rank), "rank {rank}");
+        }
+    }
 
     #[test]
     fn fast_path_matches_reference_on_json_like_text() {
