@@ -33,7 +33,30 @@ pub struct SessionDir {
     pub agents: BTreeMap<String, PathBuf>,
     /// Responses and links named by several parent files (computed on first use).
     claims: std::sync::OnceLock<super::Claims>,
+    /// Parent logs parsed by the claims pass, each kept until [`SessionDir::read_parent`]
+    /// takes it, so a build parses every parent file once.
+    parsed: Parsed,
 }
+
+/// Parsed parent logs by parent index (not cloned with the directory).
+#[derive(Default)]
+struct Parsed(std::sync::OnceLock<Vec<std::sync::Mutex<Option<super::SessionLog>>>>);
+
+impl Clone for Parsed {
+    fn clone(&self) -> Self {
+        Parsed::default()
+    }
+}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parsed")
+    }
+}
+
+/// The claims pass keeps parsed parent logs while their files total at most this many
+/// bytes (a parsed log is much smaller than its file); past it, files are parsed again.
+const KEEP_PARSED_BYTES: u64 = 512 << 20;
 
 impl SessionDir {
     /// Scan a project folder (`~/.claude/projects/<project>`) or the projects root (a
@@ -122,15 +145,33 @@ impl SessionDir {
 
     fn compute_claims(&self, parallel: bool) -> super::Claims {
         use rayon::prelude::*;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let kept = AtomicU64::new(0);
         let named = |(i, p): (usize, &PathBuf)| {
-            let log = super::SessionLog::read(p).unwrap_or_default();
-            (i, super::claims::Named::of(&log))
+            let read = super::SessionLog::read(p);
+            let readable = read.is_ok();
+            let log = read.unwrap_or_default();
+            let named = super::claims::Named::of(&log);
+            let size = std::fs::metadata(p).map_or(u64::MAX, |m| m.len());
+            // An unreadable file is read again by the caller, to report why.
+            let keep = parallel
+                && readable
+                && kept.fetch_add(size.min(KEEP_PARSED_BYTES), Ordering::Relaxed) + size
+                    <= KEEP_PARSED_BYTES;
+            (i, named, keep.then_some(log))
         };
-        let named: Vec<(usize, super::claims::Named)> = if parallel {
+        let read: Vec<_> = if parallel {
             self.parents.par_iter().enumerate().map(named).collect()
         } else {
             self.parents.iter().enumerate().map(named).collect()
         };
+        let mut logs = Vec::with_capacity(read.len());
+        let mut named = Vec::with_capacity(read.len());
+        for (i, n, log) in read {
+            named.push((i, n));
+            logs.push(std::sync::Mutex::new(log));
+        }
+        let _ = self.parsed.0.set(logs);
         super::Claims::from_named(named)
     }
 
@@ -138,16 +179,26 @@ impl SessionDir {
     /// ([`SessionDir::claims`]). `path` should be one of [`SessionDir::parents`]; any other
     /// file is read as is.
     pub fn read_parent(&self, path: &Path) -> std::io::Result<super::SessionLog> {
-        let mut log = super::SessionLog::read(path)?;
         // Parents are sorted by (file name, path): a binary search, not a scan per read.
         let found = self.parents.binary_search_by(|p| {
             p.file_name()
                 .cmp(&path.file_name())
                 .then_with(|| p.as_path().cmp(path))
         });
-        if let Ok(i) = found {
-            self.claims().apply(i, &mut log);
-        }
+        let Ok(i) = found else {
+            return super::SessionLog::read(path);
+        };
+        let kept = self
+            .parsed
+            .0
+            .get()
+            .and_then(|logs| logs.get(i))
+            .and_then(|m| m.lock().ok().and_then(|mut l| l.take()));
+        let mut log = match kept {
+            Some(log) => log,
+            None => super::SessionLog::read(path)?,
+        };
+        self.claims().apply(i, &mut log);
         Ok(log)
     }
 
