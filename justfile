@@ -28,9 +28,13 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks of build-minimal-traces on a synthetic capture (see docs/benchmarks.md).
-bench conversations="200" seed="7": build
+# Every tool against the read floor on a synthetic capture (see docs/benchmarks.md).
+bench conversations="20" seed="7": build
     bash scripts/bench.sh {{conversations}} {{seed}}
+
+# The 2-thread build on captures of 1x, 3x and 10x the bench capture's size.
+bench-scaling seed="7": build
+    SCALING="20 60 200" bash scripts/bench.sh 20 {{seed}}
 
 # Regenerate the bundled example capture.
 examples: build
