@@ -271,15 +271,22 @@ pub fn build_with(
         let mut next = 0usize;
         let mut ready: std::collections::BTreeMap<usize, Result<Gathered, CaptureError>> =
             std::collections::BTreeMap::new();
+        // Conversations that became eligible are started largest first, so a big one met
+        // late does not run alone at the end while the other workers idle.
         let spawn_more = |spawned: &mut usize, next: usize| {
-            while *spawned < parents.len() && *spawned < next + window && !cancelled() {
-                let (i, path, tx, gather_one) =
-                    (*spawned, parents[*spawned], tx.clone(), &gather_one);
+            let end = parents.len().min(next + window);
+            if *spawned >= end || cancelled() {
+                return;
+            }
+            let mut eligible: Vec<usize> = (*spawned..end).collect();
+            eligible.sort_by_key(|&i| std::cmp::Reverse(work_estimate(parents[i])));
+            for i in eligible {
+                let (path, tx, gather_one) = (parents[i], tx.clone(), &gather_one);
                 scope.spawn(move |_| {
                     let _ = tx.send((i, gather_one(path)));
                 });
-                *spawned += 1;
             }
+            *spawned = end;
         };
         spawn_more(&mut spawned, next);
         while next < spawned {
@@ -333,6 +340,17 @@ pub fn build_with(
         global.len() - ids_before
     };
     Ok(summary)
+}
+
+/// A conversation's size, to start big ones first: the bytes of its session file and of
+/// its `<session>/subagents/` folder.
+fn work_estimate(parent: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let agents = parent.with_extension("").join("subagents");
+    let nested: u64 = std::fs::read_dir(agents)
+        .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+        .unwrap_or(0);
+    size(parent) + nested
 }
 
 /// Build and write the traces; returns the summary with the files written.

@@ -35,14 +35,16 @@ impl IncrementalEncoder {
     /// Tokens of `text`, identical to `Encoder::encode(text)`.
     pub fn encode(&mut self, enc: &mut Encoder, text: &str) -> &[Token] {
         let s = text.as_bytes();
-        if !pretok::is_printable_ascii(s) || s.len() > u32::MAX as usize {
+        // `self.text` holds only printable ASCII (anything else is not kept), so only the
+        // bytes past the shared prefix need checking.
+        let shared = common_prefix(&self.text, s);
+        if !pretok::is_printable_ascii(&s[shared..]) || s.len() > u32::MAX as usize {
             self.text.clear();
             self.piece_ends.clear();
             self.tokens = enc.encode(text);
             self.fresh_bytes += s.len() as u64;
             return &self.tokens;
         }
-        let shared = common_prefix(&self.text, s);
         // Last kept piece: the final one whose end plus two bytes of look-ahead is shared.
         let keep = self
             .piece_ends
