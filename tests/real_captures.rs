@@ -533,3 +533,32 @@ fn inline_sidechains_count_as_sub_agents_in_every_tool() {
     assert_eq!(rec["validation"]["real_requests"], 15, "{rec}");
     assert_eq!(rec["validation"]["as_logged"]["real_conversations"], 4);
 }
+
+/// The message-id pass reads ids without parsing whole responses: on every response the
+/// real programs wrote (and the bundled examples), it finds exactly what the full parse finds.
+#[test]
+fn message_ids_read_fast_equal_the_full_parse() {
+    let mut dbs: Vec<PathBuf> = CAPTURES
+        .iter()
+        .chain(["cc2.1-compaction"].iter())
+        .map(|c| capture(c).join("requests.db"))
+        .collect();
+    dbs.push(examples().join("requests.db"));
+    let mut ids = 0;
+    for db in dbs {
+        let cap = kvtrace::capture::Capture::open(&db).unwrap();
+        cap.for_each_response(|_, response| {
+            let Some(text) = response else { return };
+            let full = kvtrace::capture::Response::parse(text).and_then(|r| r.message_id);
+            assert_eq!(
+                kvtrace::capture::Response::message_id_of(text),
+                full,
+                "{}",
+                db.display()
+            );
+            ids += usize::from(full.is_some());
+        })
+        .unwrap();
+    }
+    assert!(ids > 100, "only {ids} message ids");
+}

@@ -11,7 +11,9 @@ fn main() {
     let mut blob = Vec::with_capacity(1 << 20);
     // Ordinary ranks are 0..100256; special tokens sit above and never merge.
     for rank in 0..100_256u32 {
-        let bytes = bpe.decode_bytes(&[rank]).expect("every ordinary rank decodes");
+        let bytes = bpe
+            .decode_bytes(&[rank])
+            .expect("every ordinary rank decodes");
         let len = u16::try_from(bytes.len()).expect("tokens are short");
         blob.extend_from_slice(&len.to_le_bytes());
         blob.extend_from_slice(&bytes);

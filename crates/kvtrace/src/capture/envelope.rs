@@ -87,6 +87,17 @@ impl Response {
         Some(Response::from_envelope(&env))
     }
 
+    /// Only the message id of a `response` (what [`Response::parse`] would give as
+    /// `message_id`), read without building the document: the message-id pass reads every
+    /// row's response. Falls back to the full parse for anything unusual (a repeated key,
+    /// text only CPython reads).
+    pub fn message_id_of(text: &str) -> Option<String> {
+        match fast_message_id(text) {
+            Some(id) => id,
+            None => Response::parse(text).and_then(|r| r.message_id),
+        }
+    }
+
     fn from_envelope(env: &Map<String, Value>) -> Response {
         // The message: `body` as object, or as a JSON string holding one (§4.9.6);
         // without `body` the envelope is the message itself.
@@ -294,6 +305,64 @@ impl StreamSummary {
     }
 }
 
+/// A member kept as raw JSON text, `null` included (an `Option` would read `null` as
+/// absent, and `"body": null` is not the same as no `body`).
+#[derive(Default)]
+struct Raw<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&serde_json::value::RawValue>::deserialize(d).map(|r| Raw(Some(r)))
+    }
+}
+
+/// The members of an envelope (or message) that decide the message id; others skipped.
+#[derive(serde::Deserialize)]
+struct IdFields<'a> {
+    #[serde(borrow, default)]
+    body: Raw<'a>,
+    #[serde(borrow, default)]
+    id: Raw<'a>,
+}
+
+/// `Some(message id or None)` when serde_json reads the document as an object without a
+/// repeated `body`/`id` (then the full parse agrees); `None`: not decided here.
+fn fast_message_id(text: &str) -> Option<Option<String>> {
+    // serde would also read a struct from an array.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let env: IdFields = serde_json::from_str(text).ok()?;
+    // The message: `body` as object, or as a JSON string holding one; without `body`, the
+    // envelope itself.
+    let id = match env.body.0 {
+        None => env.id,
+        Some(body) => match body.get().trim_start().as_bytes().first() {
+            Some(b'{') => serde_json::from_str::<IdFields>(body.get()).ok()?.id,
+            Some(b'"') => {
+                let inner: String = serde_json::from_str(body.get()).ok()?;
+                if !inner.trim_start().starts_with('{') {
+                    // Not an object inside: the full parse decides (it reads it as EMPTY
+                    // or through CPython's rules).
+                    return None;
+                }
+                let msg: IdFields = serde_json::from_str(&inner).ok()?;
+                return Some(id_text(msg.id)?.filter(|id| id.starts_with("msg_")));
+            }
+            _ => return Some(None),
+        },
+    };
+    Some(id_text(id)?.filter(|id| id.starts_with("msg_")))
+}
+
+/// `Some(Some(text))` for a JSON string, `Some(None)` for any other value or none.
+fn id_text(id: Raw<'_>) -> Option<Option<String>> {
+    match id.0 {
+        Some(raw) if raw.get().starts_with('"') => serde_json::from_str(raw.get()).ok().map(Some),
+        _ => Some(None),
+    }
+}
+
 /// One SSE line `data: {json}` → its JSON object.
 pub fn parse_sse_line(line: &str) -> Option<Map<String, Value>> {
     let payload = line.strip_prefix("data:")?.trim_start_matches(' ');
@@ -306,6 +375,45 @@ pub fn parse_sse_line(line: &str) -> Option<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_id_of_agrees_with_the_full_parse() {
+        let cases = [
+            r#"{"statusCode":200,"body":{"id":"msg_1","content":[]}}"#,
+            r#"{"body":"{\"id\":\"msg_2\"}"}"#,
+            r#"{"body":" {\"id\":\"msg_2b\"}"}"#,
+            r#"{"body":"not json"}"#,
+            r#"{"body":"[1]"}"#,
+            r#"{"body":null,"id":"msg_3"}"#,
+            r#"{"body":[1],"id":"msg_3"}"#,
+            r#"{"body":7}"#,
+            r#"{"id":"msg_4","type":"message"}"#,
+            r#"{"id":"chatcmpl-1"}"#,
+            r#"{"id":5}"#,
+            r#"{"id":null}"#,
+            r#"{"body":{"id":"msg_5"},"body":{"id":"msg_6"}}"#,
+            r#"{"body":{"id":"msg_7","id":"msg_8"}}"#,
+            r#"{"body":{"id":"msg_\u00e9"}}"#,
+            r#"{"body":{"id":"msg_\ud800"}}"#,
+            r#"{"body":{"id":"msg_9","x":NaN}}"#,
+            r#"{"body":{"id":"msg_10"},"x":1e400}"#,
+            r#"["msg_11","msg_12"]"#,
+            r#"[{"id":"msg_13"},"x"]"#,
+            r#"{"body":"{\"id\":\"msg_14\",\"id\":\"msg_15\"}"}"#,
+            r#"{"body":{"content":[{"id":"msg_16"}]}}"#,
+            "null",
+            "",
+            "{",
+            r#"  {"body" : { "id" : "msg_17" } }  "#,
+        ];
+        for text in cases {
+            assert_eq!(
+                Response::message_id_of(text),
+                Response::parse(text).and_then(|r| r.message_id),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn body_as_object_string_or_envelope() {

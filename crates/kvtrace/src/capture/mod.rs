@@ -164,7 +164,7 @@ impl Capture {
             index.rows += 1;
             let Some(text) = response else { return };
             index.with_response += 1;
-            match Response::parse(text).and_then(|r| r.message_id) {
+            match Response::message_id_of(text) {
                 Some(mid) => index.insert(mid, id.to_owned()),
                 None => index.without_message_id += 1,
             }
@@ -222,7 +222,7 @@ impl Capture {
                     n += 1;
                     let Some(text) = text_of(row.get_ref(1).ok()) else { continue };
                     with += 1;
-                    match Response::parse(text).and_then(|r| r.message_id) {
+                    match Response::message_id_of(text) {
                         Some(mid) => entries.push((mid, id.into_owned())),
                         None => without += 1,
                     }

@@ -359,6 +359,36 @@ fn message_types(messages: Option<&Value>) -> Vec<String> {
     types
 }
 
+/// Tokens two sequences share at the start: equal 32-token chunks are skipped with one
+/// slice comparison each (this runs over every token of every request).
 fn common_prefix(a: &[Token], b: &[Token]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    const CHUNK: usize = 32;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_prefix;
+
+    #[test]
+    fn common_prefix_of_token_sequences() {
+        let a: Vec<u32> = (0..100).collect();
+        for at in [0, 1, 31, 32, 33, 64, 99] {
+            let mut b = a.clone();
+            b[at] = 9999;
+            assert_eq!(common_prefix(&a, &b), at);
+        }
+        assert_eq!(common_prefix(&a, &a), 100);
+        assert_eq!(common_prefix(&a[..40], &a), 40);
+        assert_eq!(common_prefix(&[], &a), 0);
+    }
 }
