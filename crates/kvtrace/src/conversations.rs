@@ -68,7 +68,7 @@ pub struct Listing {
 pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> {
     let cap = Capture::open(db)?;
     let dir = SessionDir::scan(jsonl_dir)?;
-    let index = cap.message_index()?;
+    let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
     // The API's figures of a fallback-twin turn are its first attempt's.
     let attempts = FirstAttempts::for_dir(&cap, &index, &dir)?;
     let mut scratch = String::new();

@@ -124,8 +124,12 @@ impl Catalog {
             .map(|k| k.id.clone())
             .collect();
         let attempts = FirstAttempts::build(cap, &named)?;
-        let mut scratch = String::new();
-        let mut load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
+        let db = cap.path().to_owned();
+        // Rows are read and their facts taken per session file, in parallel (one
+        // read-only connection per task); results keep file order.
+        let load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
+            let cap = Capture::open(&db)?;
+            let mut scratch = String::new();
             let mut rows = Vec::with_capacity(keys.len());
             for k in keys {
                 if let Some(Some(facts)) =
@@ -143,14 +147,17 @@ impl Catalog {
                 links: log.links.iter().map(|l| l.agent_id.clone()).collect(),
             })
         };
+        use rayon::prelude::*;
         let parents = parents
-            .iter()
+            .par_iter()
             .map(|(p, (log, keys))| load(p, log, keys))
             .collect::<Result<_, _>>()?;
         let agents = agents
-            .iter()
+            .par_iter()
             .map(|(id, p, (log, keys))| Ok((id.clone(), load(p, log, keys)?)))
-            .collect::<Result<_, CaptureError>>()?;
+            .collect::<Result<Vec<_>, CaptureError>>()?
+            .into_iter()
+            .collect();
         Ok(Catalog {
             parents,
             agents,
@@ -232,7 +239,7 @@ pub fn validate(
     let files = trace_files(&opts.traces).map_err(ValidateError::Traces)?;
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
-    let index = cap.message_index()?;
+    let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
     let catalog = Catalog::load(&cap, &dir, &index)?;
     progress(0, files.len());
     let traces = files

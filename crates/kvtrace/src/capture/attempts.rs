@@ -32,6 +32,9 @@ type Key = (String, u128);
 pub struct FirstAttempts {
     /// Per key: (timestamp µs, table order, usage), in table order.
     candidates: FxHashMap<Key, Vec<(i64, usize, Usage)>>,
+    /// Every candidate's timestamp (µs), sorted: a row with no candidate in its window
+    /// needs no key (serializing its messages is the costly part).
+    times: Vec<i64>,
 }
 
 impl FirstAttempts {
@@ -41,29 +44,37 @@ impl FirstAttempts {
     pub fn build(cap: &Capture, named: &FxHashSet<String>) -> Result<FirstAttempts, CaptureError> {
         let mut fa = FirstAttempts::default();
         let mut scratch = String::new();
-        let mut order = 0usize;
-        cap.for_each_row(|row| {
-            order += 1;
-            if named.contains(row.id) {
-                return;
-            }
-            let Some(usage) = row.response.and_then(Response::parse).map(|r| r.usage) else {
-                return;
-            };
-            if !readable(&usage) {
-                return;
-            }
-            let Some((key, ts, streaming)) = row_key(row, &mut scratch) else {
-                return;
-            };
-            if streaming {
-                fa.candidates
-                    .entry(key)
-                    .or_default()
-                    .push((ts.micros, order, usage));
-            }
-        })?;
+        // Table order counts every row; only unnamed rows are read.
+        let order = std::cell::Cell::new(0usize);
+        cap.for_each_row_where(
+            |id| {
+                order.set(order.get() + 1);
+                !named.contains(id)
+            },
+            |row| fa.add(row, order.get(), &mut scratch),
+        )?;
+        fa.times = fa.candidates.values().flatten().map(|c| c.0).collect();
+        fa.times.sort_unstable();
         Ok(fa)
+    }
+
+    /// Keep an unnamed row when it is a streaming row with a readable usage.
+    fn add(&mut self, row: RowRef<'_>, order: usize, scratch: &mut String) {
+        let Some(usage) = row.response.and_then(Response::parse).map(|r| r.usage) else {
+            return;
+        };
+        if !readable(&usage) {
+            return;
+        }
+        let Some((key, ts, streaming)) = row_key(row, scratch) else {
+            return;
+        };
+        if streaming {
+            self.candidates
+                .entry(key)
+                .or_default()
+                .push((ts.micros, order, usage));
+        }
     }
 
     /// [`FirstAttempts::build`] with the rows named by every session file of `dir`
@@ -95,6 +106,15 @@ impl FirstAttempts {
     /// one, else `own`.
     pub fn usage_for(&self, row: RowRef<'_>, own: Usage, scratch: &mut String) -> Usage {
         if self.is_empty() {
+            return own;
+        }
+        // No candidate at all in the row's window: no need for its key.
+        let Some(ts) = Stamp::parse(row.timestamp) else {
+            return own;
+        };
+        let earliest = ts.micros - WINDOW_SECONDS * 1_000_000;
+        let from = self.times.partition_point(|&t| t < earliest);
+        if self.times.get(from).is_none_or(|&t| t > ts.micros) {
             return own;
         }
         match row_key(row, scratch) {

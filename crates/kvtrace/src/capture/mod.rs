@@ -131,7 +131,17 @@ impl Capture {
     }
 
     /// Stream every row in table order, borrowed in place, calling `f` for each.
-    pub fn for_each_row(&self, mut f: impl FnMut(RowRef<'_>)) -> Result<(), CaptureError> {
+    pub fn for_each_row(&self, f: impl FnMut(RowRef<'_>)) -> Result<(), CaptureError> {
+        self.for_each_row_where(|_| true, f)
+    }
+
+    /// [`Capture::for_each_row`] for the rows whose id `want` accepts: the others' `body`
+    /// and `response` are never read (reaching `response` walks the whole row).
+    pub fn for_each_row_where(
+        &self,
+        mut want: impl FnMut(&str) -> bool,
+        mut f: impl FnMut(RowRef<'_>),
+    ) -> Result<(), CaptureError> {
         let err = |e| classify(&self.path, e);
         let mut stmt = self
             .conn
@@ -146,6 +156,9 @@ impl Capture {
             let Some(id) = id_of(r.get_ref(0).ok()) else {
                 continue;
             };
+            if !want(&id) {
+                continue;
+            }
             f(RowRef {
                 id: &id,
                 timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),

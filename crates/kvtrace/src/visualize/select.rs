@@ -145,7 +145,7 @@ impl Inputs {
     pub fn open(db: &Path, jsonl_dir: &Path) -> Result<Inputs, VisualizeError> {
         let cap = Capture::open(db)?;
         let dir = SessionDir::scan(jsonl_dir)?;
-        let index = cap.message_index()?;
+        let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
         let attempts = crate::capture::FirstAttempts::for_dir(&cap, &index, &dir)?;
         Ok(Inputs {
             cap,
