@@ -258,6 +258,59 @@ impl Capture {
     }
 }
 
+/// Read-only connections to one capture, lent one per task: a connection is never shared
+/// between threads, and each is reused by later tasks.
+pub struct Pool {
+    path: PathBuf,
+    free: std::sync::Mutex<Vec<Capture>>,
+}
+
+impl Pool {
+    /// A pool that starts with `first`.
+    pub fn new(first: Capture) -> Pool {
+        Pool {
+            path: first.path.clone(),
+            free: std::sync::Mutex::new(vec![first]),
+        }
+    }
+
+    /// A connection of the pool, or a new one; it returns to the pool when dropped.
+    pub fn get(&self) -> Result<Pooled<'_>, CaptureError> {
+        let free = self.free.lock().ok().and_then(|mut f| f.pop());
+        let cap = match free {
+            Some(cap) => cap,
+            None => Capture::open(&self.path)?,
+        };
+        Ok(Pooled {
+            pool: self,
+            cap: Some(cap),
+        })
+    }
+}
+
+/// A connection lent by a [`Pool`].
+pub struct Pooled<'a> {
+    pool: &'a Pool,
+    cap: Option<Capture>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Capture;
+    fn deref(&self) -> &Capture {
+        self.cap
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let (Some(cap), Ok(mut free)) = (self.cap.take(), self.pool.free.lock()) {
+            free.push(cap);
+        }
+    }
+}
+
 /// A row as check-streams reads it: with `routed_model` when the table has that column.
 #[derive(Debug, Clone, Copy)]
 pub struct RoutedRow<'a> {

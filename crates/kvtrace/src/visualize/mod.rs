@@ -170,6 +170,42 @@ pub fn stats_text(sel: &Selection, a: &Analysis) -> String {
     text::text(&title, &a.sections)
 }
 
+/// One conversation of `all`, drawn: its request count, timeline text (with
+/// `--timeline`) and file to write (path, contents, main hit rate).
+struct Drawn {
+    requests: usize,
+    timeline: String,
+    file: Option<(PathBuf, String, f64)>,
+}
+
+fn draw(sel: &Selection, id: &str, dir: &Path, opts: &Options, write_files: bool) -> Drawn {
+    let mut drawn = Drawn {
+        requests: sel.requests.len(),
+        timeline: String::new(),
+        file: None,
+    };
+    if sel.requests.is_empty() {
+        return drawn;
+    }
+    if opts.timeline {
+        drawn.timeline = format!("== {id} ==\n{}\n", timeline::timeline(sel));
+    }
+    if write_files {
+        let a = analyze(sel, opts.ttl);
+        let html_path = dir.join(format!("{}.html", short_id(id)));
+        drawn.file = Some(if opts.text_only {
+            (
+                stats_path(&html_path),
+                stats_text(sel, &a),
+                a.main.hit_rate(),
+            )
+        } else {
+            (html_path, dashboard(sel, &a), a.main.hit_rate())
+        });
+    }
+    drawn
+}
+
 fn write(path: &Path, text: &str, out: &mut Outcome) -> Result<(), VisualizeError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| VisualizeError::Io {
@@ -242,40 +278,48 @@ pub fn run(
             let mut timeline = String::new();
             let total = inputs.dir.parents.len();
             progress(0, total);
-            for (done, path) in inputs.dir.parents.iter().enumerate() {
-                progress(done, total);
-                let id = crate::session::dir::stem(path);
-                let sel = match select::conversation(&inputs, &id, opts.block_size) {
-                    Err(VisualizeError::Io { path, source }) => {
-                        out.unreadable
-                            .push(crate::session::Unreadable::new(&path, &source));
+            // Dashboards are selected, simulated and drawn in parallel, a window of
+            // conversations at a time (bounded memory), then written in file order.
+            let window = rayon::current_num_threads().max(1) * 4;
+            let mut done = 0;
+            for chunk in inputs.dir.parents.chunks(window) {
+                use rayon::prelude::*;
+                let built: Vec<(String, Result<Drawn, VisualizeError>)> = chunk
+                    .par_iter()
+                    .map(|path| {
+                        let id = crate::session::dir::stem(path);
+                        let drawn = select::conversation(&inputs, &id, opts.block_size)
+                            .map(|sel| draw(&sel, &id, &dir, opts, write_files));
+                        (id, drawn)
+                    })
+                    .collect();
+                for (id, drawn) in built {
+                    done += 1;
+                    progress(done, total);
+                    let drawn = match drawn {
+                        Err(VisualizeError::Io { path, source }) => {
+                            out.unreadable
+                                .push(crate::session::Unreadable::new(&path, &source));
+                            continue;
+                        }
+                        d => d?,
+                    };
+                    if drawn.requests == 0 {
+                        out.skipped.push(id);
                         continue;
                     }
-                    sel => sel?,
-                };
-                if sel.requests.is_empty() {
-                    out.skipped.push(id);
-                    continue;
+                    timeline.push_str(&drawn.timeline);
+                    let Some((path, text, hit_rate)) = drawn.file else {
+                        continue;
+                    };
+                    write(&path, &text, &mut out)?;
+                    index_rows.push((
+                        id.clone(),
+                        format!("{}.html", short_id(&id)),
+                        drawn.requests,
+                        hit_rate,
+                    ));
                 }
-                if opts.timeline {
-                    timeline.push_str(&format!("== {id} ==\n{}\n", timeline::timeline(&sel)));
-                }
-                if !write_files {
-                    continue;
-                }
-                let a = analyze(&sel, opts.ttl);
-                let html_path = dir.join(format!("{}.html", short_id(&id)));
-                if opts.text_only {
-                    write(&stats_path(&html_path), &stats_text(&sel, &a), &mut out)?;
-                } else {
-                    write(&html_path, &dashboard(&sel, &a), &mut out)?;
-                }
-                index_rows.push((
-                    id.clone(),
-                    format!("{}.html", short_id(&id)),
-                    sel.requests.len(),
-                    a.main.hit_rate(),
-                ));
             }
             if index_rows.is_empty() && !opts.timeline {
                 return Err(VisualizeError::Empty(format!(

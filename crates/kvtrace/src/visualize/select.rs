@@ -134,7 +134,8 @@ pub struct Selection {
 
 /// The capture, its message-id map and its session directory, opened once.
 pub struct Inputs {
-    pub cap: Capture,
+    /// Connections to the capture, one per task (dashboards are built in parallel).
+    caps: crate::capture::Pool,
     pub index: MessageIndex,
     pub dir: SessionDir,
     /// First attempts of fallback twins, whose usage the API figures show.
@@ -148,11 +149,18 @@ impl Inputs {
         let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
         let attempts = crate::capture::FirstAttempts::for_dir(&cap, &index, &dir)?;
         Ok(Inputs {
-            cap,
+            caps: crate::capture::Pool::new(cap),
             index,
             dir,
             attempts,
         })
+    }
+}
+
+impl Inputs {
+    /// A connection to the capture for this task.
+    pub fn cap(&self) -> Result<crate::capture::Pooled<'_>, crate::capture::CaptureError> {
+        self.caps.get()
     }
 }
 
@@ -207,16 +215,17 @@ pub fn conversation(
     let mut counts = Counts::default();
     let mut plan: Vec<(usize, Vec<String>)> = vec![(
         0,
-        matched_rows(&inputs.cap, &inputs.index, &log, &mut counts)?
+        matched_rows(&*inputs.cap()?, &inputs.index, &log, &mut counts)?
             .into_iter()
             .map(|k| k.id)
             .collect(),
     )];
     for (kind, _, agent_log) in subagents(inputs, &log) {
-        let rows: Vec<String> = matched_rows(&inputs.cap, &inputs.index, &agent_log, &mut counts)?
-            .into_iter()
-            .map(|k| k.id)
-            .collect();
+        let rows: Vec<String> =
+            matched_rows(&*inputs.cap()?, &inputs.index, &agent_log, &mut counts)?
+                .into_iter()
+                .map(|k| k.id)
+                .collect();
         if rows.is_empty() {
             continue;
         }
@@ -304,18 +313,12 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
     });
     // Every row id in table order, with its time; then time order (stable).
     let mut ids: Vec<String> = Vec::new();
-    inputs
-        .cap
-        .for_each_response(|id, _| ids.push(id.to_owned()))?;
+    let cap = inputs.cap()?;
+    cap.for_each_response(|id, _| ids.push(id.to_owned()))?;
     let mut keyed: Vec<(i64, String)> = Vec::with_capacity(ids.len());
     let mut skipped = 0;
     for id in ids {
-        match inputs
-            .cap
-            .timestamp_of(&id)?
-            .as_deref()
-            .and_then(Stamp::parse)
-        {
+        match cap.timestamp_of(&id)?.as_deref().and_then(Stamp::parse) {
             Some(t) => keyed.push((t.micros, id)),
             None => skipped += 1,
         }
@@ -410,7 +413,7 @@ fn load(
     sel: &mut Selection,
 ) -> Result<(), VisualizeError> {
     let bs = sel.block_size;
-    let got = inputs.cap.with_row(id, |row| {
+    let got = inputs.cap()?.with_row(id, |row| {
         describe(stream, tk, row, bs, source).map(|mut r| {
             let mut scratch = String::new();
             let own = r.usage;
