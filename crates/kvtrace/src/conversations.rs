@@ -71,16 +71,18 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
     let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
     // The API's figures of a fallback-twin turn are its first attempt's.
     let attempts = FirstAttempts::for_dir(&cap, &index, &dir)?;
-    let mut scratch = String::new();
-    let mut out = Vec::new();
-    let mut unreadable = Vec::new();
-    for path in &dir.parents {
+    // Parent files are summarized in parallel (one connection per task), in file order.
+    let caps = crate::capture::Pool::new(cap);
+    dir.load_claims();
+    let summarize = |path: &std::path::PathBuf| -> Result<
+        Result<Conversation, crate::session::Unreadable>,
+        ConversationsError,
+    > {
+        let cap = caps.get()?;
+        let mut scratch = String::new();
         let log = match dir.read_parent(path) {
             Ok(log) => log,
-            Err(e) => {
-                unreadable.push(crate::session::Unreadable::new(path, &e));
-                continue;
-            }
+            Err(e) => return Ok(Err(crate::session::Unreadable::new(path, &e))),
         };
         let mut counts = Counts::default();
         let rows = matched_rows(&cap, &index, &log, &mut counts)?;
@@ -130,7 +132,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
                 subagent_requests += matched_rows(&cap, &index, &agent_log, &mut counts)?.len();
             }
         }
-        out.push(Conversation {
+        Ok(Ok(Conversation {
             id: log.stem(),
             matched_requests: rows.len(),
             assistant_messages: log.message_ids.len(),
@@ -146,7 +148,21 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
             api_cache_read_pct: (has_cache && total > 0)
                 .then(|| read as f64 / total as f64 * 100.0),
             start_micros: first.map(|t| t.micros),
-        });
+        }))
+    };
+    use rayon::prelude::*;
+    let summaries = dir
+        .parents
+        .par_iter()
+        .map(summarize)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    let mut unreadable = Vec::new();
+    for s in summaries {
+        match s {
+            Ok(c) => out.push(c),
+            Err(u) => unreadable.push(u),
+        }
     }
     // Conversations without any time go last.
     out.sort_by(|a, b| {
