@@ -328,8 +328,9 @@ struct IdFields<'a> {
 /// `Some(message id or None)` when serde_json reads the document as an object without a
 /// repeated `body`/`id` (then the full parse agrees); `None`: not decided here.
 fn fast_message_id(text: &str) -> Option<Option<String>> {
-    // serde would also read a struct from an array.
-    if !text.trim_start().starts_with('{') {
+    // serde would also read a struct from an array; and it skips ignored members at any
+    // depth, where the full parse (serde_json's Value, then CPython's limit) may refuse.
+    if !text.trim_start().starts_with('{') || !nested_within(text.as_bytes(), SERDE_DEPTH) {
         return None;
     }
     let env: IdFields = serde_json::from_str(text).ok()?;
@@ -353,6 +354,43 @@ fn fast_message_id(text: &str) -> Option<Option<String>> {
         },
     };
     Some(id_text(id)?.filter(|id| id.starts_with("msg_")))
+}
+
+/// serde_json's nesting limit when it builds a `Value`.
+const SERDE_DEPTH: usize = 127;
+
+/// Whether no array or object of `text` (JSON) is nested deeper than `limit`.
+fn nested_within(text: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                // Skip the string: to its closing quote, past escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &text[i.min(text.len())..]) {
+                        Some(k) if text[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return true,
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    true
 }
 
 /// `Some(Some(text))` for a JSON string, `Some(None)` for any other value or none.
@@ -406,6 +444,15 @@ mod tests {
             "{",
             r#"  {"body" : { "id" : "msg_17" } }  "#,
         ];
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let nested: Vec<String> = [100, 127, 128, 129, 999, 1000, 1001, 5000]
+            .iter()
+            .map(|&n| format!(r#"{{"body":{{"id":"msg_18","content":[{}]}}}}"#, deep(n)))
+            .collect();
+        let cases = cases
+            .iter()
+            .copied()
+            .chain(nested.iter().map(String::as_str));
         for text in cases {
             assert_eq!(
                 Response::message_id_of(text),
