@@ -9,15 +9,15 @@
 #   session-stats
 # then the straightforward baseline (tree serialization + tiktoken-rs for every section
 # of every request, single thread) on the first 10 conversations.
-# SCALING="20 60 200" measures the 2-thread build on captures of those sizes instead.
+# SCALING="20 80 270" measures the 2-thread build on captures of those sizes instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}
 seed=${2:-7}
 runs=${RUNS:-5}
 salt=00112233445566778899aabbccddeeff
-bin=target/release
-cargo build --release --workspace --quiet
+bin=${BIN:-target/release}
+[ -n "${BIN:-}" ] || cargo build --release --workspace --quiet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
