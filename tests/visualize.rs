@@ -11,6 +11,30 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// visualize-cache on a capture folder (`requests.db` + `jsonl/`): `target` into `out`
+/// given as `flag` (`--output` or `--output-dir`), with `extra` flags; returns stdout.
+fn draw(capture: &Path, target: &str, flag: &str, out: &Path, extra: &[&str]) -> String {
+    let (db, jsonl) = (capture.join("requests.db"), capture.join("jsonl"));
+    let (db, jsonl, out) = (db.to_str(), jsonl.to_str(), out.to_str());
+    let args = [db.unwrap(), "--jsonl-dir", jsonl.unwrap()];
+    let target = ["--conversation-id", target, flag, out.unwrap()];
+    common::ok("visualize-cache", &[&args[..], &target[..], extra].concat())
+}
+
+/// The `--timeline` of one target.
+fn timeline(db: &Path, jsonl: &Path, target: &str) -> String {
+    let (db, jsonl) = (db.to_str().unwrap(), jsonl.to_str().unwrap());
+    let args = [
+        db,
+        "--jsonl-dir",
+        jsonl,
+        "--conversation-id",
+        target,
+        "--timeline",
+    ];
+    common::ok("visualize-cache", &args)
+}
+
 /// One request row: id, timestamp, streaming, user text, message id.
 struct Row<'a> {
     id: &'a str,
@@ -216,17 +240,7 @@ fn ttl_boundary_refresh_prefills_and_partial_block() {
     let bs = ["--block-size", "1000", "--ttl", "300"];
 
     // Identical requests: the whole context is one partial block, so a hit is 100%.
-    let tl = common::ok(
-        "visualize-cache",
-        &[
-            db.to_str().unwrap(),
-            "--jsonl-dir",
-            jsonl.to_str().unwrap(),
-            "--conversation-id",
-            "ttl",
-            "--timeline",
-        ],
-    );
+    let tl = timeline(&db, &jsonl, "ttl");
     let lines: Vec<&str> = tl.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 3, "{tl}");
     let n = tokens_in(lines[0]);
@@ -329,17 +343,7 @@ fn combined_counts_an_old_proxy_pair_once() {
     assert_eq!(row(&r, "Streaming")[0], "2");
     assert_eq!(row(&r, "Non-streaming")[0], "2");
     assert_eq!(row(&r, "Old-proxy pairs counted once")[0], "1");
-    let tl = common::ok(
-        "visualize-cache",
-        &[
-            db.to_str().unwrap(),
-            "--jsonl-dir",
-            jsonl.to_str().unwrap(),
-            "--conversation-id",
-            "combined",
-            "--timeline",
-        ],
-    );
+    let tl = timeline(&db, &jsonl, "combined");
     assert!(tl.lines().next().unwrap().starts_with("NONSTR"), "{tl}");
 }
 
@@ -379,38 +383,14 @@ fn empty_selection_is_a_clear_error() {
 fn examples_dashboards_are_self_contained() {
     let tmp = tempfile::tempdir().unwrap();
     let ex = common::examples();
-    let db = ex.join("requests.db");
-    let jsonl = ex.join("jsonl");
     let dir = tmp.path().join("dash");
-    common::ok(
-        "visualize-cache",
-        &[
-            db.to_str().unwrap(),
-            "--jsonl-dir",
-            jsonl.to_str().unwrap(),
-            "--conversation-id",
-            "all",
-            "--output-dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    draw(&ex, "all", "--output-dir", &dir, &[]);
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     for f in ["044cdae1-5a9.html", "f3c50e22-96d.html"] {
         assert!(index.contains(&format!("href=\"{f}\"")), "{index}");
     }
     let combined = tmp.path().join("combined.html");
-    common::ok(
-        "visualize-cache",
-        &[
-            db.to_str().unwrap(),
-            "--jsonl-dir",
-            jsonl.to_str().unwrap(),
-            "--conversation-id",
-            "combined",
-            "--output",
-            combined.to_str().unwrap(),
-        ],
-    );
+    draw(&ex, "combined", "--output", &combined, &[]);
     for path in [
         dir.join("044cdae1-5a9.html"),
         dir.join("f3c50e22-96d.html"),
@@ -496,18 +476,7 @@ fn examples_dashboard_renders_in_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let ex = common::examples();
     let html = tmp.path().join("dash.html");
-    common::ok(
-        "visualize-cache",
-        &[
-            ex.join("requests.db").to_str().unwrap(),
-            "--jsonl-dir",
-            ex.join("jsonl").to_str().unwrap(),
-            "--conversation-id",
-            "044cdae1",
-            "--output",
-            html.to_str().unwrap(),
-        ],
-    );
+    draw(&ex, "044cdae1", "--output", &html, &[]);
     let png = tmp.path().join("shot.png");
     let out = Command::new(chromium)
         .args([
@@ -556,19 +525,7 @@ fn synth_dashboard(dir: &Path, seed: u64, conversations: u64, median: u64) -> (S
     };
     let summary = kvtrace_synth::generate(&cfg, &cap).unwrap();
     let html = dir.join("combined.html");
-    common::ok(
-        "visualize-cache",
-        &[
-            cap.join("requests.db").to_str().unwrap(),
-            "--jsonl-dir",
-            cap.join("jsonl").to_str().unwrap(),
-            "--conversation-id",
-            "combined",
-            "--output",
-            html.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    draw(&cap, "combined", "--output", &html, &["--quiet"]);
     (
         std::fs::read_to_string(&html).unwrap(),
         summary.conversations + summary.subagents,
