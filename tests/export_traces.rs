@@ -12,6 +12,17 @@ fn export(args: &[&std::ffi::OsStr]) -> Output {
     common::run("export-traces", args)
 }
 
+/// `--format mooncake` of `input` into `out`.
+fn mooncake(input: &Path, out: &Path) -> Output {
+    export(&[
+        input.as_os_str(),
+        "--format".as_ref(),
+        "mooncake".as_ref(),
+        "--output".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
 /// Run on `input` writing `out.jsonl` next to it; returns the parsed lines and the
 /// `--json` summary.
 fn run_ok(input: &Path, out_dir: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
@@ -81,13 +92,7 @@ fn lines_have_mooncake_keys_in_order() {
         ),
     );
     let out = d.join("out.jsonl");
-    let o = export(&[
-        d.join("a.json").as_os_str(),
-        "--format".as_ref(),
-        "mooncake".as_ref(),
-        "--output".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = mooncake(&d.join("a.json"), &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     // By default, 512-token blocks (what AIPerf's mooncake loader assumes): 17 blocks of
@@ -103,13 +108,7 @@ fn lines_have_mooncake_keys_in_order() {
         "a.json",
         trace("a", "global", 48, vec![req(1.5, 100, 9, &[1, 2])]),
     );
-    let o = export(&[
-        d.join("a.json").as_os_str(),
-        "--format".as_ref(),
-        "mooncake".as_ref(),
-        "--output".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = mooncake(&d.join("a.json"), &out);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not divide 512"));
 }
@@ -298,22 +297,10 @@ fn unusable_input_exits_2_with_one_line() {
         "b.json",
         trace("b", "global", 16, vec![req(0.0, 16, 1, &[1])]),
     );
-    let o = export(&[
-        d.as_os_str(),
-        "--format".as_ref(),
-        "mooncake".as_ref(),
-        "--output".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = mooncake(d, &out);
     assert_eq!(o.status.code(), Some(2));
     std::fs::write(d.join("b.json"), "{\"not\": \"a trace\"}").unwrap();
-    let o = export(&[
-        d.as_os_str(),
-        "--format".as_ref(),
-        "mooncake".as_ref(),
-        "--output".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = mooncake(d, &out);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("b.json"));
 }

@@ -10,23 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
-use common::{golden, SALT};
+use common::{golden, ok, SALT};
 
 fn run(name: &str, args: &[&std::ffi::OsStr]) -> Output {
     let out = common::run(name, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     out
-}
-
-fn ok(name: &str, args: &[&std::ffi::OsStr]) {
-    let out = run(name, args);
-    assert!(
-        out.status.success(),
-        "{name} failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn copy_golden_db(dir: &Path, journal: &str) -> PathBuf {

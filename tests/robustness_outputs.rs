@@ -97,23 +97,7 @@ fn trace_files_that_are_not_traces() {
     // merge-traces: a shard holding a file that is not a trace is refused as a whole.
     let shard = t.join("shard");
     let map = t.join("shard.idmap");
-    run(
-        "build-minimal-traces",
-        &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--output-dir".as_ref(),
-            shard.as_os_str(),
-            "--salt".as_ref(),
-            SALT.as_ref(),
-            "--global-hash-ids".as_ref(),
-            "--id-map".as_ref(),
-            map.as_os_str(),
-            "--quiet".as_ref(),
-        ],
-    )
-    .ok();
+    shard_with_map(&db, &jsonl, &shard, &map);
     std::fs::write(shard.join("zz-garbage.json"), "garbage").unwrap();
     let merged = t.join("merged");
     let spec = format!("{}={}", shard.display(), map.display());
@@ -255,23 +239,7 @@ fn output_under_a_regular_file() {
     let shard = tmp2.path().join("shard");
     let map = tmp2.path().join("shard.idmap");
     let cap = golden().join("capture");
-    run(
-        "build-minimal-traces",
-        &[
-            cap.join("requests.db").as_os_str(),
-            "--jsonl-dir".as_ref(),
-            cap.join("jsonl").as_os_str(),
-            "--output-dir".as_ref(),
-            shard.as_os_str(),
-            "--salt".as_ref(),
-            SALT.as_ref(),
-            "--global-hash-ids".as_ref(),
-            "--id-map".as_ref(),
-            map.as_os_str(),
-            "--quiet".as_ref(),
-        ],
-    )
-    .ok();
+    shard_with_map(&cap.join("requests.db"), &cap.join("jsonl"), &shard, &map);
     let spec = format!("{}={}", shard.display(), map.display());
     let r = run(
         "merge-traces",
@@ -417,4 +385,25 @@ fn disk_full() {
     r.failed_with(1);
     no_temp_files(&root);
     assert_eq!(complete_traces(&root.join("out2")), 0);
+}
+
+/// A build with global ids into `shard`, writing its id map to `map` (a batch shard).
+fn shard_with_map(db: &Path, jsonl: &Path, shard: &Path, map: &Path) {
+    run(
+        "build-minimal-traces",
+        &[
+            db.as_os_str(),
+            "--jsonl-dir".as_ref(),
+            jsonl.as_os_str(),
+            "--output-dir".as_ref(),
+            shard.as_os_str(),
+            "--salt".as_ref(),
+            SALT.as_ref(),
+            "--global-hash-ids".as_ref(),
+            "--id-map".as_ref(),
+            map.as_os_str(),
+            "--quiet".as_ref(),
+        ],
+    )
+    .ok();
 }

@@ -154,6 +154,24 @@ pub fn positive_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A capture and its session logs, the inputs of the tools that follow conversations.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaptureLogs {
+    /// The claude-code-proxy capture (requests.db).
+    pub db: PathBuf,
+    /// Directory of Claude Code session logs.
+    #[arg(long)]
+    pub jsonl_dir: PathBuf,
+}
+
+/// A fraction, from 0 to 1 inclusive (`--warm-prefix`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a fraction between 0 and 1")),
+    }
+}
+
 /// A finite number greater than 0.
 pub fn positive_number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

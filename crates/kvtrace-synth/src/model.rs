@@ -99,18 +99,7 @@ impl Block {
                 out.push_str("\"content\":");
                 match content {
                     ToolContent::Text(t) => write_str(out, t, Dialect::Go),
-                    ToolContent::Blocks(v) => {
-                        out.push('[');
-                        for (i, t) in v.iter().enumerate() {
-                            if i > 0 {
-                                out.push(',');
-                            }
-                            out.push_str("{\"text\":");
-                            write_str(out, t, Dialect::Go);
-                            out.push_str(",\"type\":\"text\"}");
-                        }
-                        out.push(']');
-                    }
+                    ToolContent::Blocks(v) => text_blocks(out, v, true),
                 }
                 if *is_error {
                     out.push_str(",\"is_error\":true");
@@ -302,6 +291,27 @@ pub fn api_message(
 
 /// The body the proxy rebuilds for a streamed reply: Go `AnthropicResponse` field order,
 /// only text content (`null` when there was none), `cache_*` usage omitted when zero.
+/// A list of text blocks in Go's JSON: keys sorted (`text`, `type`) as Go writes a map,
+/// or in struct order (`type`, `text`).
+fn text_blocks<S: AsRef<str>>(out: &mut String, texts: &[S], sorted_keys: bool) {
+    out.push('[');
+    for (i, t) in texts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if sorted_keys {
+            out.push_str("{\"text\":");
+            write_str(out, t.as_ref(), Dialect::Go);
+            out.push_str(",\"type\":\"text\"}");
+        } else {
+            out.push_str("{\"type\":\"text\",\"text\":");
+            write_str(out, t.as_ref(), Dialect::Go);
+            out.push('}');
+        }
+    }
+    out.push(']');
+}
+
 pub fn stream_body_go(
     out: &mut String,
     id: &str,
@@ -323,16 +333,8 @@ pub fn stream_body_go(
     if texts.is_empty() {
         out.push_str("{\"content\":null");
     } else {
-        out.push_str("{\"content\":[");
-        for (i, t) in texts.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"type\":\"text\",\"text\":");
-            write_str(out, t, Dialect::Go);
-            out.push('}');
-        }
-        out.push(']');
+        out.push_str("{\"content\":");
+        text_blocks(out, &texts, false);
     }
     out.push_str(",\"id\":");
     write_str(out, id, Dialect::Go);

@@ -391,20 +391,7 @@ mod tests {
     use crate::trace::read::{TraceRequest, TraceSubagent};
 
     fn req(t: f64, input: u64, ids: &[u64]) -> TraceRequest {
-        TraceRequest {
-            t,
-            streaming: true,
-            model: "m".into(),
-            input,
-            output: 7,
-            hash_ids: ids.to_vec(),
-            input_types: Vec::new(),
-            output_types: Vec::new(),
-            stop: String::new(),
-            api_time: None,
-            ttft: None,
-            think_time: None,
-        }
+        TraceRequest::example(t, input, 7, ids)
     }
 
     fn trace(scope: &str, block_size: u64, items: Vec<Item>) -> Trace {

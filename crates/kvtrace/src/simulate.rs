@@ -120,20 +120,7 @@ mod tests {
     use super::*;
 
     fn req(t: f64, ids: &[u64]) -> TraceRequest {
-        TraceRequest {
-            t,
-            streaming: true,
-            model: "m".into(),
-            input: 0,
-            output: 0,
-            hash_ids: ids.to_vec(),
-            input_types: Vec::new(),
-            output_types: Vec::new(),
-            stop: String::new(),
-            api_time: None,
-            ttft: None,
-            think_time: None,
-        }
+        TraceRequest::example(t, 0, 0, ids)
     }
 
     fn placed(reqs: &[TraceRequest]) -> Vec<Placed<'_>> {

@@ -1,11 +1,9 @@
 //! list-conversations: one row per parent conversation of a capture, sorted by start time
 //! (the rows are computed by `kvtrace::conversations`).
 
-use std::path::PathBuf;
-
 use clap::Parser;
 use kvtrace::conversations;
-use kvtrace_cli::args::SummaryArgs;
+use kvtrace_cli::args::{CaptureLogs, SummaryArgs};
 use kvtrace_cli::Failure;
 
 #[derive(Parser)]
@@ -16,11 +14,8 @@ use kvtrace_cli::Failure;
     after_help = "EXAMPLE:\n  list-conversations examples/requests.db --jsonl-dir examples/jsonl\n  list-conversations requests.db --jsonl-dir ~/.claude/projects/my-project --format csv"
 )]
 struct Args {
-    /// The claude-code-proxy capture (requests.db).
-    db: PathBuf,
-    /// Directory of Claude Code session logs.
-    #[arg(long)]
-    jsonl_dir: PathBuf,
+    #[command(flatten)]
+    input: CaptureLogs,
     /// text, csv or json.
     #[arg(long, default_value = "text", value_parser = ["text", "csv", "json"])]
     format: String,
@@ -30,7 +25,8 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args: Args = kvtrace_cli::parse();
-    let listing = conversations::list(&args.db, &args.jsonl_dir).map_err(kvtrace_cli::fail)?;
+    let listing =
+        conversations::list(&args.input.db, &args.input.jsonl_dir).map_err(kvtrace_cli::fail)?;
     if !args.summary.quiet {
         kvtrace_cli::warn_unreadable(&listing.unreadable);
     }

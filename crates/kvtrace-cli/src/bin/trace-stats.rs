@@ -20,7 +20,7 @@ struct Args {
     /// A trace file, or a directory of them.
     path: PathBuf,
     /// Fraction of tools+system counted as cached on each trace's first request.
-    #[arg(long, default_value_t = 0.75)]
+    #[arg(long, default_value_t = 0.75, value_parser = kvtrace_cli::args::fraction)]
     warm_prefix: f64,
     /// markdown, csv or json.
     #[arg(long, default_value = "markdown")]
@@ -31,11 +31,6 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args: Args = kvtrace_cli::parse();
-    if !(0.0..=1.0).contains(&args.warm_prefix) {
-        return Err(unusable(anyhow::anyhow!(
-            "--warm-prefix must be between 0 and 1"
-        )));
-    }
     let files = trace_files(&args.path).map_err(unusable)?;
     let mut traces = Vec::new();
     let mut skipped = 0;

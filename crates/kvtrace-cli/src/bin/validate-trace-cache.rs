@@ -32,7 +32,7 @@ struct Args {
     #[arg(long)]
     ttl: Option<f64>,
     /// Count this fraction of each conversation's tools+system prefix as already cached.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = kvtrace_cli::args::fraction)]
     warm_prefix: f64,
     /// Also write one CSV row per trace to this file.
     #[arg(long)]
@@ -43,11 +43,6 @@ struct Args {
 
 fn run() -> Result<(), Failure> {
     let args: Args = kvtrace_cli::parse();
-    if !(0.0..=1.0).contains(&args.warm_prefix) {
-        return Err(unusable(anyhow::anyhow!(
-            "--warm-prefix must be between 0 and 1"
-        )));
-    }
     if args.ttl.is_some_and(|t| t.is_nan() || t < 0.0) {
         return Err(unusable(anyhow::anyhow!(
             "--ttl must be a number of seconds >= 0"

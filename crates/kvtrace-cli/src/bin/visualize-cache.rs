@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use kvtrace::visualize::{self, Options, Target};
-use kvtrace_cli::args::SummaryArgs;
+use kvtrace_cli::args::{CaptureLogs, SummaryArgs};
 use kvtrace_cli::guard::{self, Input};
 use kvtrace_cli::{unusable, Failure};
 
@@ -18,11 +18,8 @@ use kvtrace_cli::{unusable, Failure};
     after_help = "EXAMPLE:\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --output dash.html\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id 044cdae1 --timeline\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id combined --text-only --ttl 300\n  visualize-cache examples/requests.db --jsonl-dir examples/jsonl --conversation-id all --output-dir dashboards"
 )]
 struct Args {
-    /// The claude-code-proxy capture (requests.db).
-    db: PathBuf,
-    /// Directory of Claude Code session logs.
-    #[arg(long)]
-    jsonl_dir: PathBuf,
+    #[command(flatten)]
+    input: CaptureLogs,
     /// A session id (or unique prefix), `combined` (every turn of the capture, one global
     /// cache) or `all` (one dashboard per conversation plus index.html).
     #[arg(long)]
@@ -59,7 +56,10 @@ fn run() -> Result<(), Failure> {
                 .map_err(|_| unusable(anyhow::anyhow!("--ttl {s:?}: expected seconds or `inf`")))?,
         ),
     };
-    let inputs = [Input::File(&args.db), Input::Tree(&args.jsonl_dir, "jsonl")];
+    let inputs = [
+        Input::File(&args.input.db),
+        Input::Tree(&args.input.jsonl_dir, "jsonl"),
+    ];
     if let Some(p) = &args.output {
         guard::output_is_not_an_input("--output", p, &inputs)?;
     }
@@ -67,8 +67,8 @@ fn run() -> Result<(), Failure> {
         guard::output_is_not_an_input("--output-dir", p, &inputs)?;
     }
     let opts = Options {
-        db: args.db,
-        jsonl_dir: args.jsonl_dir,
+        db: args.input.db,
+        jsonl_dir: args.input.jsonl_dir,
         target: Target::parse(&args.conversation_id),
         output: args.output,
         output_dir: args.output_dir,

@@ -81,7 +81,7 @@ impl<'a> Conv<'a> {
     ) -> Actor {
         let tools = if sub {
             self.shared.tools_sub.clone()
-        } else if self.agent_tool == "Agent" {
+        } else if self.who.agent_tool == "Agent" {
             self.shared.tools_agent.clone()
         } else {
             self.shared.tools_task.clone()
@@ -110,7 +110,7 @@ impl<'a> Conv<'a> {
             requests: 0,
             tool_uses: 0,
             tokens_total: 0,
-            root: self.cwd.clone(),
+            root: self.who.cwd.clone(),
         }
     }
 }

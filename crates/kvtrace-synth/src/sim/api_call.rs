@@ -88,7 +88,7 @@ impl<'a> Conv<'a> {
         let id = self.ids.msg_id(&mut self.rng);
         let body = actor_body(a, true, None);
         let done = req_ms + m.rt as i64;
-        let env = self.stream_envelope(&id, a.model, blocks, stop, &m.u, m.rt, m.ttft, done);
+        let env = self.stream_envelope(&id, a.model, blocks, stop, m, done);
         self.push_row(req_ms, body, Some(env), a.model);
         Logged {
             id,
@@ -106,13 +106,13 @@ impl<'a> Conv<'a> {
         let body = actor_body(a, true, None);
         let body_ns = body.replacen(",\"stream\":true", "", 1);
         let s_done = req_ms + m.rt as i64;
-        let env = self.stream_envelope(&sid, a.model, blocks, stop, &m.u, m.rt, m.ttft, s_done);
+        let env = self.stream_envelope(&sid, a.model, blocks, stop, m, s_done);
         self.push_row(req_ms, body, Some(env), a.model);
         let replay = req_ms + self.rng.gen_range(0..=3000);
         let nid = self.ids.msg_id(&mut self.rng);
         let r = self.meter_replay(&m.u);
         let n_done = replay + r.rt as i64;
-        let env2 = self.plain_envelope(&nid, a.model, blocks, stop, &r.u, r.rt, r.ttft, n_done);
+        let env2 = self.plain_envelope(&nid, a.model, blocks, stop, &r, n_done);
         self.push_row(replay, body_ns, Some(env2), a.model);
         Logged {
             id: nid,

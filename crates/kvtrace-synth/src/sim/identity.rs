@@ -14,14 +14,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Who is talking: drawn first, in this order.
-struct Identity {
-    session: String,
-    version: &'static str,
-    agent_tool: &'static str,
-    cwd: String,
-    branch: String,
-    user_agent: Arc<str>,
-    req_headers: Arc<str>,
+pub(super) struct Identity {
+    pub(super) session: String,
+    pub(super) version: &'static str,
+    pub(super) agent_tool: &'static str,
+    pub(super) cwd: String,
+    pub(super) branch: String,
+    pub(super) user_agent: Arc<str>,
+    pub(super) req_headers: Arc<str>,
 }
 
 impl Identity {
@@ -120,15 +120,7 @@ impl<'a> Conv<'a> {
         jsonl_dir: &Path,
     ) -> Conv<'a> {
         let mut rng = rng_for(seed, index + 1);
-        let Identity {
-            session,
-            version,
-            agent_tool,
-            cwd,
-            branch,
-            user_agent,
-            req_headers,
-        } = Identity::draw(&mut rng);
+        let who = Identity::draw(&mut rng);
         let Quirks {
             style,
             offset_min,
@@ -144,13 +136,7 @@ impl<'a> Conv<'a> {
             rng,
             ids: IdGen::new(seed, index),
             dir: jsonl_dir.to_path_buf(),
-            session,
-            version,
-            agent_tool,
-            cwd,
-            branch,
-            user_agent,
-            req_headers,
+            who,
             style,
             offset_min,
             timing_header,
@@ -168,10 +154,10 @@ impl<'a> Conv<'a> {
     pub(super) fn common(&self, sidechain: bool) -> String {
         format!(
             "\"isSidechain\":{sidechain},\"userType\":\"external\",\"cwd\":{},\"sessionId\":\"{}\",\"version\":\"{}\",\"gitBranch\":{}",
-            quoted(&self.cwd, Dialect::Js),
-            self.session,
-            self.version,
-            quoted(&self.branch, Dialect::Js)
+            quoted(&self.who.cwd, Dialect::Js),
+            self.who.session,
+            self.who.version,
+            quoted(&self.who.branch, Dialect::Js)
         )
     }
 
@@ -179,9 +165,9 @@ impl<'a> Conv<'a> {
     pub(super) fn env_text(&self, model: &str, start: i64) -> String {
         format!(
             "Here is useful information about the environment you are running in:\n<env>\nWorking directory: {}\nIs directory a git repo: Yes\nPlatform: linux\nOS Version: Linux 6.8.0\nToday's date: {}\n</env>\nYou are powered by the model {model}.\n\ngitStatus: This is the git status at the start of the conversation.\nCurrent branch: {}\n\nRecent commits:\n{:07x} {}\n{:07x} {}\n",
-            self.cwd,
+            self.who.cwd,
             &iso_ms(start)[..10],
-            self.branch,
+            self.who.branch,
             self.rng.clone().gen::<u32>() >> 4,
             "Initial import",
             (start as u64 >> 8) & 0xFFF_FFFF,

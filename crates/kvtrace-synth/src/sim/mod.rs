@@ -54,7 +54,6 @@ use crate::SynthError;
 use log::Log;
 use rand::Rng;
 use std::path::PathBuf;
-use std::sync::Arc;
 use turn::FanoutBudget;
 
 /// Parent models.
@@ -131,13 +130,8 @@ pub struct Conv<'a> {
     rng: SynthRng,
     ids: IdGen,
     dir: PathBuf,
-    session: String,
-    version: &'static str,
-    agent_tool: &'static str,
-    cwd: String,
-    branch: String,
-    user_agent: Arc<str>,
-    req_headers: Arc<str>,
+    /// Who is talking (session, version, tool names, folder, headers).
+    who: identity::Identity,
     style: StampStyle,
     offset_min: i32,
     timing_header: u8,
@@ -153,7 +147,7 @@ pub struct Conv<'a> {
 impl<'a> Conv<'a> {
     /// The session id (parent file stem).
     pub fn session_id(&self) -> &str {
-        &self.session
+        &self.who.session
     }
 
     /// Generate the whole conversation starting at `start_ms`, emitting rows in time order.
@@ -195,7 +189,7 @@ impl<'a> Conv<'a> {
 
     /// Create the parent's session log, sometimes opening with a `summary` line.
     fn open_parent_log(&mut self) -> Result<Log, SynthError> {
-        let path = self.dir.join(format!("{}.jsonl", self.session));
+        let path = self.dir.join(format!("{}.jsonl", self.who.session));
         let mut log = Log::create(&path, self.common(false), None)?;
         self.stats.jsonl_files += 1;
         if self.rng.gen_bool(0.25) {

@@ -2,11 +2,12 @@
 //! header), streamed SSE chunks or a plain JSON body, completion stamps, and the proxy's
 //! oddities — missing headers, bodies stored as strings, fork-only `ttft` fields.
 
+use super::usage::Metered;
 use super::Conv;
 use crate::clock::rfc3339_nano;
 use crate::ids::api_request_id;
 use crate::json::{Dialect, J};
-use crate::model::{api_message, sse_lines, stream_body_go, Block, EnvBody, Envelope, Usage};
+use crate::model::{api_message, sse_lines, stream_body_go, Block, EnvBody, Envelope};
 use rand::Rng;
 
 impl<'a> Conv<'a> {
@@ -54,18 +55,16 @@ impl<'a> Conv<'a> {
     }
 
     /// A streaming envelope for a reply.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn stream_envelope(
         &mut self,
         id: &str,
         model: &str,
         blocks: &[Block],
         stop: &str,
-        u: &Usage,
-        rt: u64,
-        ttft: u64,
+        m: &Metered,
         done: i64,
     ) -> String {
+        let (u, rt, ttft) = (&m.u, m.rt, m.ttft);
         let chunks = sse_lines(&mut self.rng, id, model, blocks, stop, u);
         let stored_stop = if self.rng.gen_bool(0.9) { "" } else { stop };
         let mut body = String::new();
@@ -105,18 +104,16 @@ impl<'a> Conv<'a> {
     }
 
     /// A non-streaming envelope.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn plain_envelope(
         &mut self,
         id: &str,
         model: &str,
         blocks: &[Block],
         stop: &str,
-        u: &Usage,
-        rt: u64,
-        ttft: u64,
+        m: &Metered,
         done: i64,
     ) -> String {
+        let (u, rt, ttft) = (&m.u, m.rt, m.ttft);
         let as_string = self.string_bodies > 0.0 && self.rng.gen_bool(self.string_bodies);
         let mut body = String::new();
         // A body stored as a string was never compacted by Go: plain API escaping.

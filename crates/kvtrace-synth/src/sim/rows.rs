@@ -48,9 +48,9 @@ impl<'a> Conv<'a> {
         let row = Row {
             id: self.ids.row_id(&mut self.rng),
             timestamp: self.ts(at),
-            headers: self.req_headers.clone(),
+            headers: self.who.req_headers.clone(),
             body,
-            user_agent: self.user_agent.clone(),
+            user_agent: self.who.user_agent.clone(),
             response,
             model,
             created_at: sqlite_stamp(at),

@@ -97,7 +97,7 @@ impl<'a> Conv<'a> {
             );
             blocks.push(Block::ToolUse {
                 id: id.clone(),
-                name: self.agent_tool.to_string(),
+                name: self.who.agent_tool.to_string(),
                 input: J::obj([
                     ("description", J::s(desc)),
                     ("prompt", J::s(&prompt)),
@@ -158,7 +158,7 @@ impl<'a> Conv<'a> {
         };
         let path = if newer {
             self.dir
-                .join(&self.session)
+                .join(&self.who.session)
                 .join("subagents")
                 .join(format!("agent-{agent_id}.jsonl"))
         } else {

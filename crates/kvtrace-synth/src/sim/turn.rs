@@ -52,7 +52,7 @@ impl<'a> Conv<'a> {
             let n = self.rng.gen_range(800..4000);
             blocks.push(Block::Text(format!(
                 "<system-reminder>\nAs you answer the user's questions, you can use the following context:\n# claudeMd\nContents of {}/CLAUDE.md (project instructions, checked into the codebase):\n\n{}\n</system-reminder>",
-                self.cwd,
+                self.who.cwd,
                 text::prose(&mut self.rng, n, 0.01)
             )));
         }

@@ -58,10 +58,11 @@ impl<'a> Conv<'a> {
         } else {
             "end_turn"
         };
+        let m = super::usage::Metered { u, ttft, rt };
         let env = if stream {
-            self.stream_envelope(&id, model, &blocks, stop, &u, rt, ttft, done)
+            self.stream_envelope(&id, model, &blocks, stop, &m, done)
         } else {
-            self.plain_envelope(&id, model, &blocks, stop, &u, rt, ttft, done)
+            self.plain_envelope(&id, model, &blocks, stop, &m, done)
         };
         self.push_row(at, body, Some(env), model);
         done

@@ -94,6 +94,27 @@ fn int(n: u64) -> J {
     J::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+#[cfg(test)]
+impl Record {
+    /// A streaming request of model `m` with these sizes and ids (unit tests).
+    pub(crate) fn example(t: f64, input: u64, output: u64, hash_ids: &[u64]) -> Record {
+        Record {
+            t,
+            streaming: true,
+            model: "m".into(),
+            input,
+            output,
+            hash_ids: hash_ids.to_vec(),
+            input_types: Vec::new(),
+            output_types: Vec::new(),
+            stop: String::new(),
+            api_time: None,
+            ttft: None,
+            think_time: None,
+        }
+    }
+}
+
 impl Record {
     fn to_json(&self) -> J {
         let mut f: Vec<(&'static str, J)> = vec![
