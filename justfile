@@ -34,7 +34,7 @@ bench conversations="20" seed="7": build
 
 # The 2-thread build on captures of 1x, 3x and 10x the bench capture's size.
 bench-scaling seed="7": build
-    SCALING="20 60 200" bash scripts/bench.sh 20 {{seed}}
+    SCALING="20 80 270" bash scripts/bench.sh 20 {{seed}}
 
 # Regenerate the bundled example capture.
 examples: build
