@@ -1,7 +1,7 @@
 //! export-traces on hand-made traces with known answers (ordering, sub-agent placement,
 //! stagger, local-scope offsets, re-blocking, errors) and over the golden run02 traces.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::{json, Value};
@@ -10,6 +10,13 @@ mod common;
 
 fn export(args: &[&std::ffi::OsStr]) -> Output {
     common::run("export-traces", args)
+}
+
+/// `<tmp>/in`, created, for input traces; and `<tmp>` for outputs.
+fn input_dir(tmp: &tempfile::TempDir) -> (PathBuf, &Path) {
+    let d = tmp.path().join("in");
+    std::fs::create_dir(&d).unwrap();
+    (d, tmp.path())
 }
 
 /// `--format mooncake` of `input` into `out`.
@@ -116,8 +123,7 @@ fn lines_have_mooncake_keys_in_order() {
 #[test]
 fn ordering_subagents_and_stagger() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, o) = (tmp.path().join("in"), tmp.path());
-    std::fs::create_dir(&d).unwrap();
+    let (d, o) = input_dir(&tmp);
     // File names sort a < b, whatever the ids say.
     write(
         &d,
@@ -190,8 +196,7 @@ fn ordering_subagents_and_stagger() {
 #[test]
 fn local_scope_traces_get_disjoint_ids() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, o) = (tmp.path().join("in"), tmp.path());
-    std::fs::create_dir(&d).unwrap();
+    let (d, o) = input_dir(&tmp);
     write(
         &d,
         "a.json",
@@ -220,8 +225,7 @@ fn local_scope_traces_get_disjoint_ids() {
 #[test]
 fn reblocking_is_exact() {
     let tmp = tempfile::tempdir().unwrap();
-    let (d, o) = (tmp.path().join("in"), tmp.path());
-    std::fs::create_dir(&d).unwrap();
+    let (d, o) = input_dir(&tmp);
     write(
         &d,
         "a.json",

@@ -537,16 +537,7 @@ fn a_fifo_among_the_session_logs_is_not_read() {
                 "--quiet".as_ref(),
             ],
         ),
-        (
-            "validate-trace-cache",
-            vec![
-                traces.as_os_str(),
-                "--db".as_ref(),
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-            ],
-        ),
+        ("validate-trace-cache", validate_args(&traces, &db, &jsonl)),
         (
             "visualize-cache",
             vec![

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
-use common::{golden, ok, SALT};
+use common::{golden, ok, validate_args, visualize_all_args, SALT};
 
 fn run(name: &str, args: &[&std::ffi::OsStr]) -> Output {
     let out = common::run(name, args);
@@ -167,29 +167,8 @@ fn readers_leave_db_untouched(db: &Path, scratch: &Path) {
             "list-conversations",
             vec![db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str()],
         ),
-        (
-            "visualize-cache",
-            vec![
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--conversation-id".as_ref(),
-                "all".as_ref(),
-                "--output-dir".as_ref(),
-                viz.as_os_str(),
-                "--quiet".as_ref(),
-            ],
-        ),
-        (
-            "validate-trace-cache",
-            vec![
-                traces.as_os_str(),
-                "--db".as_ref(),
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-            ],
-        ),
+        ("visualize-cache", visualize_all_args(&db, &jsonl, &viz)),
+        ("validate-trace-cache", validate_args(&traces, &db, &jsonl)),
     ];
     for (name, args) in cases {
         ok(name, &args);

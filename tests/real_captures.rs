@@ -501,17 +501,8 @@ fn inline_sidechains_count_as_sub_agents_in_every_tool() {
     assert_eq!(stats["total"]["inline_subagents"], 3);
     assert_eq!(stats["total"]["inline_subagent_responses"], 7);
 
-    let list: Value = serde_json::from_str(&ok(
-        "list-conversations",
-        &[
-            db.as_os_str(),
-            "--jsonl-dir".as_ref(),
-            jsonl.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-        ],
-    ))
-    .unwrap();
+    let list: Value =
+        serde_json::from_str(&ok("list-conversations", &list_json_args(&db, &jsonl))).unwrap();
     let conv = &list[0];
     assert_eq!(conv["matched_requests"], 8, "{list}");
     assert_eq!(conv["subagent_requests"], 7, "{list}");

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::{list_json_args, visualize_all_args};
 use serde_json::Value;
 
 use super::{exe, golden, wait_within, SALT};
@@ -353,28 +354,10 @@ pub fn db_tools(c: &Cap) -> DbRuns {
             "check-streams",
             &[db.as_os_str(), "--format".as_ref(), "json".as_ref()],
         ),
-        list: run(
-            "list-conversations",
-            &[
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--format".as_ref(),
-                "json".as_ref(),
-            ],
-        ),
+        list: run("list-conversations", &list_json_args(&db, &jsonl)),
         viz: run(
             "visualize-cache",
-            &[
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--conversation-id".as_ref(),
-                "all".as_ref(),
-                "--output-dir".as_ref(),
-                c.p("viz").as_os_str(),
-                "--quiet".as_ref(),
-            ],
+            &visualize_all_args(&db, &jsonl, &c.p("viz")),
         ),
         validate: run(
             "validate-trace-cache",

@@ -3,6 +3,7 @@
 
 pub mod harness;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -44,6 +45,38 @@ pub fn exe(name: &str) -> &'static str {
 /// Path of a binary of this package.
 pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(exe(name))
+}
+
+/// `list-conversations DB --jsonl-dir JSONL --format json`'s arguments.
+pub fn list_json_args<'a>(db: &'a Path, jsonl: &'a Path) -> Vec<&'a OsStr> {
+    let f: [&OsStr; 3] = ["--jsonl-dir".as_ref(), "--format".as_ref(), "json".as_ref()];
+    vec![db.as_os_str(), f[0], jsonl.as_os_str(), f[1], f[2]]
+}
+
+/// `visualize-cache DB --jsonl-dir JSONL --conversation-id all --output-dir OUT --quiet`'s
+/// arguments.
+pub fn visualize_all_args<'a>(db: &'a Path, jsonl: &'a Path, out: &'a Path) -> Vec<&'a OsStr> {
+    let mut args = vec![db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str()];
+    args.extend::<[&OsStr; 4]>([
+        "--conversation-id".as_ref(),
+        "all".as_ref(),
+        "--output-dir".as_ref(),
+        out.as_os_str(),
+    ]);
+    args.push("--quiet".as_ref());
+    args
+}
+
+/// `validate-trace-cache TRACES --db DB --jsonl-dir JSONL`'s arguments.
+pub fn validate_args<'a>(traces: &'a Path, db: &'a Path, jsonl: &'a Path) -> Vec<&'a OsStr> {
+    let f: [&OsStr; 2] = ["--db".as_ref(), "--jsonl-dir".as_ref()];
+    vec![
+        traces.as_os_str(),
+        f[0],
+        db.as_os_str(),
+        f[1],
+        jsonl.as_os_str(),
+    ]
 }
 
 /// Run a binary with arguments; returns its output.

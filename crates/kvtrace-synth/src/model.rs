@@ -260,17 +260,20 @@ impl Usage {
     }
 }
 
+/// A reply's message id, model, content blocks and stop reason: what every stored form of
+/// it (API message, Go-compacted stream body, SSE lines) writes.
+#[derive(Clone, Copy)]
+pub struct Reply<'a> {
+    pub id: &'a str,
+    pub model: &'a str,
+    pub blocks: &'a [Block],
+    pub stop: &'a str,
+}
+
 /// A non-streaming reply as the API sends it (key order id, type, role, model, content,
 /// stop_reason, stop_sequence, usage), in dialect `d`.
-pub fn api_message(
-    out: &mut String,
-    id: &str,
-    model: &str,
-    blocks: &[Block],
-    stop: &str,
-    u: &Usage,
-    d: Dialect,
-) {
+pub fn api_message(out: &mut String, r: &Reply, u: &Usage, d: Dialect) {
+    let (id, model, blocks, stop) = (r.id, r.model, r.blocks, r.stop);
     out.push_str("{\"id\":");
     write_str(out, id, d);
     out.push_str(",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
@@ -312,14 +315,8 @@ fn text_blocks<S: AsRef<str>>(out: &mut String, texts: &[S], sorted_keys: bool) 
     out.push(']');
 }
 
-pub fn stream_body_go(
-    out: &mut String,
-    id: &str,
-    model: &str,
-    blocks: &[Block],
-    stop: &str,
-    u: &Usage,
-) {
+pub fn stream_body_go(out: &mut String, r: &Reply, u: &Usage) {
+    let (id, model, blocks, stop) = (r.id, r.model, r.blocks, r.stop);
     let texts: Vec<&str> = blocks
         .iter()
         .filter_map(|b| {
@@ -369,14 +366,8 @@ fn pieces<'a>(rng: &mut SynthRng, s: &'a str, lo: usize, hi: usize) -> Vec<&'a s
 }
 
 /// The `data: {…}` SSE lines of a streamed reply, as the API sends them (JSON.stringify-like).
-pub fn sse_lines(
-    rng: &mut SynthRng,
-    id: &str,
-    model: &str,
-    blocks: &[Block],
-    stop: &str,
-    u: &Usage,
-) -> Vec<String> {
+pub fn sse_lines(rng: &mut SynthRng, r: &Reply, u: &Usage) -> Vec<String> {
+    let (id, model, blocks, stop) = (r.id, r.model, r.blocks, r.stop);
     let d = Dialect::Js;
     let mut v = Vec::with_capacity(8 + blocks.len() * 8);
     let mut s = String::from("data: {\"type\":\"message_start\",\"message\":{\"id\":");
@@ -580,18 +571,18 @@ mod tests {
             cache_read: 5,
             output: 9,
         };
-        stream_body_go(
-            &mut s,
-            "msg_01x",
-            "m",
-            &[Block::ToolUse {
-                id: "t".into(),
-                name: "Bash".into(),
-                input: J::Obj(vec![]),
-            }],
-            "",
-            &u,
-        );
+        let blocks = [Block::ToolUse {
+            id: "t".into(),
+            name: "Bash".into(),
+            input: J::Obj(vec![]),
+        }];
+        let r = Reply {
+            id: "msg_01x",
+            model: "m",
+            blocks: &blocks,
+            stop: "",
+        };
+        stream_body_go(&mut s, &r, &u);
         assert_eq!(
             s,
             r#"{"content":null,"id":"msg_01x","model":"m","role":"assistant","stop_reason":"","stop_sequence":null,"type":"message","usage":{"input_tokens":3,"output_tokens":9,"cache_read_input_tokens":5}}"#

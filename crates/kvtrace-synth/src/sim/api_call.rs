@@ -9,7 +9,7 @@ use super::usage::Metered;
 use super::Conv;
 use crate::ids::{api_request_id, uuid};
 use crate::json::{write_str, Dialect};
-use crate::model::{Block, EnvBody, Envelope, Msg, Usage};
+use crate::model::{Block, EnvBody, Envelope, Msg, Reply, Usage};
 use crate::SynthError;
 use rand::Rng;
 
@@ -88,7 +88,7 @@ impl<'a> Conv<'a> {
         let id = self.ids.msg_id(&mut self.rng);
         let body = actor_body(a, true, None);
         let done = req_ms + m.rt as i64;
-        let env = self.stream_envelope(&id, a.model, blocks, stop, m, done);
+        let env = self.stream_envelope(&reply(&id, a.model, blocks, stop), m, done);
         self.push_row(req_ms, body, Some(env), a.model);
         Logged {
             id,
@@ -106,13 +106,13 @@ impl<'a> Conv<'a> {
         let body = actor_body(a, true, None);
         let body_ns = body.replacen(",\"stream\":true", "", 1);
         let s_done = req_ms + m.rt as i64;
-        let env = self.stream_envelope(&sid, a.model, blocks, stop, m, s_done);
+        let env = self.stream_envelope(&reply(&sid, a.model, blocks, stop), m, s_done);
         self.push_row(req_ms, body, Some(env), a.model);
         let replay = req_ms + self.rng.gen_range(0..=3000);
         let nid = self.ids.msg_id(&mut self.rng);
         let r = self.meter_replay(&m.u);
         let n_done = replay + r.rt as i64;
-        let env2 = self.plain_envelope(&nid, a.model, blocks, stop, &r, n_done);
+        let env2 = self.plain_envelope(&reply(&nid, a.model, blocks, stop), &r, n_done);
         self.push_row(replay, body_ns, Some(env2), a.model);
         Logged {
             id: nid,
@@ -159,5 +159,15 @@ impl<'a> Conv<'a> {
             a.log.entry(&id, "assistant", ts, &mid, "")?;
         }
         Ok(())
+    }
+}
+
+/// The reply an API call stores.
+fn reply<'a>(id: &'a str, model: &'a str, blocks: &'a [Block], stop: &'a str) -> Reply<'a> {
+    Reply {
+        id,
+        model,
+        blocks,
+        stop,
     }
 }

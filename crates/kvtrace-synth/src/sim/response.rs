@@ -7,7 +7,7 @@ use super::Conv;
 use crate::clock::rfc3339_nano;
 use crate::ids::api_request_id;
 use crate::json::{Dialect, J};
-use crate::model::{api_message, sse_lines, stream_body_go, Block, EnvBody, Envelope};
+use crate::model::{api_message, sse_lines, stream_body_go, EnvBody, Envelope, Reply};
 use rand::Rng;
 
 impl<'a> Conv<'a> {
@@ -55,20 +55,17 @@ impl<'a> Conv<'a> {
     }
 
     /// A streaming envelope for a reply.
-    pub(super) fn stream_envelope(
-        &mut self,
-        id: &str,
-        model: &str,
-        blocks: &[Block],
-        stop: &str,
-        m: &Metered,
-        done: i64,
-    ) -> String {
+    pub(super) fn stream_envelope(&mut self, r: &Reply, m: &Metered, done: i64) -> String {
+        let stop = r.stop;
         let (u, rt, ttft) = (&m.u, m.rt, m.ttft);
-        let chunks = sse_lines(&mut self.rng, id, model, blocks, stop, u);
+        let chunks = sse_lines(&mut self.rng, r, u);
         let stored_stop = if self.rng.gen_bool(0.9) { "" } else { stop };
         let mut body = String::new();
-        stream_body_go(&mut body, id, model, blocks, stored_stop, u);
+        let stored = Reply {
+            stop: stored_stop,
+            ..*r
+        };
+        stream_body_go(&mut body, &stored, u);
         let headers = if self.plan.oddities && self.rng.gen_bool(0.01) {
             None
         } else {
@@ -88,11 +85,7 @@ impl<'a> Conv<'a> {
         Envelope {
             status: 200,
             headers: headers.as_deref(),
-            body: if as_string {
-                EnvBody::Str(&body)
-            } else {
-                EnvBody::Raw(&body)
-            },
+            body: stored_body(&body, as_string),
             body_text: None,
             response_time: rt,
             chunks: Some(&chunks),
@@ -104,38 +97,19 @@ impl<'a> Conv<'a> {
     }
 
     /// A non-streaming envelope.
-    pub(super) fn plain_envelope(
-        &mut self,
-        id: &str,
-        model: &str,
-        blocks: &[Block],
-        stop: &str,
-        m: &Metered,
-        done: i64,
-    ) -> String {
+    pub(super) fn plain_envelope(&mut self, r: &Reply, m: &Metered, done: i64) -> String {
         let (u, rt, ttft) = (&m.u, m.rt, m.ttft);
         let as_string = self.string_bodies > 0.0 && self.rng.gen_bool(self.string_bodies);
         let mut body = String::new();
         // A body stored as a string was never compacted by Go: plain API escaping.
-        api_message(
-            &mut body,
-            id,
-            model,
-            blocks,
-            stop,
-            u,
-            if as_string { Dialect::Js } else { Dialect::Api },
-        );
+        let dialect = if as_string { Dialect::Js } else { Dialect::Api };
+        api_message(&mut body, r, u, dialect);
         let headers = self.resp_headers(false, ttft);
         let completed_at = self.completed(done);
         Envelope {
             status: 200,
             headers: Some(&headers),
-            body: if as_string {
-                EnvBody::Str(&body)
-            } else {
-                EnvBody::Raw(&body)
-            },
+            body: stored_body(&body, as_string),
             body_text: None,
             response_time: rt,
             chunks: None,
@@ -144,5 +118,14 @@ impl<'a> Conv<'a> {
             ttft: None,
         }
         .to_json()
+    }
+}
+
+/// The reply body as the proxy stores it: a JSON string holding it, or the JSON itself.
+fn stored_body(body: &str, as_string: bool) -> EnvBody<'_> {
+    if as_string {
+        EnvBody::Str(body)
+    } else {
+        EnvBody::Raw(body)
     }
 }

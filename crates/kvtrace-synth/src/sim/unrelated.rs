@@ -59,10 +59,16 @@ impl<'a> Conv<'a> {
             "end_turn"
         };
         let m = super::usage::Metered { u, ttft, rt };
+        let r = crate::model::Reply {
+            id: &id,
+            model,
+            blocks: &blocks,
+            stop,
+        };
         let env = if stream {
-            self.stream_envelope(&id, model, &blocks, stop, &m, done)
+            self.stream_envelope(&r, &m, done)
         } else {
-            self.plain_envelope(&id, model, &blocks, stop, &m, done)
+            self.plain_envelope(&r, &m, done)
         };
         self.push_row(at, body, Some(env), model);
         done

@@ -165,9 +165,8 @@ pub fn transcode(raw: &str, out: &mut String) -> Result<(), TranscodeError> {
 /// one-text-block list is written as its string ([`collapse_single_text`]).
 pub fn transcode_with(raw: &str, out: &mut String, form: Form) -> Result<(), TranscodeError> {
     let mut lx = Lexer::new(raw);
-    let mut keys: Vec<Vec<(usize, usize)>> = Vec::new();
     lx.skip_ws();
-    value(&mut lx, out, 0, &mut keys, form)?;
+    value(&mut lx, out, 0, &mut Walk::new(form))?;
     lx.finish()?;
     Ok(())
 }
@@ -213,13 +212,25 @@ fn string_literal_end(s: &[u8]) -> Option<usize> {
     None
 }
 
-fn value(
-    lx: &mut Lexer<'_>,
-    out: &mut String,
-    depth: usize,
-    keys: &mut Vec<Vec<(usize, usize)>>,
+/// What the transcoder carries down the tree: the form, and the key ranges (in `out`) of
+/// the members written so far at each nesting level (reused between objects).
+struct Walk {
     form: Form,
-) -> Result<(), TranscodeError> {
+    keys: Vec<Vec<(usize, usize)>>,
+}
+
+impl Walk {
+    fn new(form: Form) -> Walk {
+        Walk {
+            form,
+            keys: Vec::new(),
+        }
+    }
+}
+
+type Done = Result<(), TranscodeError>;
+
+fn value(lx: &mut Lexer<'_>, out: &mut String, depth: usize, w: &mut Walk) -> Done {
     if depth > MAX_DEPTH {
         return Err(JsonError::TooDeep.into());
     }
@@ -231,7 +242,7 @@ fn value(
             out.push('"');
             Ok(())
         }
-        Some(b'{') => object(lx, out, depth, keys, form),
+        Some(b'{') => object(lx, out, depth, w),
         Some(b'[') => {
             lx.i += 1;
             out.push('[');
@@ -248,7 +259,7 @@ fn value(
                     out.push(',');
                 }
                 first = false;
-                value(lx, out, depth + 1, keys, form)?;
+                value(lx, out, depth + 1, w)?;
                 if lx.next_member(b']')? {
                     out.push(']');
                     return Ok(());
@@ -268,13 +279,8 @@ fn value(
     }
 }
 
-fn object(
-    lx: &mut Lexer<'_>,
-    out: &mut String,
-    depth: usize,
-    keys: &mut Vec<Vec<(usize, usize)>>,
-    form: Form,
-) -> Result<(), TranscodeError> {
+fn object(lx: &mut Lexer<'_>, out: &mut String, depth: usize, w: &mut Walk) -> Done {
+    let form = w.form;
     lx.i += 1;
     out.push('{');
     lx.skip_ws();
@@ -284,10 +290,10 @@ fn object(
         return Ok(());
     }
     // Key ranges (in `out`) of the members written so far, per nesting level, reused.
-    if keys.len() <= depth {
-        keys.resize_with(depth + 1, Vec::new);
+    if w.keys.len() <= depth {
+        w.keys.resize_with(depth + 1, Vec::new);
     }
-    keys[depth].clear();
+    w.keys[depth].clear();
     let mut emitted = 0usize;
     loop {
         lx.skip_ws();
@@ -307,17 +313,17 @@ fn object(
             // Dropped with its value (validated, then discarded).
             out.truncate(member_start);
             let mut sink = String::new();
-            value(lx, &mut sink, depth + 1, keys, form)?;
+            value(lx, &mut sink, depth + 1, w)?;
         } else {
             let key = &out[key_start..key_end];
-            if keys[depth].iter().any(|&(a, b)| &out[a..b] == key) {
+            if w.keys[depth].iter().any(|&(a, b)| &out[a..b] == key) {
                 return Err(TranscodeError::DuplicateKey);
             }
             let collapse = form == Form::Canonical && key == "content";
-            keys[depth].push((key_start, key_end));
+            w.keys[depth].push((key_start, key_end));
             out.push_str("\":");
             let value_start = out.len();
-            value(lx, out, depth + 1, keys, form)?;
+            value(lx, out, depth + 1, w)?;
             if collapse {
                 collapse_single_text(out, value_start);
             }
@@ -396,8 +402,7 @@ impl ArrayTranscoder {
         lx.skip_ws();
         if lx.peek() != Some(b'[') {
             // Not an array: transcode whole, nothing to reuse next time.
-            let mut keys = Vec::new();
-            value(&mut lx, &mut self.out, 0, &mut keys, self.form)?;
+            value(&mut lx, &mut self.out, 0, &mut Walk::new(self.form))?;
             return Ok(lx.finish()?);
         }
         lx.i += 1;
@@ -424,14 +429,14 @@ impl ArrayTranscoder {
 
     /// Elements from the cursor (just after `[` or a `,`) to the closing `]`.
     fn elements(&mut self, lx: &mut Lexer<'_>, mut first: bool) -> Result<(), TranscodeError> {
-        let mut keys = Vec::new();
+        let mut walk = Walk::new(self.form);
         loop {
             lx.skip_ws();
             if !first {
                 self.out.push(',');
             }
             first = false;
-            value(lx, &mut self.out, 1, &mut keys, self.form)?;
+            value(lx, &mut self.out, 1, &mut walk)?;
             self.marks.push((lx.i, self.out.len()));
             if lx.next_member(b']')? {
                 self.out.push(']');

@@ -315,14 +315,8 @@ impl SessionLog {
                         };
                         self.spawns.push(Spawn {
                             tool_use_id: id.to_owned(),
-                            prompt: b
-                                .pointer("/input/prompt")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned),
-                            subagent_type: b
-                                .pointer("/input/subagent_type")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned),
+                            prompt: text_at(b, "/input/prompt"),
+                            subagent_type: text_at(b, "/input/subagent_type"),
                             entry_time: time,
                         });
                     }
@@ -474,4 +468,11 @@ mod tests {
         assert_eq!((log.entries, log.unparseable_lines), (1, 0));
         assert_eq!(log.message_ids, ["msg_A"]);
     }
+}
+
+/// The string at a JSON pointer, owned; `None` when absent or not a string.
+fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
