@@ -167,8 +167,8 @@ fn readers_leave_db_untouched(db: &Path, scratch: &Path) {
             "list-conversations",
             vec![db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str()],
         ),
-        ("visualize-cache", visualize_all_args(&db, &jsonl, &viz)),
-        ("validate-trace-cache", validate_args(&traces, &db, &jsonl)),
+        ("visualize-cache", visualize_all_args(db, &jsonl, &viz)),
+        ("validate-trace-cache", validate_args(&traces, db, &jsonl)),
     ];
     for (name, args) in cases {
         ok(name, &args);

@@ -397,6 +397,13 @@ impl SessionLog {
     }
 }
 
+/// The string at a JSON pointer, owned; `None` when absent or not a string.
+fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,11 +475,4 @@ mod tests {
         assert_eq!((log.entries, log.unparseable_lines), (1, 0));
         assert_eq!(log.message_ids, ["msg_A"]);
     }
-}
-
-/// The string at a JSON pointer, owned; `None` when absent or not a string.
-fn text_at(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
