@@ -3,6 +3,19 @@
 mod common;
 use common::*;
 
+/// Conversation e7a1 of the capture `db` into `--output out`.
+fn one_conversation<'a>(db: &'a str, jsonl: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        db,
+        "--jsonl-dir",
+        jsonl,
+        "--conversation-id",
+        "e7a1",
+        "--output",
+        out,
+    ]
+}
+
 fn assert_unusable(name: &str, args: &[&str], needle: &str) {
     let out = run(name, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -198,42 +211,9 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     let traces = s(&d.join("traces"));
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("build-message-index", vec![&db, "--output", &alias]),
-        (
-            "build-minimal-traces",
-            vec![
-                &db,
-                "--jsonl-dir",
-                &jsonl,
-                "--conversation-id",
-                "e7a1",
-                "--output",
-                &db,
-            ],
-        ),
-        (
-            "build-minimal-traces",
-            vec![
-                &db,
-                "--jsonl-dir",
-                &jsonl,
-                "--conversation-id",
-                "e7a1",
-                "--output",
-                &log,
-            ],
-        ),
-        (
-            "visualize-cache",
-            vec![
-                &db,
-                "--jsonl-dir",
-                &jsonl,
-                "--conversation-id",
-                "e7a1",
-                "--output",
-                &db,
-            ],
-        ),
+        ("build-minimal-traces", one_conversation(&db, &jsonl, &db)),
+        ("build-minimal-traces", one_conversation(&db, &jsonl, &log)),
+        ("visualize-cache", one_conversation(&db, &jsonl, &db)),
         (
             "validate-trace-cache",
             vec![&traces, "--db", &db, "--jsonl-dir", &jsonl, "--csv", &alias],

@@ -80,7 +80,8 @@ fn trace(id: &str, scope: &str, block_size: u64, requests: Vec<Value>) -> Value 
         "tool_tokens": 0, "system_tokens": 0, "requests": requests})
 }
 
-fn field(lines: &[Value], key: &str) -> Vec<Value> {
+/// One key of every line, as a JSON array.
+fn field(lines: &[Value], key: &str) -> Value {
     lines.iter().map(|l| l[key].clone()).collect()
 }
 
@@ -157,14 +158,8 @@ fn ordering_subagents_and_stagger() {
     assert_eq!(
         field(&lines, "timestamp"),
         json!([0, 0, 1500, 2500, 5000, 6500, 6500])
-            .as_array()
-            .unwrap()
-            .clone()
     );
-    assert_eq!(
-        field(&lines, "output_length"),
-        json!([1, 6, 7, 2, 4, 5, 3]).as_array().unwrap().clone()
-    );
+    assert_eq!(field(&lines, "output_length"), json!([1, 6, 7, 2, 4, 5, 3]));
     assert_eq!(summary["traces"], 2);
     assert_eq!(summary["requests"], 7);
     assert_eq!(summary["lines"], 7);
@@ -175,21 +170,12 @@ fn ordering_subagents_and_stagger() {
     assert_eq!(
         field(&lines, "timestamp"),
         json!([0, 2500, 5000, 5000, 6500, 6500, 6500])
-            .as_array()
-            .unwrap()
-            .clone()
     );
-    assert_eq!(
-        field(&lines, "output_length"),
-        json!([1, 2, 4, 6, 5, 3, 7]).as_array().unwrap().clone()
-    );
+    assert_eq!(field(&lines, "output_length"), json!([1, 2, 4, 6, 5, 3, 7]));
     // Global scope: ids pass through unchanged.
     assert_eq!(
         field(&lines, "hash_ids"),
         json!([[1], [2], [4], [6], [5], [3], [7]])
-            .as_array()
-            .unwrap()
-            .clone()
     );
 }
 
@@ -216,10 +202,7 @@ fn local_scope_traces_get_disjoint_ids() {
         trace("b", "local", 64, vec![req(0.0, 128, 3, &[1, 2])]),
     );
     let (lines, _) = run_ok(&d, o, &["--stagger", "10", "--block-size", "64"]);
-    assert_eq!(
-        field(&lines, "hash_ids"),
-        json!([[1, 2], [3], [4, 5]]).as_array().unwrap().clone()
-    );
+    assert_eq!(field(&lines, "hash_ids"), json!([[1, 2], [3], [4, 5]]));
 }
 
 #[test]
@@ -246,15 +229,9 @@ fn reblocking_is_exact() {
     assert_eq!(
         field(&lines, "hash_ids"),
         json!([[1, 2, 3], [1, 2, 4], [1, 5], []])
-            .as_array()
-            .unwrap()
-            .clone()
     );
     // input_length stays the record's `in`.
-    assert_eq!(
-        field(&lines, "input_length"),
-        json!([400, 400, 330, 100]).as_array().unwrap().clone()
-    );
+    assert_eq!(field(&lines, "input_length"), json!([400, 400, 330, 100]));
     assert_eq!(summary["block_size_in"], 64);
     assert_eq!(summary["block_size_out"], 128);
     assert_eq!(summary["blocks_in"], 18);
@@ -262,10 +239,7 @@ fn reblocking_is_exact() {
 
     // m = 3: every third id, renumbered.
     let (lines, _) = run_ok(&d, o, &["--block-size", "192"]);
-    assert_eq!(
-        field(&lines, "hash_ids"),
-        json!([[1, 2], [1, 3], [4], []]).as_array().unwrap().clone()
-    );
+    assert_eq!(field(&lines, "hash_ids"), json!([[1, 2], [1, 3], [4], []]));
 }
 
 #[test]

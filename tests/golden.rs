@@ -513,17 +513,7 @@ fn a_fifo_among_the_session_logs_is_not_read() {
     let viz = tmp.path().join("viz");
     let rec = tmp.path().join("rec");
     let runs: [(&str, Vec<&std::ffi::OsStr>); 6] = [
-        (
-            "build-minimal-traces",
-            vec![
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--output-dir".as_ref(),
-                out.as_os_str(),
-                "-q".as_ref(),
-            ],
-        ),
+        ("build-minimal-traces", build_args(&db, &jsonl, &out)),
         (
             "list-conversations",
             vec![db.as_os_str(), "--jsonl-dir".as_ref(), jsonl.as_os_str()],

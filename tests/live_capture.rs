@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
-use common::{golden, ok, validate_args, visualize_all_args, SALT};
+use common::{build_args, golden, ok, validate_args, visualize_all_args, SALT};
 
 fn run(name: &str, args: &[&std::ffi::OsStr]) -> Output {
     let out = common::run(name, args);
@@ -147,17 +147,7 @@ fn readers_leave_db_untouched(db: &Path, scratch: &Path) {
     let idx = scratch.join("idx.json");
     let viz = scratch.join("viz");
     let cases: Vec<(&str, Vec<&std::ffi::OsStr>)> = vec![
-        (
-            "build-minimal-traces",
-            vec![
-                db.as_os_str(),
-                "--jsonl-dir".as_ref(),
-                jsonl.as_os_str(),
-                "--output-dir".as_ref(),
-                out.as_os_str(),
-                "--quiet".as_ref(),
-            ],
-        ),
+        ("build-minimal-traces", build_args(db, &jsonl, &out)),
         (
             "build-message-index",
             vec![db.as_os_str(), "--output".as_ref(), idx.as_os_str()],

@@ -241,37 +241,36 @@ fn render(v: &Py, st: &mut Style, out: &mut String) {
         Py::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Py::Int(lit) | Py::Float(lit) => out.push_str(lit),
         Py::Str(units) => render_str(units, st, out),
-        Py::List(items) => {
-            out.push('[');
+        Py::List(items) => render_seq(items, ('[', ']'), st, out, render),
+        Py::Dict(members) => render_seq(members, ('{', '}'), st, out, |m, st, out| {
+            render_str(&m.0, st, out);
             st.ws(out);
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    st.ws(out);
-                }
-                render(x, st, out);
-                st.ws(out);
-            }
-            out.push(']');
-        }
-        Py::Dict(members) => {
-            out.push('{');
+            out.push(':');
             st.ws(out);
-            for (i, (k, x)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    st.ws(out);
-                }
-                render_str(k, st, out);
-                st.ws(out);
-                out.push(':');
-                st.ws(out);
-                render(x, st, out);
-                st.ws(out);
-            }
-            out.push('}');
-        }
+            render(&m.1, st, out);
+        }),
     }
+}
+
+/// `open`, the items separated by commas, `close`, with drawn whitespace around each.
+fn render_seq<T>(
+    items: &[T],
+    (open, close): (char, char),
+    st: &mut Style,
+    out: &mut String,
+    item: impl Fn(&T, &mut Style, &mut String),
+) {
+    out.push(open);
+    st.ws(out);
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+            st.ws(out);
+        }
+        item(x, st, out);
+        st.ws(out);
+    }
+    out.push(close);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -47,6 +47,23 @@ pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(exe(name))
 }
 
+/// `build-minimal-traces DB --jsonl-dir JSONL --output-dir OUT --quiet`'s arguments.
+pub fn build_args<'a>(db: &'a Path, jsonl: &'a Path, out: &'a Path) -> Vec<&'a OsStr> {
+    let f: [&OsStr; 3] = [
+        "--jsonl-dir".as_ref(),
+        "--output-dir".as_ref(),
+        "--quiet".as_ref(),
+    ];
+    vec![
+        db.as_os_str(),
+        f[0],
+        jsonl.as_os_str(),
+        f[1],
+        out.as_os_str(),
+        f[2],
+    ]
+}
+
 /// `list-conversations DB --jsonl-dir JSONL --format json`'s arguments.
 pub fn list_json_args<'a>(db: &'a Path, jsonl: &'a Path) -> Vec<&'a OsStr> {
     let f: [&OsStr; 3] = ["--jsonl-dir".as_ref(), "--format".as_ref(), "json".as_ref()];
