@@ -10,7 +10,7 @@ pub mod envelope;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use rustc_hash::FxHashMap;
 use thiserror::Error;
 
@@ -379,17 +379,24 @@ pub struct RowRef<'a> {
 }
 
 impl Capture {
+    /// Run `f` on the row `id` selected by `sql` (one `?1` parameter); `None`: no such row.
+    fn by_id<T>(
+        &self,
+        sql: &str,
+        id: &str,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> T,
+    ) -> Result<Option<T>, CaptureError> {
+        let err = |e| classify(&self.path, e);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let mut rows = stmt.query([id]).map_err(err)?;
+        Ok(rows.next().map_err(err)?.map(f))
+    }
+
     /// The `timestamp` of a request id (`None`: no such row).
     pub fn timestamp_of(&self, id: &str) -> Result<Option<String>, CaptureError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT timestamp FROM requests WHERE id = ?1")
-            .map_err(|e| classify(&self.path, e))?;
-        stmt.query_row([id], |r| {
-            Ok(text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned())
+        self.by_id("SELECT timestamp FROM requests WHERE id = ?1", id, |r| {
+            text_of(r.get_ref(0).ok()).unwrap_or_default().to_owned()
         })
-        .optional()
-        .map_err(|e| classify(&self.path, e))
     }
 
     /// Run `f` on a row borrowed in place (no copy of its body), by request id.
@@ -398,20 +405,15 @@ impl Capture {
         id: &str,
         f: impl FnOnce(RowRef<'_>) -> T,
     ) -> Result<Option<T>, CaptureError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, timestamp, body, response FROM requests WHERE id = ?1")
-            .map_err(|e| classify(&self.path, e))?;
-        let mut rows = stmt.query([id]).map_err(|e| classify(&self.path, e))?;
-        let Some(r) = rows.next().map_err(|e| classify(&self.path, e))? else {
-            return Ok(None);
-        };
-        Ok(Some(f(RowRef {
-            id,
-            timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
-            body: text_of(r.get_ref(2).ok()),
-            response: text_of(r.get_ref(3).ok()),
-        })))
+        let sql = "SELECT id, timestamp, body, response FROM requests WHERE id = ?1";
+        self.by_id(sql, id, |r| {
+            f(RowRef {
+                id,
+                timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
+                body: text_of(r.get_ref(2).ok()),
+                response: text_of(r.get_ref(3).ok()),
+            })
+        })
     }
 }
 
@@ -420,18 +422,10 @@ impl Capture {
     /// it; a sub-agent's requests carry their parent's): `None` when the row, the header
     /// or a readable `headers` column is missing.
     pub fn session_header(&self, id: &str) -> Result<Option<String>, CaptureError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT headers FROM requests WHERE id = ?1")
-            .map_err(|e| classify(&self.path, e))?;
-        let mut rows = stmt.query([id]).map_err(|e| classify(&self.path, e))?;
-        let Some(r) = rows.next().map_err(|e| classify(&self.path, e))? else {
-            return Ok(None);
-        };
-        let Some(text) = text_of(r.get_ref(0).ok()) else {
-            return Ok(None);
-        };
-        let Ok(serde_json::Value::Object(headers)) = serde_json::from_str(text) else {
+        let headers = self.by_id("SELECT headers FROM requests WHERE id = ?1", id, |r| {
+            text_of(r.get_ref(0).ok()).and_then(|t| serde_json::from_str(t).ok())
+        })?;
+        let Some(Some(serde_json::Value::Object(headers))) = headers else {
             return Ok(None);
         };
         let value = headers
