@@ -124,11 +124,11 @@ impl Catalog {
             .map(|k| k.id.clone())
             .collect();
         let attempts = FirstAttempts::build(cap, &named)?;
-        let db = cap.path().to_owned();
+        let caps = crate::capture::Pool::new(Capture::open(cap.path())?);
         // Rows are read and their facts taken per session file, in parallel (one
-        // read-only connection per task); results keep file order.
+        // pooled read-only connection per task); results keep file order.
         let load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
-            let cap = Capture::open(&db)?;
+            let cap = caps.get()?;
             let mut scratch = String::new();
             let mut rows = Vec::with_capacity(keys.len());
             for k in keys {
