@@ -141,7 +141,8 @@ mod tests {
 pub enum Earlier {
     /// Trace files (`*.json` that read as traces).
     Traces,
-    /// Session logs written by recover-conversations (`*-recovered*.jsonl`).
+    /// Session logs written by recover-conversations (`*-recovered*.jsonl` and their
+    /// sub-agents' `*-recovered/subagents/agent-*.jsonl`).
     RecoveredLogs,
 }
 
@@ -157,7 +158,22 @@ impl Earlier {
                     && std::fs::read_to_string(path)
                         .is_ok_and(|t| kvtrace::trace::read::Trace::parse(&t).is_ok())
             }
-            Earlier::RecoveredLogs => name.ends_with(".jsonl") && name.contains("-recovered"),
+            Earlier::RecoveredLogs => {
+                // `<stem>-recovered.jsonl`, or a sub-agent's file beside it:
+                // `<stem>-recovered/subagents/agent-<id>.jsonl`.
+                let component = |up: usize| {
+                    path.ancestors()
+                        .nth(up)
+                        .and_then(Path::file_name)
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                name.ends_with(".jsonl")
+                    && (name.contains("-recovered")
+                        || (name.starts_with("agent-")
+                            && component(1) == "subagents"
+                            && component(2).ends_with("-recovered")))
+            }
         }
     }
 }

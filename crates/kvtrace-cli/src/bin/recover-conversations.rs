@@ -16,15 +16,16 @@ use kvtrace_cli::{unusable, Failure};
     about = "Recover conversations from requests.db alone (when session logs are lost) as Claude Code session files",
     after_help = "EXAMPLE:\n  recover-conversations capture/requests.db --output-dir recovered \\\n      --exclude-indexed ~/.claude/projects/myproj\n  build-minimal-traces capture/requests.db --jsonl-dir recovered --output-dir traces\n\n\
 Turns are chained on salted 64-token block hashes: a request continues the conversation\n\
-whose latest turn is at most --max-gap seconds older and keeps at least 90% of its\n\
-blocks. Sub-agents come out as conversations of their own; a compaction starts a new one.\n\
+whose latest turn it extends (keeping at least 90% of its blocks), across compactions and\n\
+pauses of any length (--max-gap sets a limit). A sub-agent is linked to the parent turn\n\
+whose Task/Agent call carried its prompt and written as <stem>/subagents/agent-<id>.jsonl.\n\
 --validate-against DIR scores the recovery against real session logs of the same capture."
 )]
 struct Args {
     /// The capture (requests.db from claude-code-proxy).
     db: PathBuf,
-    /// Where to write <12 hex>-recovered.jsonl session files (a folder holding recovered
-    /// logs of an earlier run is refused unless --force).
+    /// Where to write <12 hex>-recovered.jsonl session files and their sub-agents' files
+    /// (a folder holding recovered logs of an earlier run is refused unless --force).
     #[arg(long)]
     output_dir: PathBuf,
     /// Replace the recovered logs of an earlier run (those not rewritten are removed).

@@ -190,14 +190,7 @@ impl Response {
 /// The text of a stored reply: its body's text blocks, else the `text_delta`s of its
 /// streamed chunks; `None` without any text.
 pub fn reply_text(response: &str) -> Option<String> {
-    let Some(Value::Object(env)) = crate::pyjson::to_serde(response) else {
-        return None;
-    };
-    let body = match env.get("body") {
-        Some(Value::Object(b)) => Some(Value::Object(b.clone())),
-        Some(Value::String(s)) => crate::pyjson::to_serde(s),
-        _ => None,
-    };
+    let (env, body) = envelope_and_body(response)?;
     let mut text = String::new();
     if let Some(Value::Array(blocks)) = body.as_ref().and_then(|b| b.get("content")) {
         for b in blocks {
@@ -224,6 +217,93 @@ pub fn reply_text(response: &str) -> Option<String> {
         }
     }
     (!text.is_empty()).then_some(text)
+}
+
+/// A stored reply's envelope and its message body (an object, or a string holding one).
+fn envelope_and_body(response: &str) -> Option<(Map<String, Value>, Option<Value>)> {
+    let Some(Value::Object(env)) = crate::pyjson::to_serde(response) else {
+        return None;
+    };
+    let body = match env.get("body") {
+        Some(Value::Object(b)) => Some(Value::Object(b.clone())),
+        Some(Value::String(s)) => crate::pyjson::to_serde(s),
+        _ => None,
+    };
+    Some((env, body))
+}
+
+/// A `tool_use` block of a reply: its id, tool name and input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUse {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+}
+
+/// The `tool_use` blocks of a stored reply: its body's, then those its streamed chunks
+/// open (`content_block_start`) that the body lacks (a proxy may rebuild the body with its
+/// text blocks only), each input joined from its `input_json_delta` pieces. A block whose
+/// joined input does not parse keeps the input the start event gave.
+pub fn reply_tool_uses(response: &str) -> Vec<ToolUse> {
+    let Some((env, body)) = envelope_and_body(response) else {
+        return Vec::new();
+    };
+    let of_block = |b: &Value, input: Option<Value>| -> Option<ToolUse> {
+        (b.get("type")?.as_str()? == "tool_use").then_some(())?;
+        Some(ToolUse {
+            id: b.get("id")?.as_str()?.to_owned(),
+            name: b.get("name")?.as_str()?.to_owned(),
+            input: input
+                .or_else(|| b.get("input").cloned())
+                .unwrap_or(Value::Null),
+        })
+    };
+    let mut uses: Vec<ToolUse> = match body.as_ref().and_then(|b| b.get("content")) {
+        Some(Value::Array(blocks)) => blocks.iter().filter_map(|b| of_block(b, None)).collect(),
+        _ => Vec::new(),
+    };
+    let Some(Value::Array(lines)) = env.get("streamingChunks") else {
+        return uses;
+    };
+    // (index, start block, joined partial input) in start order.
+    let mut open: Vec<(u64, Value, String)> = Vec::new();
+    for line in lines.iter().filter_map(Value::as_str) {
+        let Some(event) = parse_sse_line(line) else {
+            continue;
+        };
+        let index = event.get("index").and_then(Value::as_u64);
+        match event.get("type").and_then(Value::as_str) {
+            Some("content_block_start") => {
+                if let (Some(i), Some(b)) = (index, event.get("content_block")) {
+                    open.push((i, b.clone(), String::new()));
+                }
+            }
+            Some("content_block_delta") => {
+                let piece = event
+                    .get("delta")
+                    .filter(|d| d.get("type").and_then(Value::as_str) == Some("input_json_delta"))
+                    .and_then(|d| d.get("partial_json"))
+                    .and_then(Value::as_str);
+                if let (Some(i), Some(piece)) = (index, piece) {
+                    if let Some(entry) = open.iter_mut().rev().find(|e| e.0 == i) {
+                        entry.2.push_str(piece);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (_, b, joined) in &open {
+        let input = (!joined.is_empty())
+            .then(|| crate::pyjson::to_serde(joined))
+            .flatten();
+        if let Some(t) = of_block(b, input) {
+            if !uses.iter().any(|u| u.id == t.id) {
+                uses.push(t);
+            }
+        }
+    }
+    uses
 }
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);

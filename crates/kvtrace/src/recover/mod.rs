@@ -15,6 +15,7 @@
 //! 5. With `--validate-against`, **score** against the real logs ([`truth`], [`score`]).
 
 pub mod chain;
+pub mod link;
 pub mod output;
 pub mod scan;
 pub mod score;
@@ -115,6 +116,8 @@ pub struct Validation {
     pub real_requests: usize,
     pub as_logged: Score,
     pub cut_at_compactions: Score,
+    /// Sub-agents linked to the parent turn that spawned them.
+    pub subagents: score::LinkScore,
 }
 
 /// What a run did.
@@ -153,6 +156,10 @@ pub struct RecoverSummary {
     pub conversations: u64,
     /// Conversations of a single turn.
     pub single_turn_conversations: u64,
+    /// Conversations linked as sub-agents to the parent turn that spawned them (written
+    /// under the parent's `subagents/`), and how many of them the tool result named.
+    pub subagents_linked: u64,
+    pub agent_ids_from_results: u64,
     pub files: u64,
     pub output_dir: String,
     /// The session files written.
@@ -444,17 +451,27 @@ fn run_in_pool(
         path: opts.output_dir.clone(),
         source,
     })?;
-    let stems = write_sessions(&opts.output_dir, &rows, &conversations)?;
-    s.files = stems.len() as u64;
-    s.written = stems
+    let links = link::link(&Capture::open(db)?, &rows, &conversations)?;
+    s.subagents_linked = links.len() as u64;
+    s.agent_ids_from_results = links
         .iter()
-        .filter(|st| !st.is_empty())
-        .map(|st| opts.output_dir.join(format!("{st}.jsonl")))
-        .collect();
+        .filter(|l| l.result.as_ref().and_then(|r| r.agent_id.as_ref()) == Some(&l.agent_id))
+        .count() as u64;
+    let (stems, written) = write_sessions(&opts.output_dir, &rows, &conversations, &links)?;
+    s.files = written.len() as u64;
+    s.written = written;
 
     // 5. Score.
     if let Some(dir) = &opts.validate_against {
         let real = truth::load(db, dir, &index)?;
+        let recovered_links: Vec<(String, String)> = links
+            .iter()
+            .map(|l| {
+                let child = &rows[conversations[l.child][0]].id;
+                let parent = &rows[conversations[l.parent][l.turn]].id;
+                (child.clone(), parent.clone())
+            })
+            .collect();
         let mut recovered: FxHashMap<String, u32> = FxHashMap::default();
         for (c, members) in conversations.iter().enumerate() {
             for &r in members {
@@ -465,24 +482,58 @@ fn run_in_pool(
             real_requests: real.whole.len(),
             as_logged: score::score(&real.whole, &real.whole_names, &recovered, &stems),
             cut_at_compactions: score::score(&real.pieces, &real.piece_names, &recovered, &stems),
+            subagents: score::score_links(&real.links, &recovered_links),
         });
     }
     Ok(s)
 }
 
-/// Write one session file per conversation; returns their stems in conversation order.
-fn write_sessions(
+/// Write one session file per parent conversation and one agent file per linked
+/// sub-agent (`<stem>/subagents/agent-<id>.jsonl`, the layout of current Claude Code);
+/// returns every conversation's name in conversation order (a sub-agent's is
+/// `<parent stem>/agent-<id>`) and the paths written.
+fn write_sessions<'l>(
     dir: &Path,
     rows: &[RowInfo],
     conversations: &[Vec<usize>],
-) -> Result<Vec<String>, RecoverError> {
+    links: &'l [link::Link],
+) -> Result<(Vec<String>, Vec<PathBuf>), RecoverError> {
     let mut used: FxHashSet<String> = FxHashSet::default();
-    let mut stems = Vec::with_capacity(conversations.len());
-    for members in conversations {
+    let mut stems = vec![String::new(); conversations.len()];
+    let mut written = Vec::new();
+    let mut link_of_child: FxHashMap<usize, &link::Link> = FxHashMap::default();
+    let mut links_of_parent: FxHashMap<usize, Vec<&link::Link>> = FxHashMap::default();
+    for l in links {
+        link_of_child.insert(l.child, l);
+        links_of_parent.entry(l.parent).or_default().push(l);
+    }
+    let facts = |r: usize| output::EntryFacts {
+        message_id: &rows[r].message_id,
+        model: rows[r].model.as_deref().unwrap_or("unknown"),
+        ts: rows[r].ts,
+    };
+    let write = |path: PathBuf, text: String| -> Result<PathBuf, RecoverError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| RecoverError::OutputDir {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        crate::trace::write_atomic(&path, text.as_bytes()).map_err(|source| {
+            RecoverError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(path)
+    };
+    for (c, members) in conversations.iter().enumerate() {
         let Some(&first) = members.first() else {
-            stems.push(String::new());
             continue;
         };
+        if link_of_child.contains_key(&c) {
+            continue;
+        }
         let mut attempt = 0;
         let stem = loop {
             let stem = output::stem_for(&rows[first].id, attempt);
@@ -491,21 +542,63 @@ fn write_sessions(
             }
             attempt += 1;
         };
-        let facts: Vec<output::EntryFacts<'_>> = members
-            .iter()
-            .map(|&r| output::EntryFacts {
-                message_id: &rows[r].message_id,
-                model: rows[r].model.as_deref().unwrap_or("unknown"),
-                ts: rows[r].ts,
-            })
-            .collect();
-        let text = output::session_text(&stem, &facts);
-        let path = dir.join(format!("{stem}.jsonl"));
-        crate::trace::write_atomic(&path, text.as_bytes())
-            .map_err(|source| RecoverError::Write { path, source })?;
-        stems.push(stem);
+        let mine = links_of_parent.remove(&c).unwrap_or_default();
+        let mut w = output::SessionWriter::new(&stem, None);
+        let entry = |l: &'l link::Link| -> (Option<usize>, output::LinkEntry<'l>) {
+            let child = &conversations[l.child];
+            let result = l.result.as_ref();
+            // Without a result in the capture: when the sub-agent's last request was made.
+            let ts = match result {
+                Some(f) => rows[members[f.turn]].ts,
+                None => rows[child[child.len() - 1]].ts,
+            };
+            (
+                result.map(|f| f.turn),
+                output::LinkEntry {
+                    tool_use_id: &l.call.tool_use_id,
+                    agent_id: &l.agent_id,
+                    status: result.map_or("unknown", |f| f.status),
+                    total_duration_ms: result.and_then(|f| f.duration_ms),
+                    total_tokens: result.and_then(|f| f.total_tokens),
+                    total_tool_use_count: result.and_then(|f| f.tool_uses),
+                    ts,
+                },
+            )
+        };
+        let entries: Vec<(Option<usize>, output::LinkEntry<'_>)> =
+            mine.iter().map(|l| entry(l)).collect();
+        for (k, &r) in members.iter().enumerate() {
+            for (_, e) in entries.iter().filter(|(at, _)| *at == Some(k)) {
+                w.link(e);
+            }
+            let calls: Vec<&link::SpawnCall> = mine
+                .iter()
+                .filter(|l| l.turn == k)
+                .map(|l| &l.call)
+                .collect();
+            w.assistant(&facts(r), &calls);
+        }
+        for (_, e) in entries.iter().filter(|(at, _)| at.is_none()) {
+            w.link(e);
+        }
+        written.push(write(dir.join(format!("{stem}.jsonl")), w.finish())?);
+        for l in &mine {
+            let child = &conversations[l.child];
+            let mut a = output::SessionWriter::new(&stem, Some(&l.agent_id));
+            a.prompt(&l.call.prompt, rows[child[0]].ts);
+            for &r in child {
+                a.assistant(&facts(r), &[]);
+            }
+            let path = dir
+                .join(&stem)
+                .join("subagents")
+                .join(format!("agent-{}.jsonl", l.agent_id));
+            written.push(write(path, a.finish())?);
+            stems[l.child] = format!("{stem}/agent-{}", l.agent_id);
+        }
+        stems[c] = stem;
     }
-    Ok(stems)
+    Ok((stems, written))
 }
 
 impl RecoverSummary {
@@ -514,6 +607,7 @@ impl RecoverSummary {
         let s = self;
         let mut t = format!(
         "{} conversations ({} of one turn) from {} turns written to {} ({} files)\n\
+         {} sub-agents linked to the parent turn that spawned them ({} agent ids named by the tool results)\n\
          rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}\n\
          skipped: {} unusable responses, {} superseded, {} bad bodies, {} bad timestamps, {} missing rows",
         s.conversations,
@@ -521,6 +615,8 @@ impl RecoverSummary {
         s.recovered_turns,
         s.output_dir,
         s.files,
+        s.subagents_linked,
+        s.agent_ids_from_results,
         s.rows,
         s.candidates,
         s.old_proxy_pairs,
@@ -574,6 +670,16 @@ impl Validation {
                 ));
             }
         }
+        let l = &v.subagents;
+        t.push_str(&format!(
+            "\n  sub-agents: {}/{} linked to the turn that spawned them ({:.1}%), {} to another turn, {} unlinked, {} false links",
+            l.linked_right,
+            l.real_subagents,
+            l.right_share * 100.0,
+            l.linked_wrong,
+            l.unlinked,
+            l.false_links
+        ));
         t
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use super::link::SpawnCall;
 use crate::stamp::Stamp;
 
 /// One turn as written.
@@ -74,23 +75,134 @@ fn quoted(s: &str) -> String {
 
 /// The whole file: one line per turn, each ending in a newline.
 pub fn session_text(stem: &str, turns: &[EntryFacts<'_>]) -> String {
-    let mut out = String::with_capacity(turns.len() * 400);
-    let mut parent: Option<String> = None;
-    for (k, t) in turns.iter().enumerate() {
-        let uuid = entry_uuid(stem, k);
-        let parent_text = parent.as_deref().map_or("null".to_owned(), quoted);
-        let _ = writeln!(
-            out,
-            "{{\"parentUuid\":{parent_text},\"isSidechain\":false,\"userType\":\"external\",\"sessionId\":{sid},\"type\":\"assistant\",\"message\":{{\"id\":{mid},\"type\":\"message\",\"role\":\"assistant\",\"model\":{model},\"content\":[]}},\"uuid\":{uuid_q},\"timestamp\":{ts}}}",
-            sid = quoted(stem),
-            mid = quoted(t.message_id),
-            model = quoted(t.model),
-            uuid_q = quoted(&uuid),
-            ts = quoted(&claude_timestamp(t.ts)),
-        );
-        parent = Some(uuid);
+    let mut w = SessionWriter::new(stem, None);
+    for t in turns {
+        w.assistant(t, &[]);
     }
-    out
+    w.finish()
+}
+
+/// What a parent's tool result for a spawning call records (`toolUseResult`).
+#[derive(Debug, Clone)]
+pub struct LinkEntry<'a> {
+    pub tool_use_id: &'a str,
+    pub agent_id: &'a str,
+    pub status: &'a str,
+    pub total_duration_ms: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub total_tool_use_count: Option<u64>,
+    pub ts: Stamp,
+}
+
+/// Writes the entries of one session file, chained by `uuid`/`parentUuid`: a parent
+/// file (`agent` = `None`), or a sub-agent's file (sidechain entries with its `agentId`,
+/// `sessionId` = the parent's).
+pub struct SessionWriter<'a> {
+    stem: &'a str,
+    agent: Option<&'a str>,
+    out: String,
+    parent: Option<String>,
+    k: usize,
+}
+
+impl<'a> SessionWriter<'a> {
+    pub fn new(stem: &'a str, agent: Option<&'a str>) -> SessionWriter<'a> {
+        SessionWriter {
+            stem,
+            agent,
+            out: String::new(),
+            parent: None,
+            k: 0,
+        }
+    }
+
+    /// One entry: `kind` with its `message` object text and any members after it.
+    fn entry(&mut self, kind: &str, message: &str, extra: &str, ts: Stamp) {
+        let uuid = match self.agent {
+            None => entry_uuid(self.stem, self.k),
+            Some(a) => entry_uuid(&format!("{}/{a}", self.stem), self.k),
+        };
+        self.k += 1;
+        let parent_text = self.parent.as_deref().map_or("null".to_owned(), quoted);
+        let agent = self
+            .agent
+            .map(|a| format!(",\"agentId\":{}", quoted(a)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            self.out,
+            "{{\"parentUuid\":{parent_text},\"isSidechain\":{side},\"userType\":\"external\",\"sessionId\":{sid}{agent},\"type\":\"{kind}\",\"message\":{message}{extra},\"uuid\":{uuid_q},\"timestamp\":{ts}}}",
+            side = self.agent.is_some(),
+            sid = quoted(self.stem),
+            uuid_q = quoted(&uuid),
+            ts = quoted(&claude_timestamp(ts)),
+        );
+        self.parent = Some(uuid);
+    }
+
+    /// A turn's reply, with the spawning calls it made (as `tool_use` blocks).
+    pub fn assistant(&mut self, t: &EntryFacts<'_>, calls: &[&SpawnCall]) {
+        let mut content = String::new();
+        for (i, c) in calls.iter().enumerate() {
+            let mut input = format!("\"prompt\":{}", quoted(&c.prompt));
+            if let Some(d) = &c.description {
+                input = format!("\"description\":{},{input}", quoted(d));
+            }
+            if let Some(k) = &c.subagent_type {
+                input.push_str(&format!(",\"subagent_type\":{}", quoted(k)));
+            }
+            let _ = write!(
+                content,
+                "{sep}{{\"type\":\"tool_use\",\"id\":{},\"name\":{},\"input\":{{{input}}}}}",
+                quoted(&c.tool_use_id),
+                quoted(&c.name),
+                sep = if i == 0 { "" } else { "," },
+            );
+        }
+        let message = format!(
+            "{{\"id\":{},\"type\":\"message\",\"role\":\"assistant\",\"model\":{},\"content\":[{content}]}}",
+            quoted(t.message_id),
+            quoted(t.model)
+        );
+        self.entry("assistant", &message, "", t.ts);
+    }
+
+    /// A sub-agent's prompt: the first user message of its file.
+    pub fn prompt(&mut self, text: &str, ts: Stamp) {
+        let message = format!("{{\"role\":\"user\",\"content\":{}}}", quoted(text));
+        self.entry("user", &message, "", ts);
+    }
+
+    /// The parent's tool result of a spawning call, linking the sub-agent's file.
+    pub fn link(&mut self, l: &LinkEntry<'_>) {
+        let message = format!(
+            "{{\"role\":\"user\",\"content\":[{{\"type\":\"tool_result\",\"tool_use_id\":{}}}]}}",
+            quoted(l.tool_use_id)
+        );
+        let mut result = format!(
+            "\"status\":{},\"agentId\":{}",
+            quoted(l.status),
+            quoted(l.agent_id)
+        );
+        for (key, v) in [
+            ("totalDurationMs", l.total_duration_ms),
+            ("totalTokens", l.total_tokens),
+            ("totalToolUseCount", l.total_tool_use_count),
+        ] {
+            if let Some(v) = v {
+                let _ = write!(result, ",\"{key}\":{v}");
+            }
+        }
+        self.entry(
+            "user",
+            &message,
+            &format!(",\"toolUseResult\":{{{result}}}"),
+            l.ts,
+        );
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
 }
 
 #[cfg(test)]

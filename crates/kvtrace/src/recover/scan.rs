@@ -48,6 +48,8 @@ pub struct RowInfo {
     pub writes_summary: Option<u64>,
     /// The request opens with a compaction's summary: the key of its core.
     pub opens_with_summary: Option<u64>,
+    /// The `Task`/`Agent` calls of the reply (sub-agents it spawns).
+    pub spawns: Vec<super::link::SpawnCall>,
 }
 
 /// The key of a compaction summary's core, the same on both sides: in the model's reply
@@ -193,6 +195,10 @@ pub fn describe(
     } else {
         None
     };
+    let spawns = row
+        .response
+        .map(super::link::spawn_calls)
+        .unwrap_or_default();
     Ok(RowInfo {
         order,
         id: row.id.to_owned(),
@@ -207,6 +213,7 @@ pub fn describe(
         session: None,
         writes_summary,
         opens_with_summary,
+        spawns,
     })
 }
 
@@ -281,6 +288,7 @@ mod tests {
             session: None,
             writes_summary: None,
             opens_with_summary: None,
+            spawns: Vec::new(),
         }
     }
 

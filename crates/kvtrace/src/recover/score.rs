@@ -139,6 +139,55 @@ pub fn score(
     }
 }
 
+/// Sub-agent links against the real logs' links.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LinkScore {
+    /// Real sub-agents whose first request and spawning turn are both in the capture.
+    pub real_subagents: usize,
+    /// Linked to the parent turn that spawned them.
+    pub linked_right: usize,
+    /// Linked to another turn.
+    pub linked_wrong: usize,
+    /// Not linked (left as a conversation of their own, or merged into another).
+    pub unlinked: usize,
+    /// Recovered links whose sub-agent is not a real one (a conversation the logs do not
+    /// link, or that starts elsewhere).
+    pub false_links: usize,
+    /// linked_right / real_subagents (1 when there are none).
+    pub right_share: f64,
+}
+
+/// Score links: `real` and `recovered` are (sub-agent's first request id, spawning turn's
+/// request id) pairs.
+pub fn score_links(real: &[(String, String)], recovered: &[(String, String)]) -> LinkScore {
+    let rec: FxHashMap<&str, &str> = recovered
+        .iter()
+        .map(|(c, p)| (c.as_str(), p.as_str()))
+        .collect();
+    let (mut right, mut wrong, mut unlinked) = (0, 0, 0);
+    for (child, parent) in real {
+        match rec.get(child.as_str()) {
+            Some(p) if p == parent => right += 1,
+            Some(_) => wrong += 1,
+            None => unlinked += 1,
+        }
+    }
+    let real_children: rustc_hash::FxHashSet<&str> = real.iter().map(|(c, _)| c.as_str()).collect();
+    let false_links = rec.keys().filter(|c| !real_children.contains(*c)).count();
+    LinkScore {
+        real_subagents: real.len(),
+        linked_right: right,
+        linked_wrong: wrong,
+        unlinked,
+        false_links,
+        right_share: if real.is_empty() {
+            1.0
+        } else {
+            right as f64 / real.len() as f64
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +222,25 @@ mod tests {
         assert_eq!(s.worst_split[0].lost_pairs, 4);
         assert_eq!(s.worst_merged[0].name, "r1");
         assert_eq!(s.worst_merged[0].spread, 2);
+    }
+
+    #[test]
+    fn links_are_scored_by_spawning_turn() {
+        let pair = |c: &str, p: &str| (c.to_owned(), p.to_owned());
+        let real = [pair("a", "p1"), pair("b", "p1"), pair("c", "p2")];
+        let rec = [pair("a", "p1"), pair("b", "p2"), pair("x", "p1")];
+        let s = score_links(&real, &rec);
+        assert_eq!(
+            (
+                s.real_subagents,
+                s.linked_right,
+                s.linked_wrong,
+                s.unlinked,
+                s.false_links
+            ),
+            (3, 1, 1, 1, 1)
+        );
+        assert!((s.right_share - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(score_links(&[], &[]).right_share, 1.0);
     }
 }

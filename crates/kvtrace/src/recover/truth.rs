@@ -59,6 +59,9 @@ pub struct Truth {
     /// Request id → piece (conversations cut at compactions).
     pub pieces: FxHashMap<String, u32>,
     pub piece_names: Vec<String>,
+    /// Real sub-agents: (first request id of the sub-agent, request id of the parent turn
+    /// whose reply spawned it), as the parent logs link them.
+    pub links: Vec<(String, String)>,
 }
 
 /// Read the real conversations of `dir` against the capture `db`.
@@ -113,15 +116,17 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
         )
         .collect();
     let mut truth = Truth::default();
+    let mut first_of: FxHashMap<String, String> = FxHashMap::default();
     for (name, rows) in gathered
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .flatten()
     {
-        if rows.is_empty() {
+        let Some((first, _)) = rows.first() else {
             continue;
-        }
+        };
+        first_of.insert(name.clone(), first.clone());
         let conv = truth.whole_names.len() as u32;
         truth.whole_names.push(name.clone());
         let mut piece = truth.piece_names.len() as u32;
@@ -141,5 +146,40 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
             truth.pieces.insert(rid, piece);
         }
     }
+    truth.links = real_links(&sessions, index, &first_of);
     Ok(truth)
+}
+
+/// Each parent log's links whose spawning call and sub-agent requests are in the capture.
+/// `first_of`: first request id of each gathered file, by the name `load` gives it.
+fn real_links(
+    sessions: &SessionDir,
+    index: &MessageIndex,
+    first_of: &FxHashMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut links = Vec::new();
+    for path in &sessions.parents {
+        // An unreadable parent is counted where it is gathered.
+        let Ok(log) = SessionLog::read(path) else {
+            continue;
+        };
+        let stem = log.stem();
+        for link in &log.links {
+            let Some(parent_row) = log
+                .spawn_for(link)
+                .and_then(|s| s.message_id.as_deref())
+                .and_then(|m| index.get(m))
+            else {
+                continue;
+            };
+            let name = match log.inline_agent(&link.agent_id) {
+                Some(_) => format!("{stem}/{}", link.agent_id),
+                None => format!("agent-{}", link.agent_id),
+            };
+            if let Some(first) = first_of.get(&name) {
+                links.push((first.clone(), parent_row.to_owned()));
+            }
+        }
+    }
+    links
 }

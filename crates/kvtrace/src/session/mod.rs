@@ -62,6 +62,8 @@ pub struct Spawn {
     pub prompt: Option<String>,
     /// Time of the assistant entry holding the tool_use.
     pub entry_time: Option<Stamp>,
+    /// `message.id` of that entry (the response that made the call).
+    pub message_id: Option<String>,
 }
 
 /// A parent → sub-agent link: a user entry whose `toolUseResult` has `agentId`.
@@ -302,6 +304,7 @@ impl SessionLog {
                         m.lines += 1;
                     }
                 }
+                let message_id = msg.get("id").and_then(Value::as_str);
                 if let Some(Value::Array(blocks)) = msg.get("content") {
                     for b in blocks {
                         let is_spawn = b.get("type").and_then(Value::as_str) == Some("tool_use")
@@ -318,6 +321,7 @@ impl SessionLog {
                             prompt: text_at(b, "/input/prompt"),
                             subagent_type: text_at(b, "/input/subagent_type"),
                             entry_time: time,
+                            message_id: message_id.map(str::to_owned),
                         });
                     }
                 }
