@@ -63,35 +63,205 @@ fn message_sets(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-type Signature = Vec<(String, u64, u64, Vec<u64>)>;
+/// One request record: (t, in, out, hash_ids).
+type Record = (String, u64, u64, Vec<u64>);
 
-/// Per trace file: the (t, in, out, hash_ids) of its requests.
-fn signatures(dir: &Path) -> BTreeMap<String, Signature> {
+/// A sub-agent entry: spawn `t`, type, status and its records.
+#[derive(Debug, Clone, PartialEq)]
+struct AgentSig {
+    t: f64,
+    kind: Value,
+    status: Value,
+    records: Vec<Record>,
+}
+
+/// A trace: the parent's records in order and its sub-agent entries, hash ids renumbered
+/// by first appearance (parent first, then the entries in an order that does not depend
+/// on ids), so two traces of the same content compare equal whatever order siblings
+/// spawned in the same second were placed in.
+#[derive(Debug, Clone, PartialEq)]
+struct TraceSig {
+    parent: Vec<Record>,
+    agents: Vec<AgentSig>,
+}
+
+fn records(list: &[Value]) -> Vec<Record> {
+    list.iter()
+        .filter(|r| r["type"] != "subagent")
+        .map(|r| {
+            (
+                r["t"].to_string(),
+                r["in"].as_u64().unwrap(),
+                r["out"].as_u64().unwrap(),
+                r["hash_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.as_u64().unwrap())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Per trace file, by trace id.
+fn signatures(dir: &Path) -> BTreeMap<String, TraceSig> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let sig = v["requests"]
-            .as_array()
-            .unwrap()
+        let list = v["requests"].as_array().unwrap();
+        let parent = records(list);
+        let mut agents: Vec<AgentSig> = list
             .iter()
-            .map(|r| {
-                (
-                    r["t"].to_string(),
-                    r["in"].as_u64().unwrap(),
-                    r["out"].as_u64().unwrap(),
-                    r["hash_ids"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|h| h.as_u64().unwrap())
-                        .collect(),
-                )
+            .filter(|r| r["type"] == "subagent")
+            .map(|a| AgentSig {
+                t: a["t"].as_f64().unwrap(),
+                kind: a["subagent_type"].clone(),
+                status: a["status"].clone(),
+                records: records(a["requests"].as_array().unwrap()),
             })
             .collect();
-        out.insert(v["id"].as_str().unwrap().to_owned(), sig);
+        let shape = |a: &AgentSig| -> Vec<(u64, u64, String)> {
+            a.records.iter().map(|r| (r.1, r.2, r.0.clone())).collect()
+        };
+        agents.sort_by_key(shape);
+        let mut ids: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut renumber = |recs: &mut Vec<Record>| {
+            for r in recs.iter_mut() {
+                for h in r.3.iter_mut() {
+                    let next = ids.len() as u64 + 1;
+                    *h = *ids.entry(*h).or_insert(next);
+                }
+            }
+        };
+        let mut parent = parent;
+        renumber(&mut parent);
+        for a in &mut agents {
+            renumber(&mut a.records);
+        }
+        out.insert(
+            v["id"].as_str().unwrap().to_owned(),
+            TraceSig { parent, agents },
+        );
     }
     out
+}
+
+/// Equal content; a sub-agent's spawn `t` may differ by up to a second (the recovered
+/// spawn is its first request's row time, the proxy's timestamps have whole seconds; the
+/// real one is its prompt line's).
+fn same_trace(real: &TraceSig, rec: &TraceSig) -> bool {
+    real.parent == rec.parent
+        && real.agents.len() == rec.agents.len()
+        && real.agents.iter().zip(&rec.agents).all(|(a, b)| {
+            (a.t - b.t).abs() <= 1.0
+                && a.kind == b.kind
+                && a.status == b.status
+                && a.records == b.records
+        })
+}
+
+/// Each parent session file's message ids and the id sets of the sub-agents it links.
+type Family = (BTreeSet<String>, BTreeSet<BTreeSet<String>>);
+
+fn families(dir: &Path) -> BTreeMap<String, Family> {
+    let sessions = match SessionDir::scan(dir) {
+        Ok(s) => s,
+        Err(kvtrace::session::SessionDirError::Empty(_)) => return BTreeMap::new(),
+        Err(e) => panic!("{e}"),
+    };
+    let mut out = BTreeMap::new();
+    for f in &sessions.parents {
+        let log = SessionLog::read(f).unwrap();
+        let agents = log
+            .links
+            .iter()
+            .filter_map(|l| sessions.agent_log(&log, &l.agent_id))
+            .map(|a| a.unwrap().message_ids.into_iter().collect())
+            .filter(|ids: &BTreeSet<String>| !ids.is_empty())
+            .collect();
+        out.insert(
+            log.stem(),
+            (log.message_ids.iter().cloned().collect(), agents),
+        );
+    }
+    out
+}
+
+/// Build traces (sub-agents nested) from the real logs and from the recovered ones, and
+/// compare every conversation recovered exactly (the parent and each of its sub-agents).
+/// Returns how many traces were compared, and how many of them have sub-agents.
+fn round_trip(label: &str, capture: &Path, rec: &Path, tmp: &Path) -> (usize, usize) {
+    let jsonl = capture.join("jsonl");
+    // Round trip: traces of the recovered files, sub-agents nested, equal the real ones
+    // for conversations recovered exactly (the parent and each of its sub-agents). Traces
+    // are built anonymized (named trace_0001, …) so that the two sets can be compared by
+    // content rather than by name.
+    let real_tr = tmp.join("real_tr");
+    let rec_tr = tmp.join("rec_tr");
+    let db = capture.join("requests.db");
+    let common = [
+        "--salt",
+        SALT,
+        "--local-hash-ids",
+        "--include-subagents",
+        "--quiet",
+    ];
+    let mut a = vec![
+        p(&db),
+        "--jsonl-dir",
+        p(&jsonl),
+        "--output-dir",
+        p(&real_tr),
+    ];
+    a.extend(common);
+    common::ok("build-minimal-traces", &a);
+    let mut a = vec![
+        p(&db),
+        "--jsonl-dir",
+        p(rec),
+        "--output-dir",
+        p(&rec_tr),
+        "--anonymize",
+    ];
+    a.extend(common);
+    common::ok("build-minimal-traces", &a);
+    let real_sigs = signatures(&real_tr);
+    let rec_sigs: Vec<TraceSig> = signatures(&rec_tr).into_values().collect();
+    let real_families = families(&jsonl);
+    let rec_families: BTreeSet<Family> = families(rec).into_values().collect();
+    assert_eq!(
+        rec_sigs.len(),
+        rec_families.len(),
+        "{label}: one trace per recovered parent file"
+    );
+    let (mut compared, mut with_agents) = (0, 0);
+    for (stem, family) in &real_families {
+        let Some(sig) = real_sigs.get(&stem.chars().take(12).collect::<String>()) else {
+            continue; // no trace (no usable request)
+        };
+        if rec_families.contains(family) {
+            assert!(
+                rec_sigs.iter().any(|r| same_trace(sig, r)),
+                "{label}: trace of {stem} differs"
+            );
+            compared += 1;
+            with_agents += usize::from(!family.1.is_empty());
+        }
+    }
+    // validate-trace-cache reads the recovered logs and matches every trace by content.
+    let report = common::ok(
+        "validate-trace-cache",
+        &[p(&rec_tr), "--db", p(&db), "--jsonl-dir", p(rec), "--json"],
+    );
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        report["summary"]["traces"].as_u64(),
+        Some(rec_sigs.len() as u64),
+        "{label}"
+    );
+    (compared, with_agents)
 }
 
 /// Recover, score against the generator's logs, and round-trip through the trace builder.
@@ -115,63 +285,16 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
     // Every request of the logs was recovered (none skipped as small or unusable).
     assert_eq!(logged["known_requests"], v["real_requests"], "{label}");
 
-    // Round trip: traces of the recovered files equal the real ones for conversations
-    // recovered exactly. Traces are built anonymized (named trace_0001, …) so that the two
-    // sets can be compared by content rather than by name.
-    let real_tr = tmp.path().join("real_tr");
-    let rec_tr = tmp.path().join("rec_tr");
-    let db = capture.join("requests.db");
-    let common = ["--salt", SALT, "--local-hash-ids", "--quiet"];
-    let mut a = vec![
-        p(&db),
-        "--jsonl-dir",
-        p(&jsonl),
-        "--output-dir",
-        p(&real_tr),
-    ];
-    a.extend(common);
-    common::ok("build-minimal-traces", &a);
-    let mut a = vec![
-        p(&db),
-        "--jsonl-dir",
-        p(&rec),
-        "--output-dir",
-        p(&rec_tr),
-        "--anonymize",
-    ];
-    a.extend(common);
-    common::ok("build-minimal-traces", &a);
-    let real_sigs = signatures(&real_tr);
-    let rec_sigs: Vec<Signature> = signatures(&rec_tr).into_values().collect();
-    let real_sets = message_sets(&jsonl);
-    let rec_sets: BTreeSet<BTreeSet<String>> = message_sets(&rec).into_values().collect();
-    assert_eq!(
-        rec_sigs.len(),
-        rec_sets.len(),
-        "{label}: one trace per recovered file"
-    );
-    let mut compared = 0;
-    for (stem, ids) in &real_sets {
-        let Some(sig) = real_sigs.get(&stem.chars().take(12).collect::<String>()) else {
-            continue; // an agent file: no trace of its own
-        };
-        if rec_sets.contains(ids) {
-            assert!(rec_sigs.contains(sig), "{label}: trace of {stem} differs");
-            compared += 1;
-        }
-    }
+    let (compared, with_agents) = round_trip(label, capture, &rec, tmp.path());
     assert!(compared >= 1, "{label}: no conversation recovered exactly");
-    // validate-trace-cache reads the recovered logs and matches every trace by content.
-    let report = common::ok(
-        "validate-trace-cache",
-        &[p(&rec_tr), "--db", p(&db), "--jsonl-dir", p(&rec), "--json"],
+    eprintln!("{label}: {compared} traces equal ({with_agents} with sub-agents)");
+    let links = &v["subagents"];
+    eprintln!("{label}: sub-agents {links}");
+    assert!(
+        links["right_share"].as_f64().unwrap() >= 0.99,
+        "{label}: {links:#}"
     );
-    let report: Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(
-        report["summary"]["traces"].as_u64(),
-        Some(rec_sigs.len() as u64),
-        "{label}"
-    );
+    assert_eq!(links["false_links"], 0, "{label}: {links:#}");
     (precision, recall)
 }
 
@@ -293,11 +416,8 @@ fn real_2_1_captures_are_recovered_exactly() {
         let dir = common::fixtures().join("real").join(name);
         let tmp = tempfile::tempdir().unwrap();
         let jsonl = dir.join("jsonl");
-        let s = recover(
-            &dir,
-            &tmp.path().join("rec"),
-            &["--validate-against", p(&jsonl)],
-        );
+        let rec = tmp.path().join("rec");
+        let s = recover(&dir, &rec, &["--validate-against", p(&jsonl)]);
         let v = &s["validation"];
         let logged = &v["as_logged"];
         assert_eq!(
@@ -308,5 +428,16 @@ fn real_2_1_captures_are_recovered_exactly() {
         assert_eq!(logged["recall"].as_f64(), Some(1.0), "{name}: {logged:#}");
         assert_eq!(logged["exact"], logged["real_conversations"], "{name}");
         assert_eq!(logged["known_requests"], v["real_requests"], "{name}");
+        // The three background sub-agents, linked to the turn that spawned them, under
+        // the ids Claude Code gave them (named in the tool results).
+        let links = &v["subagents"];
+        assert_eq!(links["real_subagents"], 3, "{name}: {links:#}");
+        assert_eq!(links["linked_right"], 3, "{name}: {links:#}");
+        assert_eq!(s["agent_ids_from_results"], 3, "{name}");
+        let (compared, with_agents) = round_trip(name, &dir, &rec, tmp.path());
+        // With /compact the recovered conversation also holds the compaction request,
+        // which no log names: not exact, so not compared.
+        let expected = usize::from(name != "cc2.1-compaction");
+        assert_eq!((compared, with_agents), (expected, expected), "{name}");
     }
 }

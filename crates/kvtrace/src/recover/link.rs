@@ -110,7 +110,7 @@ pub fn link(
         return Ok(Vec::new());
     }
     let mut order: Vec<usize> = (0..convs.len()).filter(|&c| !convs[c].is_empty()).collect();
-    order.sort_by_key(|&c| (rows[convs[c][0]].ts.micros, rows[convs[c][0]].order));
+    order.sort_by_key(|&c| (rows[convs[c][0]].started.micros, rows[convs[c][0]].order));
     let mut claimed: FxHashSet<CallKey> = FxHashSet::default();
     let mut is_child = vec![false; convs.len()];
     let mut found: Vec<(usize, CallKey)> = Vec::new();
@@ -127,8 +127,8 @@ pub fn link(
             .flatten()
         {
             let &(p, k, _) = key;
-            let at = rows[convs[p][k]].ts.micros;
-            if p == c || is_child[p] || claimed.contains(key) || at > first.ts.micros {
+            let at = rows[convs[p][k]].started.micros;
+            if p == c || is_child[p] || claimed.contains(key) || at > first.started.micros {
                 continue;
             }
             // The latest call wins; among calls of one instant, the first made.
@@ -148,16 +148,17 @@ pub fn link(
     for (child, (parent, turn, j)) in found {
         let call = rows[convs[parent][turn]].spawns[j].clone();
         let mut result = None;
-        for later in turn + 1..convs[parent].len().min(turn + 1 + RESULT_HORIZON) {
-            let r = convs[parent][later];
-            if !results.contains_key(&r) {
-                let facts = cap
-                    .with_row(&rows[r].id, |row| row.body.map(|b| tool_results(b, later)))?
-                    .flatten()
-                    .unwrap_or_default();
-                results.insert(r, facts);
-            }
-            if let Some(f) = results.get(&r).and_then(|m| m.get(&call.tool_use_id)) {
+        let after = convs[parent].iter().enumerate().skip(turn + 1);
+        for (later, &r) in after.take(RESULT_HORIZON) {
+            let facts = match results.entry(r) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    cap.with_row(&rows[r].id, |row| row.body.map(|b| tool_results(b, later)))?
+                        .flatten()
+                        .unwrap_or_default(),
+                ),
+            };
+            if let Some(f) = facts.get(&call.tool_use_id) {
                 result = Some(f.clone());
                 break;
             }

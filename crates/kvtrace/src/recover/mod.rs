@@ -325,6 +325,11 @@ fn run_in_pool(
 
     // 2. Turns, minus those the real logs already hold.
     let mut turns = scan::fold_pairs(&rows);
+    for t in &turns {
+        if let Some(p) = t.partner {
+            rows[t.rep].started = rows[p].ts;
+        }
+    }
     s.old_proxy_pairs = turns.iter().filter(|t| t.partner.is_some()).count() as u64;
     s.turns = turns.len() as u64;
     if let Some(dir) = &opts.exclude_indexed {
@@ -585,7 +590,7 @@ fn write_sessions<'l>(
         for l in &mine {
             let child = &conversations[l.child];
             let mut a = output::SessionWriter::new(&stem, Some(&l.agent_id));
-            a.prompt(&l.call.prompt, rows[child[0]].ts);
+            a.prompt(&l.call.prompt, rows[child[0]].started);
             for &r in child {
                 a.assistant(&facts(r), &[]);
             }

@@ -50,6 +50,9 @@ pub struct RowInfo {
     pub opens_with_summary: Option<u64>,
     /// The `Task`/`Agent` calls of the reply (sub-agents it spawns).
     pub spawns: Vec<super::link::SpawnCall>,
+    /// When the turn this row represents started: its streaming partner's time for an
+    /// old-proxy pair (set by [`fold_pairs`]'s caller), else its own.
+    pub started: Stamp,
 }
 
 /// The key of a compaction summary's core, the same on both sides: in the model's reply
@@ -214,6 +217,7 @@ pub fn describe(
         writes_summary,
         opens_with_summary,
         spawns,
+        started: ts,
     })
 }
 
@@ -289,6 +293,10 @@ mod tests {
             writes_summary: None,
             opens_with_summary: None,
             spawns: Vec::new(),
+            started: Stamp {
+                micros: secs * 1_000_000,
+                offset_min: Some(0),
+            },
         }
     }
 
