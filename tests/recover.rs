@@ -151,13 +151,15 @@ fn signatures(dir: &Path) -> BTreeMap<String, TraceSig> {
 /// Equal content; a sub-agent's spawn `t` may differ by up to a second (the recovered
 /// spawn is its first request's row time, the proxy's timestamps have whole seconds; the
 /// real one is its prompt line's).
-fn same_trace(real: &TraceSig, rec: &TraceSig) -> bool {
+/// `status` is compared on real captures only: the generator logs `completed` but, unlike
+/// Claude Code 2.0+, does not name the agent in the result text the status is read from.
+fn same_trace(real: &TraceSig, rec: &TraceSig, status: bool) -> bool {
     real.parent == rec.parent
         && real.agents.len() == rec.agents.len()
         && real.agents.iter().zip(&rec.agents).all(|(a, b)| {
             (a.t - b.t).abs() <= 1.0
                 && a.kind == b.kind
-                && a.status == b.status
+                && (!status || a.status == b.status)
                 && a.records == b.records
         })
 }
@@ -192,7 +194,7 @@ fn families(dir: &Path) -> BTreeMap<String, Family> {
 /// Build traces (sub-agents nested) from the real logs and from the recovered ones, and
 /// compare every conversation recovered exactly (the parent and each of its sub-agents).
 /// Returns how many traces were compared, and how many of them have sub-agents.
-fn round_trip(label: &str, capture: &Path, rec: &Path, tmp: &Path) -> (usize, usize) {
+fn round_trip(label: &str, capture: &Path, rec: &Path, tmp: &Path, status: bool) -> (usize, usize) {
     let jsonl = capture.join("jsonl");
     // Round trip: traces of the recovered files, sub-agents nested, equal the real ones
     // for conversations recovered exactly (the parent and each of its sub-agents). Traces
@@ -243,7 +245,7 @@ fn round_trip(label: &str, capture: &Path, rec: &Path, tmp: &Path) -> (usize, us
         };
         if rec_families.contains(family) {
             assert!(
-                rec_sigs.iter().any(|r| same_trace(sig, r)),
+                rec_sigs.iter().any(|r| same_trace(sig, r, status)),
                 "{label}: trace of {stem} differs"
             );
             compared += 1;
@@ -285,7 +287,7 @@ fn check(label: &str, capture: &Path) -> (f64, f64) {
     // Every request of the logs was recovered (none skipped as small or unusable).
     assert_eq!(logged["known_requests"], v["real_requests"], "{label}");
 
-    let (compared, with_agents) = round_trip(label, capture, &rec, tmp.path());
+    let (compared, with_agents) = round_trip(label, capture, &rec, tmp.path(), false);
     assert!(compared >= 1, "{label}: no conversation recovered exactly");
     eprintln!("{label}: {compared} traces equal ({with_agents} with sub-agents)");
     let links = &v["subagents"];
@@ -400,18 +402,24 @@ fn exclude_indexed_leaves_only_unlogged_rows() {
     }
 }
 
-/// The real captures of Claude Code 2.1.332 (tests/fixtures/real): a main conversation
+/// The real captures (tests/fixtures/real). Claude Code 2.1.332: a main conversation
 /// whose history is rewritten when background agents report, three background
-/// sub-agents, two `-c` resumes, and in one of them a `/compact`. Recovered exactly as
-/// logged, every logged request included (the session-id header, the summary the
-/// compaction request wrote, and no size threshold for sub-agents).
+/// sub-agents, two `-c` resumes, and in one of them a `/compact`. 2.0.77: no session
+/// header, two synchronous sub-agents and one background, nine warm-up agents, a switch
+/// to another model (another system prompt) on the last resume. 1.0.128: sub-agents
+/// written inline in the parent file, the model switch too. Recovered exactly as logged,
+/// every logged request included, each sub-agent linked to the turn that spawned it
+/// (under the id Claude Code gave it wherever the tool result names it), and the traces
+/// of the recovered logs equal the real ones, sub-agents nested.
 #[test]
-fn real_2_1_captures_are_recovered_exactly() {
-    for name in [
-        "cc2.1-event-proxy",
-        "cc2.1-unmodified-proxy",
-        "cc2.1-event-proxy-prefixcache",
-        "cc2.1-compaction",
+fn real_captures_are_recovered_exactly() {
+    for (name, named_ids) in [
+        ("cc2.1-event-proxy", 3),
+        ("cc2.1-unmodified-proxy", 3),
+        ("cc2.1-event-proxy-prefixcache", 3),
+        ("cc2.1-compaction", 3),
+        ("cc2.0-event-proxy", 3),
+        ("cc1.0-event-proxy", 0),
     ] {
         let dir = common::fixtures().join("real").join(name);
         let tmp = tempfile::tempdir().unwrap();
@@ -428,13 +436,12 @@ fn real_2_1_captures_are_recovered_exactly() {
         assert_eq!(logged["recall"].as_f64(), Some(1.0), "{name}: {logged:#}");
         assert_eq!(logged["exact"], logged["real_conversations"], "{name}");
         assert_eq!(logged["known_requests"], v["real_requests"], "{name}");
-        // The three background sub-agents, linked to the turn that spawned them, under
-        // the ids Claude Code gave them (named in the tool results).
         let links = &v["subagents"];
         assert_eq!(links["real_subagents"], 3, "{name}: {links:#}");
         assert_eq!(links["linked_right"], 3, "{name}: {links:#}");
-        assert_eq!(s["agent_ids_from_results"], 3, "{name}");
-        let (compared, with_agents) = round_trip(name, &dir, &rec, tmp.path());
+        assert_eq!(links["false_links"], 0, "{name}: {links:#}");
+        assert_eq!(s["agent_ids_from_results"], named_ids, "{name}");
+        let (compared, with_agents) = round_trip(name, &dir, &rec, tmp.path(), true);
         // With /compact the recovered conversation also holds the compaction request,
         // which no log names: not exact, so not compared.
         let expected = usize::from(name != "cc2.1-compaction");

@@ -76,6 +76,8 @@ struct Conv {
     session: Option<u32>,
     /// The lineage of its latest turn.
     lineage: u64,
+    /// Its latest turn's message-prefix keys ([`super::scan::message_prefix_keys`]).
+    history: Vec<u64>,
     latest_micros: i64,
     /// Digests of the latest turn; emptied when the conversation is closed.
     latest: Vec<Digest64>,
@@ -122,12 +124,26 @@ impl Chainer {
     /// rewritten: it joins the latest such). Two different session ids never share a
     /// conversation. Returns the index of the
     /// conversation the turn joined.
-    pub fn add(&mut self, micros: i64, digests: Vec<Digest64>, ev: Evidence) -> usize {
+    ///
+    /// Without a session id, a turn of several messages that no block evidence places
+    /// joins the open conversation without a session (same lineage) whose latest turn's
+    /// leading messages it repeats the most, at least two and at least half of them
+    /// (`history`: the keys of the turn's message prefixes,
+    /// [`super::scan::message_prefix_keys`]; ties: the most recent): the tools or the
+    /// system prompt changed (another model, a tool added), the conversation did not.
+    /// Among block candidates of equal share, one whose messages the turn extends wins.
+    pub fn add(
+        &mut self,
+        micros: i64,
+        digests: Vec<Digest64>,
+        ev: Evidence,
+        history: &[u64],
+    ) -> usize {
         let can_continue = ev.can_continue;
         let turn = self.turns;
         self.turns += 1;
         self.expire(micros);
-        let mut best: Option<(usize, i64, u32)> = None;
+        let mut best: Option<(usize, bool, i64, u32)> = None;
         let mut hits = 0usize;
         if can_continue {
             for d in &digests {
@@ -149,7 +165,11 @@ impl Chainer {
                         continue;
                     }
                     hits += 1;
-                    let key = (shared, conv.latest_micros, c);
+                    // Equal shares (siblings whose prompts differ only in a last, partial
+                    // block): the one whose messages the turn extends.
+                    let extends = !conv.history.is_empty()
+                        && common_blocks(&conv.history, history) == conv.history.len();
+                    let key = (shared, extends, conv.latest_micros, c);
                     if best.is_none_or(|b| key > b) {
                         best = Some(key);
                     }
@@ -184,6 +204,19 @@ impl Chainer {
                 .map(|(i, _)| i as u32),
             _ => None,
         };
+        let carried = match (best, resumed, ev.session) {
+            (None, None, None) if ev.can_continue => self
+                .convs
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.session.is_none() && c.checkpoint.is_some())
+                .filter(|(_, c)| c.lineage == ev.lineage)
+                .map(|(i, c)| (common_blocks(&c.history, history), c.latest_micros, i))
+                .filter(|&(shared, _, i)| shared >= 2 && 2 * shared >= self.convs[i].history.len())
+                .max()
+                .map(|(_, _, i)| i as u32),
+            _ => None,
+        };
         // The turn that opens with a summary continues the conversation whose turn asked
         // for it: the surest evidence, with or without a session id.
         let summarized = ev
@@ -193,7 +226,11 @@ impl Chainer {
                 let conv = &self.convs[c as usize];
                 ev.session.is_none() || conv.session.is_none() || conv.session == ev.session
             });
-        let c = match summarized.or(best.map(|(_, _, c)| c)).or(resumed) {
+        let c = match summarized
+            .or(best.map(|(_, _, _, c)| c))
+            .or(resumed)
+            .or(carried)
+        {
             Some(c) => {
                 self.unregister(c);
                 c as usize
@@ -202,6 +239,7 @@ impl Chainer {
                 self.convs.push(Conv {
                     session: ev.session,
                     lineage: ev.lineage,
+                    history: Vec::new(),
                     turns: Vec::new(),
                     latest_micros: micros,
                     latest: Vec::new(),
@@ -216,6 +254,7 @@ impl Chainer {
         let conv = &mut self.convs[c];
         conv.turns.push(turn);
         conv.lineage = ev.lineage;
+        conv.history = history.to_vec();
         conv.latest_micros = micros;
         conv.latest = digests;
         // A turn without a full block cannot be continued (nothing to share).
@@ -292,20 +331,23 @@ mod tests {
         };
         // Session 0's main conversation, two turns; a sub-agent of session 0 (one turn);
         // the same blocks under session 1 do not continue session 0's conversation.
-        assert_eq!(ch.add(0, chain(&a), in_session(0, false, false)), 0);
-        assert_eq!(ch.add(1, chain(&b), in_session(0, true, false)), 0);
-        assert_eq!(ch.add(2, chain(&[90, 91]), in_session(0, false, false)), 1);
+        assert_eq!(ch.add(0, chain(&a), in_session(0, false, false), &[]), 0);
+        assert_eq!(ch.add(1, chain(&b), in_session(0, true, false), &[]), 0);
+        assert_eq!(
+            ch.add(2, chain(&[90, 91]), in_session(0, false, false), &[]),
+            1
+        );
         let mut c = b.clone();
         c.push(26);
-        assert_eq!(ch.add(3, chain(&c), in_session(1, true, false)), 2);
+        assert_eq!(ch.add(3, chain(&c), in_session(1, true, false), &[]), 2);
         // After a compaction the summary opens a new message list: no shared blocks, one
         // message; it resumes session 0's longest conversation.
         assert_eq!(
-            ch.add(4, chain(&[70, 71, 72]), in_session(0, false, true)),
+            ch.add(4, chain(&[70, 71, 72]), in_session(0, false, true), &[]),
             0
         );
         // Without a session id it starts a conversation of its own.
-        assert_eq!(ch.add(5, chain(&[80, 81]), ev(false)), 3);
+        assert_eq!(ch.add(5, chain(&[80, 81]), ev(false), &[]), 3);
         // A turn that writes a summary, and the turn that opens with it (no session, no
         // shared block): the summary decides.
         let writes = Evidence {
@@ -314,20 +356,23 @@ mod tests {
         };
         let mut d = c.clone();
         d.push(27);
-        assert_eq!(ch.add(5, chain(&d), writes), 2);
+        assert_eq!(ch.add(5, chain(&d), writes, &[]), 2);
         let opens = Evidence {
             opens_with_summary: Some(42),
             ..ev(false)
         };
-        assert_eq!(ch.add(5, chain(&[33, 34]), opens), 2);
+        assert_eq!(ch.add(5, chain(&[33, 34]), opens, &[]), 2);
         // Session 0's history rewritten: no shared blocks, but several messages starting
         // as its latest turn's did: it resumes that conversation; another lineage does not.
-        assert_eq!(ch.add(6, chain(&[60, 61]), in_session(0, true, false)), 0);
+        assert_eq!(
+            ch.add(6, chain(&[60, 61]), in_session(0, true, false), &[]),
+            0
+        );
         let other_start = Evidence {
             lineage: 8,
             ..in_session(0, true, false)
         };
-        assert_eq!(ch.add(7, chain(&[50, 51]), other_start), 4);
+        assert_eq!(ch.add(7, chain(&[50, 51]), other_start, &[]), 4);
     }
 
     /// Fake chained digests: block k of a sequence of "token runs".
@@ -371,13 +416,13 @@ mod tests {
         b.extend([102, 103, 104]);
         let mut other = shared.clone();
         other.extend([200, 201]);
-        assert_eq!(ch.add(0, chain(&a), ev(false)), 0);
+        assert_eq!(ch.add(0, chain(&a), ev(false), &[]), 0);
         // Another session's first turn: one message, never a continuation.
-        assert_eq!(ch.add(S, chain(&other), ev(false)), 1);
-        assert_eq!(ch.add(2 * S, chain(&b), ev(true)), 0);
+        assert_eq!(ch.add(S, chain(&other), ev(false), &[]), 1);
+        assert_eq!(ch.add(2 * S, chain(&b), ev(true), &[]), 0);
         let mut other2 = other.clone();
         other2.extend([202, 203]);
-        assert_eq!(ch.add(3 * S, chain(&other2), ev(true)), 1);
+        assert_eq!(ch.add(3 * S, chain(&other2), ev(true), &[]), 1);
         assert_eq!(ch.into_conversations(), vec![vec![0, 2], vec![1, 3]]);
     }
 
@@ -389,38 +434,81 @@ mod tests {
         a1.push(1000);
         let mut a2 = base.clone();
         a2.push(2000);
-        ch.add(0, chain(&a1), ev(false));
-        ch.add(0, chain(&a2), ev(false));
+        ch.add(0, chain(&a1), ev(false), &[]);
+        ch.add(0, chain(&a2), ev(false), &[]);
         // Continues a2 fully; shares 50/51 with a1 (98%), but the longer prefix wins.
         let mut b2 = a2.clone();
         b2.extend([2001, 2002]);
-        assert_eq!(ch.add(S, chain(&b2), ev(true)), 1);
+        assert_eq!(ch.add(S, chain(&b2), ev(true), &[]), 1);
         // Equal prefixes: the most recent latest turn wins.
         let mut c = Chainer::new(3600 * S);
-        c.add(0, chain(&base), ev(false));
-        c.add(5 * S, chain(&base), ev(false));
+        c.add(0, chain(&base), ev(false), &[]);
+        c.add(5 * S, chain(&base), ev(false), &[]);
         let mut b = base.clone();
         b.push(7);
-        assert_eq!(c.add(6 * S, chain(&b), ev(true)), 1);
+        assert_eq!(c.add(6 * S, chain(&b), ev(true), &[]), 1);
     }
 
     #[test]
     fn gap_and_threshold_are_respected() {
         let mut ch = Chainer::new(60 * S);
         let a: Vec<u64> = (0..10).collect();
-        ch.add(0, chain(&a), ev(false));
+        ch.add(0, chain(&a), ev(false), &[]);
         let mut b = a.clone();
         b.push(10);
         // 61 s later: the conversation is closed.
-        assert_eq!(ch.add(61 * S, chain(&b), ev(true)), 1);
+        assert_eq!(ch.add(61 * S, chain(&b), ev(true), &[]), 1);
         assert_eq!(ch.open(), 1);
         // Keeps 8 of 11 blocks (< 90%): a new conversation (a compaction-like rewrite).
         let mut c: Vec<u64> = (0..8).collect();
         c.extend([50, 51, 52, 53]);
-        assert_eq!(ch.add(62 * S, chain(&c), ev(true)), 2);
+        assert_eq!(ch.add(62 * S, chain(&c), ev(true), &[]), 2);
         // Keeps 10 of 11 blocks (>= 90%, an edit of the last block): continues.
         let mut d: Vec<u64> = (0..10).collect();
         d.extend([77, 78]);
-        assert_eq!(ch.add(63 * S, chain(&d), ev(true)), 1);
+        assert_eq!(ch.add(63 * S, chain(&d), ev(true), &[]), 1);
+    }
+
+    /// No session id: another model's system prompt shares no block with the turn before,
+    /// but the messages go on; a turn repeating one message only (a sibling sub-agent's
+    /// prompt) does not join.
+    #[test]
+    fn messages_carry_a_conversation_across_a_new_prefix() {
+        let mut ch = Chainer::new(i64::MAX);
+        let lineage = |can_continue| Evidence {
+            lineage: 5,
+            ..ev(can_continue)
+        };
+        let a: Vec<u64> = (1..=20).collect();
+        assert_eq!(
+            ch.add(0, chain(&a), lineage(true), &[11, 12, 13, 14, 15]),
+            0
+        );
+        // Shares 4 of its 5 leading messages (the last was rewritten): joins.
+        let b: Vec<u64> = (100..=130).collect();
+        assert_eq!(
+            ch.add(1, chain(&b), lineage(true), &[11, 12, 13, 14, 16, 17, 18]),
+            0
+        );
+        // One message in common only: a conversation of its own.
+        let c: Vec<u64> = (200..=230).collect();
+        assert_eq!(ch.add(2, chain(&c), lineage(true), &[11, 40, 41]), 1);
+        // Another lineage never joins.
+        let d: Vec<u64> = (300..=330).collect();
+        let other = Evidence {
+            lineage: 6,
+            ..ev(true)
+        };
+        assert_eq!(
+            ch.add(3, chain(&d), other, &[11, 12, 13, 14, 16, 17, 18, 19]),
+            2
+        );
+        // Two candidates of equal block share: the one whose messages it extends.
+        let e: Vec<u64> = (400..=420).collect();
+        assert_eq!(ch.add(4, chain(&e), ev(false), &[50]), 3);
+        assert_eq!(ch.add(5, chain(&e), ev(false), &[51]), 4);
+        let mut f = e.clone();
+        f.extend([421, 422]);
+        assert_eq!(ch.add(6, chain(&f), ev(true), &[50, 60, 61]), 3);
     }
 }

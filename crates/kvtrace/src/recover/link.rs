@@ -55,8 +55,9 @@ pub fn spawn_calls(response: &str) -> Vec<SpawnCall> {
 pub struct ResultFacts {
     /// Position, in the parent's turns, of the request that carries the result.
     pub turn: usize,
-    /// `async_launched` (the text says the agent runs in the background), `completed`,
-    /// or `unknown` (an error result).
+    /// `async_launched` (the text says the agent runs in the background), `completed`
+    /// (a result naming the agent, as Claude Code 2.0 and later write it), else `unknown`
+    /// (1.0.x results, errors).
     pub status: &'static str,
     /// `agentId: …` in the text (Claude Code 2.0.x and later).
     pub agent_id: Option<String>,
@@ -261,13 +262,6 @@ fn tool_results(body: &str, turn: usize) -> FxHashMap<String, ResultFacts> {
 
 /// Read a tool result's text.
 fn result_facts(text: &str, is_error: bool, turn: usize) -> ResultFacts {
-    let status = if text.trim_start().starts_with("Async agent launched") {
-        "async_launched"
-    } else if is_error {
-        "unknown"
-    } else {
-        "completed"
-    };
     let agent_id = text.find("agentId: ").and_then(|i| {
         let rest = &text[i + "agentId: ".len()..];
         let end = rest
@@ -275,6 +269,15 @@ fn result_facts(text: &str, is_error: bool, turn: usize) -> ResultFacts {
             .unwrap_or(rest.len());
         (end > 0).then(|| rest[..end].to_owned())
     });
+    // Claude Code 2.0 and later name the agent in the result and log a status; 1.0.x
+    // does neither (its logs give no status: "unknown").
+    let status = if text.trim_start().starts_with("Async agent launched") {
+        "async_launched"
+    } else if agent_id.is_some() && !is_error {
+        "completed"
+    } else {
+        "unknown"
+    };
     let usage = text.find("<usage>").map(|i| &text[i..]);
     let number = |key: &str| -> Option<u64> {
         let u = usage?;

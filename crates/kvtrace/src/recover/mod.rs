@@ -146,8 +146,10 @@ pub struct RecoverSummary {
     /// Session logs of `--exclude-indexed` that could not be read (skipped; their rows
     /// may be recovered again).
     pub unreadable_files: Vec<crate::session::Unreadable>,
-    /// Turns whose tools+system are under --min-prefix-tokens (titles, warm-ups, quota).
+    /// Turns whose tools+system are under --min-prefix-tokens (titles, quota checks).
     pub small_prefix: u64,
+    /// Cache warm-up turns of Claude Code 2.0.x (one message: `Warmup`), skipped.
+    pub warmups: u64,
     /// Turns placed in a conversation.
     pub recovered_turns: u64,
     /// Turns that continued a conversation / had several candidates.
@@ -344,6 +346,12 @@ fn run_in_pool(
         s.excluded_indexed = s.turns - turns.len() as u64;
     }
 
+    // Claude Code 2.0.x's cache warm-ups: no conversation (their logs are agent files no
+    // call links, never traced).
+    let before = turns.len();
+    turns.retain(|t| !rows[t.rep].warmup);
+    s.warmups = (before - turns.len()) as u64;
+
     // 3. Digest and chain, window by window.
     // No gap by default: with a long shared prefix as evidence, time is no reason to split.
     let max_gap_micros = if opts.max_gap_seconds.is_finite() {
@@ -425,7 +433,7 @@ fn run_in_pool(
                         writes_summary: row.writes_summary,
                         opens_with_summary: row.opens_with_summary,
                     };
-                    chainer.add(row.ts.micros, d, evidence);
+                    chainer.add(row.ts.micros, d, evidence, &row.history);
                     chained_rows.push(t.rep);
                 }
                 Some(Outcome::Small) => s.small_prefix += 1,
@@ -613,7 +621,7 @@ impl RecoverSummary {
         let mut t = format!(
         "{} conversations ({} of one turn) from {} turns written to {} ({} files)\n\
          {} sub-agents linked to the parent turn that spawned them ({} agent ids named by the tool results)\n\
-         rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}\n\
+         rows {}, candidates {}, old-proxy pairs {}, turns {}, already indexed {}, small prefix {}, warm-ups {}\n\
          skipped: {} unusable responses, {} superseded, {} bad bodies, {} bad timestamps, {} missing rows",
         s.conversations,
         s.single_turn_conversations,
@@ -628,6 +636,7 @@ impl RecoverSummary {
         s.turns,
         s.excluded_indexed,
         s.small_prefix,
+        s.warmups,
         s.unusable_responses,
         s.superseded,
         s.bad_bodies,

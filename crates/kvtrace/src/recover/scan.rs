@@ -50,6 +50,12 @@ pub struct RowInfo {
     pub opens_with_summary: Option<u64>,
     /// The `Task`/`Agent` calls of the reply (sub-agents it spawns).
     pub spawns: Vec<super::link::SpawnCall>,
+    /// Key of its normalized messages up to the end of each message (see
+    /// [`message_prefix_keys`]): a later turn of the same conversation starts with the
+    /// same keys, whatever its tools and system prompt.
+    pub history: Vec<u64>,
+    /// A cache warm-up of Claude Code 2.0.x: one message, the text `Warmup`.
+    pub warmup: bool,
     /// When the turn this row represents started: its streaming partner's time for an
     /// old-proxy pair (set by [`fold_pairs`]'s caller), else its own.
     pub started: Stamp,
@@ -90,6 +96,9 @@ fn first_message_text(messages: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// The prompt of Claude Code 2.0.x's cache warm-up requests.
+const WARMUP: &str = crate::session_stats::WARMUP_PROMPT;
 
 /// How Claude Code opens the first message after a compaction.
 const CONTINUED: &str = "This session is being continued from a previous conversation";
@@ -140,6 +149,62 @@ pub fn has_two_elements(text: &str) -> bool {
     false
 }
 
+/// Keys of a serialized JSON array's prefixes, one per element: the xxh3 of the text up
+/// to the end of element `i` (its closing byte), fed incrementally so the cost is one pass.
+pub fn message_prefix_keys(text: &str) -> Vec<u64> {
+    let b = text.as_bytes();
+    let mut keys = Vec::new();
+    if b.first() != Some(&b'[') {
+        return keys;
+    }
+    let mut hasher = Xxh3::new();
+    let mut fed = 0usize;
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        let c = b[i];
+        let end_of_element = match c {
+            b'"' => {
+                // Skip the string: to the next unescaped quote (most bytes are in strings).
+                let mut j = i + 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[j.min(b.len())..]) {
+                        Some(k) if b[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                        None => {
+                            j = b.len();
+                            break;
+                        }
+                    }
+                }
+                i = j + 1;
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                false
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                // The array's own `]` ends the last element.
+                depth == 0 && i > 1
+            }
+            b',' => depth == 1,
+            _ => false,
+        };
+        if end_of_element {
+            hasher.update(&b[fed..i]);
+            fed = i;
+            keys.push(hasher.digest());
+        }
+        i += 1;
+    }
+    keys
+}
+
 /// Describe one candidate row. `scratch` is a reusable buffer.
 pub fn describe(
     row: RowRef<'_>,
@@ -154,6 +219,7 @@ pub fn describe(
     let mut lineage = 0u64;
     let mut can_continue = false;
     let mut after_compaction = false;
+    let mut history = Vec::new();
     let sections = [
         (Section::Tools, body.tools),
         (Section::System, body.system),
@@ -170,6 +236,7 @@ pub fn describe(
                 if i == 2 {
                     lineage = xxh3_64(&scratch.as_bytes()[..scratch.len().min(LINEAGE_BYTES)]);
                     can_continue = has_two_elements(scratch);
+                    history = message_prefix_keys(scratch);
                     let end = (0..=scratch.len().min(1024))
                         .rev()
                         .find(|&i| scratch.is_char_boundary(i))
@@ -191,6 +258,12 @@ pub fn describe(
         .filter(|r| r.contains("summary") || r.contains(CONTINUED))
         .and_then(crate::capture::envelope::reply_text)
         .and_then(|t| summary_key(&t));
+    let warmup = !can_continue
+        && body.messages.is_some_and(|m| m.contains(WARMUP))
+        && body
+            .messages
+            .and_then(first_message_text)
+            .is_some_and(|t| t.trim() == WARMUP);
     let opens_with_summary = if after_compaction {
         body.messages
             .and_then(first_message_text)
@@ -217,6 +290,8 @@ pub fn describe(
         writes_summary,
         opens_with_summary,
         spawns,
+        history,
+        warmup,
         started: ts,
     })
 }
@@ -293,11 +368,26 @@ mod tests {
             writes_summary: None,
             opens_with_summary: None,
             spawns: Vec::new(),
+            history: Vec::new(),
+            warmup: false,
             started: Stamp {
                 micros: secs * 1_000_000,
                 offset_min: Some(0),
             },
         }
+    }
+
+    #[test]
+    fn prefix_keys_follow_elements() {
+        let a = message_prefix_keys(r#"[{"a":"x,]"},[1,2]]"#);
+        let b = message_prefix_keys(r#"[{"a":"x,]"},[1,2],{"c":3}]"#);
+        assert_eq!(a.len(), 2);
+        assert_eq!(b.len(), 3);
+        assert_eq!(a[..], b[..2]);
+        let c = message_prefix_keys(r#"[{"a":"y,]"},[1,2]]"#);
+        assert_ne!(a[0], c[0]);
+        assert!(message_prefix_keys("[]").is_empty());
+        assert!(message_prefix_keys("{}").is_empty());
     }
 
     #[test]

@@ -82,7 +82,19 @@ pub fn load(db: &Path, dir: &Path, index: &MessageIndex) -> Result<Truth, Recove
         full: false,
         form: crate::pyjson::Form::Canonical,
     };
-    let files = all_files(&sessions);
+    // Warm-up agent files (Claude Code 2.0.x; no call links them, no trace holds them)
+    // are not conversations: the recovery skips their requests too.
+    let files: Vec<PathBuf> = all_files(&sessions)
+        .into_iter()
+        .filter(|f| {
+            !sessions.agents.values().any(|a| a == f)
+                || !SessionLog::read(f).is_ok_and(|l| {
+                    l.first_prompt
+                        .as_deref()
+                        .is_some_and(|p| p.trim() == crate::session_stats::WARMUP_PROMPT)
+                })
+        })
+        .collect();
     /// A session file's stem and its (request id, kept) list, then its inline sidechains'.
     type FileRequests = Vec<(String, Vec<(String, bool)>)>;
     let cuts = |requests: &[crate::encode::Processed]| {

@@ -139,7 +139,7 @@ pub struct SessionLog {
     pub unparseable_lines: usize,
     /// Assistant lines seen (with or without a message id).
     pub assistant_lines: usize,
-    /// The first user message's text (a sub-agent's prompt).
+    /// The first user message's text (a sub-agent's prompt; `Warmup` in a warm-up file).
     pub first_prompt: Option<String>,
     /// The first user/assistant entry is an assistant reply: the file lacks the prompt
     /// that opened it (agent files of some 2.0.x versions start with the first reply).
@@ -208,6 +208,9 @@ impl SessionLog {
         for e in &entries {
             if !(inline && is_side(e)) {
                 log.add_entry(e, &mut seen);
+                if log.first_prompt.is_none() {
+                    log.first_prompt = user_text(e);
+                }
                 continue;
             }
             let uuid = e.get("uuid").and_then(Value::as_str).unwrap_or_default();
