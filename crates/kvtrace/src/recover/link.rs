@@ -207,7 +207,7 @@ fn messages_of(body: &str) -> Option<Vec<Value>> {
 }
 
 /// A content value's texts: the string itself, or each text block's text.
-fn texts_of(content: &Value) -> Vec<String> {
+pub fn texts_of(content: &Value) -> Vec<String> {
     match content {
         Value::String(s) => vec![s.clone()],
         Value::Array(blocks) => blocks

@@ -80,21 +80,15 @@ pub fn summary_key(text: &str) -> Option<u64> {
     (snippet.len() >= 32).then(|| xxh3_64(snippet.as_bytes()))
 }
 
-/// The text of the first message of a `messages` section.
+/// The text of the first message of a `messages` section (its texts, joined by newlines).
 fn first_message_text(messages: &str) -> Option<String> {
     let v = pyjson::to_serde(messages)?;
     let content = v.as_array()?.first()?.get("content")?;
-    match content {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(blocks) => Some(
-            blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(serde_json::Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        _ => None,
-    }
+    matches!(
+        content,
+        serde_json::Value::String(_) | serde_json::Value::Array(_)
+    )
+    .then(|| super::link::texts_of(content).join("\n"))
 }
 
 /// The prompt of Claude Code 2.0.x's cache warm-up requests.
