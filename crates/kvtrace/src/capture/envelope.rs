@@ -445,20 +445,10 @@ fn nested_within(text: &[u8], limit: usize) -> bool {
     let mut i = 0;
     while i < text.len() {
         match text[i] {
-            b'"' => {
-                // Skip the string: to its closing quote, past escapes.
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &text[i.min(text.len())..]) {
-                        Some(k) if text[i + k] == b'\\' => i += k + 2,
-                        Some(k) => {
-                            i += k;
-                            break;
-                        }
-                        None => return true,
-                    }
-                }
-            }
+            b'"' => match crate::pyjson::string_end(text, i) {
+                Some(end) => i = end,
+                None => return true,
+            },
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {

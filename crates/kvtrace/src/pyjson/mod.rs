@@ -596,6 +596,20 @@ fn push_code_unit(out: &mut String, u: u16) {
     }
 }
 
+/// In JSON text, the index of the quote that closes the string whose opening quote is at
+/// `open` (escapes skipped with `memchr`); `None` when the text ends first.
+pub fn string_end(text: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    loop {
+        let k = memchr::memchr2(b'"', b'\\', text.get(i..)?)?;
+        if text[i + k] == b'\\' {
+            i += k + 2;
+        } else {
+            return Some(i + k);
+        }
+    }
+}
+
 /// Escape a Rust string the way CPython's `ensure_ascii` encoder does (no quotes added).
 pub fn escape_str(s: &str, out: &mut String) {
     let mut units = [0u16; 2];
