@@ -360,6 +360,102 @@ fn interleaved_sessions_are_kept_apart() {
     check("interleaved", &a);
 }
 
+/// Mid-conversation, Claude Code switches model (another system prompt) and gains a tool:
+/// from then on no block of the conversation's requests matches the turn before (tools
+/// come first), and the generator sends no session id. The messages carry it.
+#[test]
+fn a_new_system_prompt_and_tool_mid_conversation_do_not_split_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No compaction: its summarization call, which no log names, would keep the old
+    // prefix here (in Claude Code it carries the new one too).
+    let cap = tmp.path().join("c");
+    let cfg = Config {
+        seed: 1,
+        conversations: 3,
+        median_requests: 30,
+        max_context_tokens: 10_000_000,
+        ..Default::default()
+    };
+    kvtrace_synth::generate(&cfg, &cap).unwrap();
+    let db = cap.join("requests.db");
+    // The longest parent conversation, from its middle request on.
+    let sessions = SessionDir::scan(&cap.join("jsonl")).unwrap();
+    let main = sessions
+        .parents
+        .iter()
+        .map(|f| SessionLog::read(f).unwrap())
+        .max_by_key(|l| l.message_ids.len())
+        .unwrap();
+    let later: BTreeSet<&str> = main.message_ids[main.message_ids.len() / 2..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT id, response FROM requests")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut changed = 0;
+    for (id, response) in rows {
+        let Some(mid) = kvtrace::capture::Response::message_id_of(&response) else {
+            continue;
+        };
+        if !later.contains(mid.as_str()) {
+            continue;
+        }
+        changed += conn
+            .execute(
+                "UPDATE requests SET body = replace(replace(body, \
+                 '\"tools\":[', '\"tools\":[{\"name\":\"Added\",\"description\":\"A tool added mid-session\",\"input_schema\":{\"type\":\"object\"}},'), \
+                 'You are Claude Code, a command-line coding assistant.', \
+                 'You are Claude Code, now running on another model.') WHERE id = ?1",
+                [&id],
+            )
+            .unwrap();
+    }
+    drop(conn);
+    assert!(changed >= 5, "{changed} requests changed");
+    // The change breaks the prefix at its first block: the real logs' trace of the
+    // conversation shows a request sharing no leading block with the one before.
+    let traces = tmp.path().join("tr");
+    common::ok(
+        "build-minimal-traces",
+        &[
+            p(&db),
+            "--jsonl-dir",
+            p(&cap.join("jsonl")),
+            "--output-dir",
+            p(&traces),
+            "--salt",
+            SALT,
+            "--quiet",
+        ],
+    );
+    let id: String = main.stem().chars().take(12).collect();
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(traces.join(format!("{id}.json"))).unwrap()).unwrap();
+    let firsts: Vec<&Value> = trace["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["hash_ids"][0])
+        .collect();
+    assert!(
+        firsts.windows(2).any(|w| w[0] != w[1]),
+        "the change did not break the prefix"
+    );
+    let (precision, recall) = check("new system prompt and tool", &cap);
+    assert_eq!((precision, recall), (1.0, 1.0));
+}
+
 fn walkdir(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
