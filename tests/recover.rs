@@ -365,15 +365,23 @@ fn interleaved_sessions_are_kept_apart() {
 /// come first), and the generator sends no session id. The messages carry it.
 #[test]
 fn a_new_system_prompt_and_tool_mid_conversation_do_not_split_it() {
+    // Without and with compactions: a compaction's summarization call, which no log
+    // names, keeps the old prefix here (in Claude Code it carries the new one too), and
+    // right after a compaction another conversation's latest turn is mostly tools and
+    // system, which that call shares.
+    for max_context_tokens in [10_000_000, 80_000] {
+        changed_mid_conversation(max_context_tokens);
+    }
+}
+
+fn changed_mid_conversation(max_context_tokens: u64) {
     let tmp = tempfile::tempdir().unwrap();
-    // No compaction: its summarization call, which no log names, would keep the old
-    // prefix here (in Claude Code it carries the new one too).
     let cap = tmp.path().join("c");
     let cfg = Config {
         seed: 1,
         conversations: 3,
         median_requests: 30,
-        max_context_tokens: 10_000_000,
+        max_context_tokens,
         ..Default::default()
     };
     kvtrace_synth::generate(&cfg, &cap).unwrap();

@@ -68,6 +68,8 @@ pub struct Evidence {
     pub writes_summary: Option<u64>,
     /// It opens with the compaction summary of this key.
     pub opens_with_summary: Option<u64>,
+    /// Its leading blocks that hold tools and system only (no message token).
+    pub prefix_blocks: usize,
 }
 
 struct Conv {
@@ -76,6 +78,8 @@ struct Conv {
     session: Option<u32>,
     /// The lineage of its latest turn.
     lineage: u64,
+    /// Its latest turn's blocks of tools and system only.
+    prefix_blocks: usize,
     /// Its latest turn's message-prefix keys ([`super::scan::message_prefix_keys`]).
     history: Vec<u64>,
     latest_micros: i64,
@@ -164,6 +168,12 @@ impl Chainer {
                     if shared < required_prefix(conv.latest.len()) || shared == 0 {
                         continue;
                     }
+                    // A latest turn with whole blocks of messages is continued by a turn
+                    // that shares some of its messages, not only tools and system (after a
+                    // compaction 90% of a turn can be its tools and system).
+                    if conv.latest.len() > conv.prefix_blocks + 1 && shared <= conv.prefix_blocks {
+                        continue;
+                    }
                     hits += 1;
                     // Equal shares (siblings whose prompts differ only in a last, partial
                     // block): the one whose messages the turn extends.
@@ -240,6 +250,7 @@ impl Chainer {
                     session: ev.session,
                     lineage: ev.lineage,
                     history: Vec::new(),
+                    prefix_blocks: 0,
                     turns: Vec::new(),
                     latest_micros: micros,
                     latest: Vec::new(),
@@ -255,6 +266,7 @@ impl Chainer {
         conv.turns.push(turn);
         conv.lineage = ev.lineage;
         conv.history = history.to_vec();
+        conv.prefix_blocks = ev.prefix_blocks;
         conv.latest_micros = micros;
         conv.latest = digests;
         // A turn without a full block cannot be continued (nothing to share).
@@ -510,5 +522,32 @@ mod tests {
         let mut f = e.clone();
         f.extend([421, 422]);
         assert_eq!(ch.add(6, chain(&f), ev(true), &[50, 60, 61]), 3);
+    }
+
+    /// After a compaction the latest turn is tools + system + a summary: a turn sharing
+    /// only the tools and system passes the 90% test but does not continue it.
+    #[test]
+    fn sharing_only_tools_and_system_continues_nothing() {
+        let mut ch = Chainer::new(i64::MAX);
+        let prefix: Vec<u64> = (1..=18).collect();
+        let mut summary = prefix.clone();
+        summary.extend([40, 41]);
+        let with_prefix = |blocks: usize| Evidence {
+            prefix_blocks: blocks,
+            ..ev(false)
+        };
+        assert_eq!(ch.add(0, chain(&summary), with_prefix(18), &[]), 0);
+        // Another conversation's turn with the same tools and system: 18 of 20 blocks.
+        let mut other = prefix.clone();
+        other.extend([50, 51, 52]);
+        let cont = Evidence {
+            prefix_blocks: 18,
+            ..ev(true)
+        };
+        assert_eq!(ch.add(1, chain(&other), cont, &[]), 1);
+        // The summary's own successor shares a block of its messages.
+        let mut next = summary.clone();
+        next.extend([42]);
+        assert_eq!(ch.add(2, chain(&next), cont, &[]), 0);
     }
 }

@@ -181,7 +181,8 @@ struct Lineage {
 
 /// What digesting one turn gave.
 enum Outcome {
-    Digests(Vec<Digest64>),
+    /// The turn's block digests and how many of its blocks hold tools and system only.
+    Digests(Vec<Digest64>, usize),
     Small,
     BadBody,
     Missing,
@@ -220,7 +221,7 @@ fn digest_turn(
         chain_digests(salt, &tokens, BLOCK_SIZE, &mut digests);
         st.prev_digests.clone_from(&digests);
         st.prev_tokens = tokens;
-        Outcome::Digests(digests)
+        Outcome::Digests(digests, (tools + system) / BLOCK_SIZE)
     })?;
     Ok(outcome.unwrap_or(Outcome::Missing))
 }
@@ -419,7 +420,7 @@ fn run_in_pool(
         for (t, o) in window.iter().zip(outcomes) {
             let row = &rows[t.rep];
             match o {
-                Some(Outcome::Digests(d)) => {
+                Some(Outcome::Digests(d, prefix_blocks)) => {
                     let next = sessions.len() as u32;
                     let session = row
                         .session
@@ -432,6 +433,7 @@ fn run_in_pool(
                         lineage: row.lineage,
                         writes_summary: row.writes_summary,
                         opens_with_summary: row.opens_with_summary,
+                        prefix_blocks,
                     };
                     chainer.add(row.ts.micros, d, evidence, &row.history);
                     chained_rows.push(t.rep);
