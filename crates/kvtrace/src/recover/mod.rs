@@ -288,14 +288,16 @@ fn run_in_pool(
         .par_iter()
         .enumerate()
         .map_init(
-            || (None::<Capture>, String::new()),
-            |(cap, scratch), (order, (id, mid))| {
+            || (None::<Capture>, String::new(), scan::SectionMemo::default()),
+            |(cap, scratch, memo), (order, (id, mid))| {
                 if cap.is_none() {
                     *cap = Some(Capture::open(db)?);
                 }
                 let out = match cap.as_ref() {
                     Some(c) => {
-                        match c.with_row(id, |row| scan::describe(row, order, mid, scratch))? {
+                        match c
+                            .with_row(id, |row| scan::describe(row, order, mid, scratch, memo))?
+                        {
                             Some(Ok(mut info)) => {
                                 info.session = c.session_header(id)?;
                                 Ok(Some(Ok(info)))
