@@ -6,7 +6,8 @@
 //! the sub-agent's first request (Claude Code may put reminders before it in the same
 //! message). Conversations are visited in the order they start; each takes the unclaimed
 //! call with that prompt made latest at or before its first request, in another
-//! conversation that is not itself a sub-agent. The call's `tool_result` comes back in a
+//! conversation that is not itself a sub-agent (and, when both carry a session id, of
+//! the same session: a sub-agent's requests carry their parent's). The call's `tool_result` comes back in a
 //! later request of the parent (usually the next): its text names the agent id on current
 //! Claude Code (`agentId: …`) and says whether it was launched in the background.
 
@@ -128,8 +129,16 @@ pub fn link(
             .flatten()
         {
             let &(p, k, _) = key;
-            let at = rows[convs[p][k]].started.micros;
+            let spawner = &rows[convs[p][k]];
+            let at = spawner.started.micros;
             if p == c || is_child[p] || claimed.contains(key) || at > first.started.micros {
+                continue;
+            }
+            // A sub-agent's requests carry its parent's session id (current Claude Code).
+            if spawner.session.is_some()
+                && first.session.is_some()
+                && spawner.session != first.session
+            {
                 continue;
             }
             // The latest call wins; among calls of one instant, the first made.
