@@ -7,9 +7,10 @@
 //! message). Conversations are visited in the order they start; each takes the unclaimed
 //! call with that prompt made latest at or before its first request, in another
 //! conversation that is not itself a sub-agent (and, when both carry a session id, of
-//! the same session: a sub-agent's requests carry their parent's). The call's `tool_result` comes back in a
-//! later request of the parent (usually the next): its text names the agent id on current
-//! Claude Code (`agentId: …`) and says whether it was launched in the background.
+//! the same session: a sub-agent's requests carry their parent's). The call's
+//! `tool_result` comes back in a later request of the parent (usually the next): its text
+//! names the agent id on current Claude Code (`agentId: …`) and says whether it was
+//! launched in the background.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
