@@ -175,6 +175,9 @@ fn is_empty_text(text: &str) -> bool {
     )
 }
 
+/// A request's tokens (every section, in hashing order), and the tools and system sizes.
+pub type Tokenized = (Vec<Token>, usize, usize);
+
 /// A stream of requests of one conversation (or sub-agent), in order.
 #[derive(Default)]
 pub struct Stream {
@@ -205,12 +208,44 @@ impl Stream {
         }
     }
 
+    /// A stored body split into its members, and [`Stream::tokenize`]'s result for it. The
+    /// `messages` value is transcoded while the body is split (reusing the previous
+    /// request's work up to the bytes both share), so it is scanned once.
+    pub fn tokenize_text<'a>(
+        &mut self,
+        tk: &mut Tokenizer,
+        text: &'a str,
+    ) -> Result<(Body<'a>, Tokenized), Skip> {
+        if self.full {
+            let body = pyjson::split_body(text).map_err(|_| Skip::BadBody)?;
+            let t = self.tokenize(tk, &body)?;
+            return Ok((body, t));
+        }
+        // Whether the last `messages` value (a repeated key keeps the last) was transcoded.
+        let mut transcoded = false;
+        let json = &mut self.messages_json;
+        let body = pyjson::split_body_with(text, &mut |lx| {
+            transcoded = json.step_over(lx)?;
+            Ok(())
+        })
+        .map_err(|_| Skip::BadBody)?;
+        let t = self.tokenize_with(tk, &body, Some(transcoded))?;
+        Ok((body, t))
+    }
+
     /// Tokens of a body's three sections, concatenated, and the tools and system sizes.
-    pub fn tokenize(
+    pub fn tokenize(&mut self, tk: &mut Tokenizer, body: &Body<'_>) -> Result<Tokenized, Skip> {
+        self.tokenize_with(tk, body, None)
+    }
+
+    /// [`Stream::tokenize`]; `transcoded`: the messages were already stepped over by the
+    /// transcoder (`Some(true)`: its output holds them; `Some(false)`: a key repeats).
+    fn tokenize_with(
         &mut self,
         tk: &mut Tokenizer,
         body: &Body<'_>,
-    ) -> Result<(Vec<Token>, usize, usize), Skip> {
+        transcoded: Option<bool>,
+    ) -> Result<Tokenized, Skip> {
         let mut all = std::mem::take(&mut self.next_tokens);
         all.clear();
         let mut sizes = [0usize; 2];
@@ -247,13 +282,19 @@ impl Stream {
             }
         }
         if let Some(raw) = body.messages {
-            let text: &str = match self.messages_json.transcode(raw) {
-                Ok(text) => text,
-                Err(TranscodeError::DuplicateKey) => {
-                    serialize_section(raw, Section::Messages, self.form, &mut self.scratch)?;
-                    &self.scratch
-                }
-                Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+            let ready = match transcoded {
+                Some(ready) => ready,
+                None => match self.messages_json.transcode(raw) {
+                    Ok(_) => true,
+                    Err(TranscodeError::DuplicateKey) => false,
+                    Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+                },
+            };
+            let text: &str = if ready {
+                self.messages_json.output()
+            } else {
+                serialize_section(raw, Section::Messages, self.form, &mut self.scratch)?;
+                &self.scratch
             };
             if !is_empty_text(text) {
                 let before = self.messages.fresh_bytes;
@@ -275,8 +316,7 @@ impl Stream {
     ) -> Result<Processed, Skip> {
         let ts = Stamp::parse(row.timestamp).ok_or(Skip::BadTimestamp)?;
         let body_text = row.body.ok_or(Skip::BadBody)?;
-        let body = pyjson::split_body(body_text).map_err(|_| Skip::BadBody)?;
-        let (tokens, tool_tokens, system_tokens) = self.tokenize(tk, &body)?;
+        let (body, (tokens, tool_tokens, system_tokens)) = self.tokenize_text(tk, body_text)?;
         let shared_blocks = if self.full {
             0
         } else {

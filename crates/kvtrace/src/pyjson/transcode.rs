@@ -38,6 +38,16 @@ pub struct Body<'a> {
 
 /// Locate the members of a body object without transcoding them.
 pub fn split_body(text: &str) -> Result<Body<'_>, JsonError> {
+    split_body_with(text, &mut |lx| skip_value(lx, 0))
+}
+
+/// [`split_body`], stepping over each `messages` value with `messages`, which must leave
+/// the lexer just past the value (or fail): a caller that transcodes the messages anyway
+/// does it here, so the body's largest member is scanned once, not twice.
+pub(crate) fn split_body_with<'a>(
+    text: &'a str,
+    messages: &mut dyn FnMut(&mut Lexer<'a>) -> Result<(), JsonError>,
+) -> Result<Body<'a>, JsonError> {
     let mut lx = Lexer::new(text);
     let mut body = Body::default();
     lx.skip_ws();
@@ -69,7 +79,11 @@ pub fn split_body(text: &str) -> Result<Body<'_>, JsonError> {
                 body.model = Some(super::unescape(&scratch));
             }
             _ => {
-                skip_value(&mut lx, 0)?;
+                if key == "messages" {
+                    messages(&mut lx)?;
+                } else {
+                    skip_value(&mut lx, 0)?;
+                }
                 let raw = &text[start..lx.i];
                 match key.as_str() {
                     "model" => body.model = None,
@@ -368,42 +382,83 @@ impl ArrayTranscoder {
 
     /// The normalized CPython serialization of `raw`, reusing the previous call's work.
     pub fn transcode(&mut self, raw: &str) -> Result<&str, TranscodeError> {
-        let shared = crate::tokens::incremental::common_prefix(self.raw.as_bytes(), raw.as_bytes());
-        let keep = self
-            .marks
-            .partition_point(|&(raw_end, _)| raw_end <= shared);
-        let result = if keep > 0 {
-            let (raw_end, out_end) = self.marks[keep - 1];
-            self.marks.truncate(keep);
-            self.out.truncate(out_end);
-            self.resume(raw, raw_end)
-        } else {
-            self.fresh(raw)
-        };
-        self.raw.clear();
-        match result {
-            Ok(()) => {
-                self.raw.push_str(raw);
-                Ok(&self.out)
-            }
+        let mut lx = Lexer::new(raw);
+        let done = self.value_at(&mut lx).and_then(|()| Ok(lx.finish()?));
+        if let Err(e) = done {
+            self.forget();
+            return Err(e);
+        }
+        Ok(&self.out)
+    }
+
+    /// The last value transcoded.
+    pub fn output(&self) -> &str {
+        &self.out
+    }
+
+    /// Transcode the value at the lexer's cursor, leaving the cursor just past it; what
+    /// follows is not looked at. `Ok(false)`: an object repeats a key, the value was only
+    /// stepped over (validated), and [`ArrayTranscoder::output`] holds nothing.
+    pub(crate) fn step_over(&mut self, lx: &mut Lexer<'_>) -> Result<bool, JsonError> {
+        let start = lx.i;
+        match self.value_at(lx) {
+            Ok(()) => Ok(true),
             Err(e) => {
-                self.marks.clear();
-                self.out.clear();
-                Err(e)
+                self.forget();
+                match e {
+                    TranscodeError::Json(e) => Err(e),
+                    TranscodeError::DuplicateKey => {
+                        lx.i = start;
+                        skip_value(lx, 0)?;
+                        Ok(false)
+                    }
+                }
             }
         }
     }
 
-    fn fresh(&mut self, raw: &str) -> Result<(), TranscodeError> {
+    fn forget(&mut self) {
+        self.raw.clear();
+        self.marks.clear();
+        self.out.clear();
+    }
+
+    /// The value at the cursor, resumed from the last element of the previous value that
+    /// ends inside the bytes both share.
+    fn value_at(&mut self, lx: &mut Lexer<'_>) -> Result<(), TranscodeError> {
+        let start = lx.i;
+        let rest = &lx.s[start..];
+        let shared = crate::tokens::incremental::common_prefix(self.raw.as_bytes(), rest);
+        let keep = self
+            .marks
+            .partition_point(|&(raw_end, _)| raw_end <= shared);
+        let from = start + keep.checked_sub(1).map_or(0, |k| self.marks[k].0);
+        if keep > 0 {
+            let (raw_end, out_end) = self.marks[keep - 1];
+            self.marks.truncate(keep);
+            self.out.truncate(out_end);
+            lx.i = start + raw_end;
+            if lx.next_member(b']')? {
+                self.out.push(']');
+            } else {
+                self.elements(lx, start, false)?;
+            }
+        } else {
+            self.fresh(lx, start)?;
+        }
+        self.fresh_bytes += (lx.i - from) as u64;
+        self.raw.clear();
+        self.raw.push_str(&lx.text[start..lx.i]);
+        Ok(())
+    }
+
+    fn fresh(&mut self, lx: &mut Lexer<'_>, start: usize) -> Result<(), TranscodeError> {
         self.out.clear();
         self.marks.clear();
-        self.fresh_bytes += raw.len() as u64;
-        let mut lx = Lexer::new(raw);
         lx.skip_ws();
         if lx.peek() != Some(b'[') {
-            // Not an array: transcode whole, nothing to reuse next time.
-            value(&mut lx, &mut self.out, 0, &mut Walk::new(self.form))?;
-            return Ok(lx.finish()?);
+            // Not an array: transcoded whole, nothing to reuse next time.
+            return value(lx, &mut self.out, 0, &mut Walk::new(self.form));
         }
         lx.i += 1;
         self.out.push('[');
@@ -411,24 +466,19 @@ impl ArrayTranscoder {
         if lx.peek() == Some(b']') {
             lx.i += 1;
             self.out.push(']');
-            return Ok(lx.finish()?);
+            return Ok(());
         }
-        self.elements(&mut lx, true)
-    }
-
-    fn resume(&mut self, raw: &str, raw_end: usize) -> Result<(), TranscodeError> {
-        self.fresh_bytes += (raw.len() - raw_end) as u64;
-        let mut lx = Lexer::new(raw);
-        lx.i = raw_end;
-        if lx.next_member(b']')? {
-            self.out.push(']');
-            return Ok(lx.finish()?);
-        }
-        self.elements(&mut lx, false)
+        self.elements(lx, start, true)
     }
 
     /// Elements from the cursor (just after `[` or a `,`) to the closing `]`.
-    fn elements(&mut self, lx: &mut Lexer<'_>, mut first: bool) -> Result<(), TranscodeError> {
+    /// Element end marks are relative to `start`, where the value begins.
+    fn elements(
+        &mut self,
+        lx: &mut Lexer<'_>,
+        start: usize,
+        mut first: bool,
+    ) -> Result<(), TranscodeError> {
         let mut walk = Walk::new(self.form);
         loop {
             lx.skip_ws();
@@ -437,10 +487,10 @@ impl ArrayTranscoder {
             }
             first = false;
             value(lx, &mut self.out, 1, &mut walk)?;
-            self.marks.push((lx.i, self.out.len()));
+            self.marks.push((lx.i - start, self.out.len()));
             if lx.next_member(b']')? {
                 self.out.push(']');
-                return Ok(lx.finish()?);
+                return Ok(());
             }
         }
     }
@@ -571,6 +621,55 @@ mod tests {
             canonical(r#"{"content":[{"type":"text","text":"a\"}]"}]}"#),
             r#"{"content":"a\"}]"}"#
         );
+    }
+
+    #[test]
+    fn splitting_while_transcoding_equals_splitting_then_transcoding() {
+        let bodies = [
+            r#"{"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"name":"t"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"a"}, {"role":"assistant","content":[{"type":"text","text":"b","cache_control":{}}]}],"tools":[{"name":"t"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"a"}, {"role":"assistant","content":[{"type":"text","text":"b"}]},{"a":1,"a":2}],"system":"s"}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"a"}, {"role":"assistant","content":[{"type":"text","text":"b"}]}]  ,"system":"s"}"#,
+            r#"{"messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"c"}]}"#,
+            r#"{"messages":[{"x":1,"x":2}],"messages":[{"role":"user","content":"c"}]}"#,
+            r#"{"messages":[{"role":"user","content":"c"}],"messages":[{"x":1,"x":2}]}"#,
+            r#"{"messages":"text","stream":true}"#,
+            r#"{"messages":[],"stream":true}"#,
+            r#"{"messages":[{"role":"user","content":"c"},],"stream":true}"#,
+            r#"{"messages":[{"role":"user","content":"c\q"}]}"#,
+            r#"{"messages":[{"role":"user","content":"c"}]"#,
+            r#"{"stream":true}"#,
+        ];
+        for form in [Form::Raw, Form::Canonical] {
+            let mut at = ArrayTranscoder::new(form);
+            for text in bodies {
+                let want = split_body(text).ok().map(|b| {
+                    let out = b.messages.map(|raw| {
+                        let mut out = String::new();
+                        transcode_with(raw, &mut out, form).map(|()| out)
+                    });
+                    (b, out)
+                });
+                let mut last = None;
+                let got = split_body_with(text, &mut |lx| {
+                    last = Some(at.step_over(lx)?);
+                    Ok(())
+                })
+                .ok()
+                .map(|b| {
+                    let out = b.messages.map(|_| match last {
+                        Some(true) => Ok(at.output().to_owned()),
+                        _ => Err(TranscodeError::DuplicateKey),
+                    });
+                    (b, out)
+                });
+                // A body whose messages do not transcode (bad JSON inside) is refused by
+                // both; a repeated key is left to the tree parser by both.
+                let want =
+                    want.filter(|(_, out)| !matches!(out, Some(Err(TranscodeError::Json(_)))));
+                assert_eq!(got, want, "{text}");
+            }
+        }
     }
 
     #[test]

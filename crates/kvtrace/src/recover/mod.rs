@@ -31,7 +31,6 @@ use thiserror::Error;
 use crate::capture::{Capture, CaptureError, MessageIndex, Response};
 use crate::encode::blocks::{chain_digests, Digest64, Salt, SaltError};
 use crate::encode::{Stream, Tokenizer};
-use crate::pyjson;
 use crate::session::SessionDirError;
 use crate::tokens::Token;
 
@@ -205,10 +204,7 @@ fn digest_turn(
         let Some(text) = row.body else {
             return Outcome::BadBody;
         };
-        let Ok(body) = pyjson::split_body(text) else {
-            return Outcome::BadBody;
-        };
-        let Ok((tokens, tools, system)) = st.stream.tokenize(tk, &body) else {
+        let Ok((_, (tokens, tools, system))) = st.stream.tokenize_text(tk, text) else {
             return Outcome::BadBody;
         };
         // Utility requests (titles, topics, quota checks, summaries of command output)

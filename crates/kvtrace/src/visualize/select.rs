@@ -438,8 +438,7 @@ fn describe(
     source: usize,
 ) -> Option<Request> {
     let ts = Stamp::parse(row.timestamp)?;
-    let body = pyjson::split_body(row.body?).ok()?;
-    let (tokens, tool_tokens, system_tokens) = stream.tokenize(tk, &body).ok()?;
+    let (body, (tokens, tool_tokens, system_tokens)) = stream.tokenize_text(tk, row.body?).ok()?;
     let blocks = chain(&tokens, block_size);
     let message_tokens = tokens.len().saturating_sub(tool_tokens + system_tokens);
     let mut parts = vec![(Part::Tools, tool_tokens), (Part::System, system_tokens)];
