@@ -108,35 +108,55 @@ pub type Digest64 = u64;
 /// of a shared token prefix), so only the remaining blocks are hashed.
 pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut Vec<Digest64>) {
     let nblocks = tokens.len() / block_size;
-    let mut text = String::with_capacity(block_size * 7 + 64);
-    let mut itoa = itoa_buf::Buffer::default();
+    // Bytes, not a String: every piece written here is ASCII.
+    let mut text: Vec<u8> = Vec::with_capacity(block_size * 7 + 64);
     for k in out.len()..nblocks {
         text.clear();
-        text.push_str(&salt.0);
-        text.push(':');
+        text.extend_from_slice(salt.0.as_bytes());
+        text.push(b':');
         match k {
-            0 => text.push('0'),
-            _ => {
-                let _ = write!(text, "{:016x}", out[k - 1]);
-            }
+            0 => text.push(b'0'),
+            _ => push_hex16(&mut text, out[k - 1]),
         }
-        text.push(':');
-        text.push_str(itoa.format(k as u64));
-        text.push(':');
+        text.push(b':');
+        push_decimal(&mut text, k as u64);
+        text.push(b':');
         for (j, &t) in tokens[k * block_size..(k + 1) * block_size]
             .iter()
             .enumerate()
         {
             if j > 0 {
-                text.push(' ');
+                text.push(b' ');
             }
-            text.push_str(itoa.format(u64::from(t)));
+            push_decimal(&mut text, u64::from(t));
         }
-        let hash = Sha256::digest(text.as_bytes());
+        let hash = Sha256::digest(&text);
         let mut first = [0u8; 8];
         first.copy_from_slice(&hash[..8]);
         out.push(u64::from_be_bytes(first));
     }
+}
+
+/// `v` in decimal, appended (no allocation, no formatting machinery: this runs once per
+/// token of every new block).
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `v` as 16 lowercase hex digits, appended (`{:016x}`).
+fn push_hex16(out: &mut Vec<u8>, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend((0..16).rev().map(|i| HEX[((v >> (i * 4)) & 0xf) as usize]));
 }
 
 /// Assigns integer ids 1, 2, 3, … to digests in order of first appearance.
@@ -213,29 +233,6 @@ impl IdMap {
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
-    }
-}
-
-/// A tiny decimal formatter (avoids a `format!` allocation per token).
-mod itoa_buf {
-    #[derive(Default)]
-    pub struct Buffer {
-        buf: [u8; 20],
-    }
-
-    impl Buffer {
-        pub fn format(&mut self, mut v: u64) -> &str {
-            let mut i = self.buf.len();
-            loop {
-                i -= 1;
-                self.buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
-            std::str::from_utf8(&self.buf[i..]).unwrap_or("0")
-        }
     }
 }
 
