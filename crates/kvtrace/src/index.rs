@@ -73,7 +73,7 @@ pub struct MessageIndexSummary {
 
 /// Scan the capture and write the message index to `output` atomically.
 pub fn write_message_index(db: &Path, output: &Path) -> Result<MessageIndexSummary, IndexError> {
-    let index = Capture::open(db)?.message_index()?;
+    let index = Capture::message_index_parallel(db, rayon::current_num_threads())?;
     write_atomic(output, message_index_json(&index).as_bytes()).map_err(|source| {
         IndexError::Write {
             path: output.to_owned(),
@@ -137,7 +137,7 @@ pub fn build_conversation_index(
     let cap = Capture::open(db)?;
     let index = match message_index {
         Some(p) if p.is_file() => read_message_index(p)?,
-        _ => cap.message_index()?,
+        _ => Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?,
     };
     // Symlinked files and folders are followed, as every other tool does (walkdir skips
     // link loops with an error entry, dropped here).

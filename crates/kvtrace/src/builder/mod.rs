@@ -499,7 +499,7 @@ pub fn scan_used_rows(opts: &BuildOptions) -> Result<ScanSummary, BuildError> {
     let t0 = std::time::Instant::now();
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
-    let index = cap.message_index()?;
+    let index = Capture::message_index_parallel(&opts.db, rayon::current_num_threads())?;
     let mut ids: Vec<String> = Vec::new();
     let mut counts = Counts::default();
     for parent in &dir.parents {
