@@ -183,13 +183,15 @@ pub fn positive_number(s: &str) -> Result<f64, String> {
 /// `--logs-only` and its ratio (build-minimal-traces).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LogsOnlyArgs {
-    /// Build from the session logs alone, without a capture: each response is a request
-    /// rebuilt from the log, the tools and system prompt stood in for by a prefix of
-    /// estimated size; the traces are marked "source": "session-logs" (docs/logs-only.md).
+    /// Build from the session logs alone, without a capture: each response is a request,
+    /// as journaled by Claude Code 2.1.x, else rebuilt from the log with the tools and
+    /// system prompt stood in for by a prefix of estimated size; the traces are marked
+    /// "source": "session-logs" (docs/logs-only.md).
     #[arg(long, conflicts_with_all = ["batch", "id_map"])]
     pub logs_only: bool,
     /// With --logs-only: the API's tokens per token of ours (cl100k_base), used to turn the
-    /// usage the logs report into the size of the stand-in prefix [default: 1].
+    /// usage the logs report into the size of the stand-in prefix (logs without a request
+    /// journal) [default: 1].
     #[arg(long, value_parser = positive_number, value_name = "R")]
     pub api_token_ratio: Option<f64>,
 }

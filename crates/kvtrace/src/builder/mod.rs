@@ -102,6 +102,16 @@ pub struct BuildSummary {
     /// in tokens (`<version>/main`, `<version>/agent/<type>`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub stand_in_prefixes: std::collections::BTreeMap<String, usize>,
+    /// Logs only: requests sent with the tools and system prompt of the logs' request
+    /// journal (Claude Code 2.1.x), and requests whose messages are the journal's copy.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub journaled_prefixes: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub journaled_messages: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl BuildSummary {
@@ -135,6 +145,14 @@ impl BuildSummary {
             o.push_str(&format!(
                 "\nskipped: {} unparseable lines, {} bad bodies, {} bad timestamps, {} missing rows, {} missing agent files, {} bad values",
                 k.unparseable_lines, k.bad_bodies, k.bad_timestamps, k.missing_rows, k.missing_agent_files, k.bad_values
+            ));
+        }
+        if self.journaled_prefixes + self.journaled_messages > 0 {
+            o.push_str(&format!(
+                "\nfrom the request journal of the session logs: tools and system prompt of {} requests, messages of {} (of {})",
+                self.journaled_prefixes,
+                self.journaled_messages,
+                self.parent_requests + self.subagent_requests
             ));
         }
         if !self.stand_in_prefixes.is_empty() {
@@ -296,6 +314,8 @@ pub fn build_with(
                 next += 1;
                 let g = g?;
                 summary.skipped.add(&g.counts);
+                summary.journaled_prefixes += g.counts.journaled_prefixes;
+                summary.journaled_messages += g.counts.journaled_messages;
                 summary
                     .unreadable_files
                     .extend(g.unreadable.iter().cloned());

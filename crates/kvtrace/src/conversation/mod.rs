@@ -11,7 +11,8 @@ use serde::Serialize;
 pub use gather::{gather, Context, Gathered, GatheredAgent};
 pub use rows::{matched_rows, RowKey};
 
-/// Counters of what was skipped, reported in the summary.
+/// Counters reported in the summary: what was skipped, and (logs only) how requests were
+/// rebuilt.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
     pub unparseable_lines: usize,
@@ -28,6 +29,14 @@ pub struct Counts {
     /// Non-finite numbers where a timing was expected (`Server-Timing: dur=1e400`): the
     /// record has no `ttft`.
     pub bad_values: usize,
+    /// Logs only: requests sent with the tools and system prompt the log's request journal
+    /// holds (Claude Code 2.1.x), so without a stand-in prefix. Not a skip: reported at
+    /// the top of the build summary.
+    #[serde(skip)]
+    pub journaled_prefixes: usize,
+    /// Logs only: requests whose messages are the journal's copy of what was sent.
+    #[serde(skip)]
+    pub journaled_messages: usize,
 }
 
 impl Counts {
@@ -42,6 +51,8 @@ impl Counts {
         self.duplicate_links += o.duplicate_links;
         self.claimed_elsewhere += o.claimed_elsewhere;
         self.bad_values += o.bad_values;
+        self.journaled_prefixes += o.journaled_prefixes;
+        self.journaled_messages += o.journaled_messages;
     }
 
     /// Damaged input that `--strict` turns into a failure.

@@ -1,10 +1,12 @@
 //! Traces from session logs alone, for those who never ran a proxy (docs/logs-only.md).
 //!
-//! Each response in a log is one request. Its `messages` section is rebuilt from the log
-//! ([`rebuild`]) and serialized, tokenized and hashed by the normal rules (spec §4.2–§4.3),
-//! so `in` and the blocks are in the same units as capture-based traces. The tools and
-//! system prompt, which no log holds, are stood in for by a prefix of estimated size
-//! ([`prefix`]). `out`, `stop` and the output types come from the reply, `t` from the time
+//! Each response in a log is one request. Claude Code 2.1.x journals each request it sends
+//! in the log (`journal`): such a request is taken as sent, tools, system prompt and
+//! messages. Otherwise its `messages` section is rebuilt from the log ([`rebuild`]) and the
+//! tools and system prompt, which such a log does not hold, are stood in for by a prefix of
+//! estimated size ([`prefix`]). Either way the sections are serialized, tokenized and
+//! hashed by the normal rules (spec §4.2–§4.3), so `in` and the blocks are in the same
+//! units as capture-based traces. `out`, `stop` and the output types come from the reply, `t` from the time
 //! of the entry the response answers, `api_time` from the response's last line; sub-agents
 //! from their files and spawning calls exactly as in capture-based traces. The traces are
 //! marked `"source": "session-logs"`.
@@ -12,6 +14,7 @@
 //! Two passes: the first rebuilds every conversation to estimate the prefix of each
 //! Claude Code version (and sub-agent type), the second builds the requests.
 
+mod journal;
 pub mod prefix;
 pub mod rebuild;
 
@@ -101,6 +104,8 @@ impl<'a> LogsGatherer<'a> {
                     let points: Vec<(f64, f64)> = part
                         .requests
                         .iter()
+                        // Journaled requests carry their own tools and system prompt.
+                        .filter(|r| r.shape.is_none())
                         .filter_map(|r| {
                             let api = r.api_prompt_tokens? as f64;
                             let m = message_tokens(&mut stream, tk, r)?;
@@ -199,6 +204,13 @@ impl<'a> LogsGatherer<'a> {
                 unreadable,
             };
         };
+        let rebuilt = std::iter::once(&parts.main)
+            .chain(parts.agents.iter().map(|a| &a.part))
+            .flat_map(|p| &p.requests);
+        for r in rebuilt {
+            counts.journaled_prefixes += usize::from(r.shape.is_some());
+            counts.journaled_messages += usize::from(r.journaled);
+        }
         let requests = self.process(tk, &parts.main);
         let agents = parts
             .agents
@@ -265,19 +277,25 @@ impl<'a> LogsGatherer<'a> {
         let mut stream = Stream::new(false, self.form);
         let mut out = Vec::with_capacity(part.requests.len());
         for r in &part.requests {
+            // A journaled request has its own tools and system prompt; others stand in.
             let body = Body {
                 model: Some(r.model.clone()),
                 stream: true,
-                tools: None,
-                system: None,
+                tools: r.shape.as_ref().map(|s| s.tools.as_str()),
+                system: r.shape.as_ref().map(|s| s.system.as_str()),
                 messages: Some(&r.messages),
             };
-            let Ok((messages, _, _)) = stream.tokenize(tk, &body) else {
+            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body) else {
                 continue;
             };
-            let mut tokens = Vec::with_capacity(stand_in.len() + messages.len());
-            tokens.extend_from_slice(&stand_in);
-            tokens.extend_from_slice(&messages);
+            let (tokens, tool_tokens, system_tokens) = if r.shape.is_some() {
+                (section_tokens, tools, system)
+            } else {
+                let mut tokens = Vec::with_capacity(stand_in.len() + section_tokens.len());
+                tokens.extend_from_slice(&stand_in);
+                tokens.extend_from_slice(&section_tokens);
+                (tokens, size, 0)
+            };
             let mut digests = Vec::new();
             chain_digests(self.salt, &tokens, self.block_size, &mut digests);
             out.push(Processed {
@@ -287,8 +305,8 @@ impl<'a> LogsGatherer<'a> {
                 streaming: true,
                 model: r.model.clone(),
                 tokens_in: tokens.len(),
-                tool_tokens: size,
-                system_tokens: 0,
+                tool_tokens,
+                system_tokens,
                 digests,
                 message_types: message_types(&r.messages),
                 response: Some(r.response.clone()),

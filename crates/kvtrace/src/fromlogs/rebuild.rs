@@ -32,6 +32,49 @@ pub struct LoggedRequest {
     pub response: Response,
     /// The Claude Code version that wrote the response's first line.
     pub version: Option<String>,
+    /// The tools and system prompt sent, when the log journals its requests.
+    pub shape: Option<std::sync::Arc<Shape>>,
+    /// `messages` is the journal's copy of what was sent, not a rebuild.
+    pub journaled: bool,
+}
+
+/// The `tools` and `system` sections of a request, serialized, from the request journal
+/// Claude Code 2.1.x writes into its logs: an `api-request-shape` entry holds a shape
+/// (keyed by `shapeHash`), and each `api-request` entry, written as the request is sent,
+/// names the shape it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    pub tools: String,
+    pub system: String,
+}
+
+impl Shape {
+    /// A journal shape as it goes on the wire: each tool's `input_schema` loses its
+    /// `$schema` member and each tool its `defer_loading` flag, which Claude Code keeps
+    /// locally and does not send (checked against the proxy's copy of the same requests).
+    pub(super) fn from_entry(shape: &Value) -> Option<Shape> {
+        let mut tools = shape.get("tools")?.clone();
+        if let Value::Array(list) = &mut tools {
+            for tool in list {
+                if let Value::Object(members) = tool {
+                    members.retain(|(k, _)| &**k != "defer_loading");
+                    for (k, v) in members.iter_mut() {
+                        if let (true, Value::Object(schema)) = (&**k == "input_schema", v) {
+                            schema.retain(|(k, _)| &**k != "$schema");
+                        }
+                    }
+                }
+            }
+        }
+        let system = shape.get("system")?;
+        let mut out = Shape {
+            tools: String::new(),
+            system: String::new(),
+        };
+        tools.write_to(&mut out.tools);
+        system.write_to(&mut out.system);
+        Some(out)
+    }
 }
 
 /// A message being built: its role and its content blocks.
@@ -44,6 +87,23 @@ struct Message {
 enum Content {
     Text(Value),
     Blocks(Vec<Value>),
+}
+
+impl Message {
+    /// Changes whenever the message does (entries only ever join it).
+    fn version(&self) -> (bool, usize) {
+        match &self.content {
+            Content::Text(_) => (true, 1),
+            Content::Blocks(b) => (false, b.len()),
+        }
+    }
+
+    fn content_value(&self) -> Value {
+        match &self.content {
+            Content::Text(v) => v.clone(),
+            Content::Blocks(b) => Value::Array(b.clone()),
+        }
+    }
 }
 
 impl From<Value> for Content {
@@ -90,6 +150,10 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
     // is still one response and one message.
     let mut seen: rustc_hash::FxHashMap<String, (usize, usize)> = Default::default();
     let mut before: Option<Stamp> = None;
+    // The request journal, when the log has one (2.1.x), and which version of each
+    // transcript message it has hashed: (index, text or block count).
+    let mut journal = super::journal::Journal::default();
+    let mut hashed: Vec<(bool, usize)> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         let Some(entry) = std::str::from_utf8(line.trim_ascii())
             .ok()
@@ -123,12 +187,31 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
             .and_then(|t| Stamp::parse(&t));
         let kind = entry.get("type").and_then(Value::as_string);
         match kind.as_deref() {
+            Some(k @ "api-request") => {
+                // The messages it names are the transcript's as they stand now.
+                hashed.truncate(messages.len());
+                for (i, m) in messages.iter().enumerate() {
+                    let version = m.version();
+                    if hashed.get(i) != Some(&version) {
+                        journal.saw(m.role, &m.content_value());
+                        match hashed.get_mut(i) {
+                            Some(h) => *h = version,
+                            None => hashed.push(version),
+                        }
+                    }
+                }
+                journal.read(k, &entry);
+            }
+            Some(k @ ("api-request-shape" | "api-request-blob")) => {
+                journal.read(k, &entry);
+            }
             Some("system")
                 if entry.get("subtype").and_then(Value::as_string).as_deref()
                     == Some("compact_boundary") =>
             {
                 messages.clear();
                 seen.clear();
+                hashed.clear();
             }
             Some("user") => {
                 let Some(content) = entry.get("message").and_then(|m| m.get("content")) else {
@@ -169,11 +252,18 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                 let Some(time) = before.or(stamp) else {
                     continue;
                 };
+                let sent = entry
+                    .get("requestRef")
+                    .and_then(Value::as_string)
+                    .and_then(|r| journal.sent(&r))
+                    .cloned()
+                    .unwrap_or_default();
                 out.push(LoggedRequest {
                     message_id: id.clone(),
                     time,
                     model: model.clone().unwrap_or_else(|| "unknown".to_owned()),
-                    messages: serialize(&messages),
+                    journaled: sent.messages.is_some(),
+                    messages: sent.messages.unwrap_or_else(|| serialize(&messages)),
                     api_prompt_tokens: None,
                     response: Response {
                         message_id: Some(id.clone()),
@@ -182,6 +272,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                         ..Response::default()
                     },
                     version: entry.get("version").and_then(Value::as_string),
+                    shape: sent.shape,
                 });
                 let request = out.len() - 1;
                 describe(&mut out[request], msg, &content, stamp);
