@@ -238,6 +238,72 @@ fn journaled_logs_give_the_requests_as_sent() {
 }
 
 #[test]
+fn journaled_logs_size_the_stand_in_of_older_ones() {
+    // A projects folder with 2.1.x sessions (journaled) next to 2.0.x ones (not): the
+    // journaled requests measure the API's tokens per token of ours, which sizes the
+    // 2.0 stand-in prefix.
+    let real = common::fixtures().join("real");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("projects");
+    for (folder, capture) in [("-new", "cc2.1-event-proxy"), ("-old", "cc2.0-event-proxy")] {
+        copy_dir(
+            &real.join(capture).join("jsonl/-tmp-ccwork"),
+            &root.join(folder),
+        );
+    }
+    let old = real.join("cc2.0-event-proxy");
+    let (cap, alone) = both(
+        tmp.path(),
+        &old.join("requests.db"),
+        &old.join("jsonl"),
+        &[],
+    );
+    let mixed = tmp.path().join("mixed");
+    let json = common::ok(
+        "build-minimal-traces",
+        &[
+            "--logs-only".as_ref(),
+            "--jsonl-dir".as_ref(),
+            root.as_os_str(),
+            "--output-dir".as_ref(),
+            mixed.as_os_str(),
+            "--include-subagents".as_ref(),
+            "--salt".as_ref(),
+            common::SALT.as_ref(),
+            "--json".as_ref(),
+        ],
+    );
+    let summary: Value = serde_json::from_str(&json).unwrap();
+    let ratio = &summary["api_token_ratio"];
+    assert_eq!(ratio["source"], "journal", "{summary}");
+    // One per stream of the 2.1 session: its main chain and 3 sub-agents.
+    assert_eq!(ratio["requests"], 4);
+    // The fake API counts len(json)/4: measured 1.123 of its tokens per cl100k token.
+    let r = ratio["value"].as_f64().unwrap();
+    assert!((1.05..1.2).contains(&r), "{r}");
+    let logs: BTreeMap<String, Value> = read_set(&mixed)
+        .into_iter()
+        .filter(|(name, _)| cap.contains_key(name))
+        .collect();
+    let (before, after) = (compare(&cap, &alone), compare(&cap, &logs));
+    let (b, a) = (median(before.in_errors), median(after.in_errors));
+    // Measured: median 14.4 % with the default ratio, 3.1 % with the measured one.
+    assert!(a < 0.05 && a < b / 2.0, "median in error {b} -> {a}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
 fn one_version_shares_one_prefix_and_runs_are_reproducible() {
     let ex = common::examples();
     let jsonl = ex.join("jsonl");

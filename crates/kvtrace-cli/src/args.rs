@@ -191,19 +191,20 @@ pub struct LogsOnlyArgs {
     pub logs_only: bool,
     /// With --logs-only: the API's tokens per token of ours (cl100k_base), used to turn the
     /// usage the logs report into the size of the stand-in prefix (logs without a request
-    /// journal) [default: 1].
+    /// journal) [default: measured on the journaled requests of the logs, else 1].
     #[arg(long, value_parser = positive_number, value_name = "R")]
     pub api_token_ratio: Option<f64>,
 }
 
 impl LogsOnlyArgs {
-    /// The ratio to use; an error when it is given without `--logs-only`.
-    pub fn ratio(&self) -> Result<f64, Failure> {
+    /// The ratio given (`None`: measured from journaled requests, else 1); an error when
+    /// it is given without `--logs-only`.
+    pub fn ratio(&self) -> Result<Option<f64>, Failure> {
         match (self.api_token_ratio, self.logs_only) {
             (Some(_), false) => Err(crate::unusable(anyhow::anyhow!(
                 "--api-token-ratio applies only with --logs-only"
             ))),
-            (r, _) => Ok(r.unwrap_or(1.0)),
+            (r, _) => Ok(r),
         }
     }
 }

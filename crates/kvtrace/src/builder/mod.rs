@@ -58,8 +58,9 @@ pub struct BuildOptions {
     pub first_trace_number: usize,
     /// Build from the session logs alone (no capture; `db` unused): docs/logs-only.md.
     pub logs_only: bool,
-    /// Logs only: API tokens per token of ours, to size the stand-in prefix.
-    pub api_token_ratio: f64,
+    /// Logs only: API tokens per token of ours, to size the stand-in prefix (`None`:
+    /// measured on the journaled requests, else 1).
+    pub api_token_ratio: Option<f64>,
 }
 
 #[derive(Debug, Error)]
@@ -108,6 +109,10 @@ pub struct BuildSummary {
     pub journaled_prefixes: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub journaled_messages: usize,
+    /// Logs only, with stand-in prefixes: the API tokens per token of ours they were sized
+    /// with, and where that ratio came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token_ratio: Option<crate::fromlogs::Ratio>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -165,6 +170,9 @@ impl BuildSummary {
                 "\nfrom session logs alone: tools and system stood in for by estimated prefixes (tokens): {}",
                 list.join(", ")
             ));
+            if let Some(r) = &self.api_token_ratio {
+                o.push_str(&format!("; {r}"));
+            }
         }
         if k.claimed_elsewhere > 0 {
             o.push_str(&format!(
@@ -248,6 +256,10 @@ pub fn build_with(
             .as_ref()
             .map(|l| l.prefixes.clone())
             .unwrap_or_default(),
+        api_token_ratio: logs
+            .as_ref()
+            .filter(|l| !l.prefixes.is_empty())
+            .map(|l| l.ratio),
         ..BuildSummary::default()
     };
     let ids_before = global.len();

@@ -20,7 +20,6 @@ pub mod rebuild;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 use rebuild::{Chain, LoggedRequest};
@@ -56,6 +55,59 @@ struct Parts {
     agents: Vec<AgentPart>,
 }
 
+/// API tokens per token of ours, used to size stand-in prefixes, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Ratio {
+    pub value: f64,
+    /// `given` (`--api-token-ratio`), `journal` (measured) or `default` (1).
+    pub source: &'static str,
+    /// Journal: the requests it was measured on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<usize>,
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} API tokens per token of ours (", self.value)?;
+        match self.requests {
+            Some(n) => write!(f, "measured on {n} journaled requests)"),
+            None if self.source == "given" => write!(f, "--api-token-ratio)"),
+            None => write!(f, "the default: no journaled request to measure it on)"),
+        }
+    }
+}
+
+impl Ratio {
+    /// The ratio given, else the median of those measured on journaled requests, else 1.
+    fn choose(given: Option<f64>, measured: Vec<f64>) -> Ratio {
+        match (given, measured.len()) {
+            (Some(value), _) => Ratio {
+                value,
+                source: "given",
+                requests: None,
+            },
+            (None, 0) => Ratio {
+                value: 1.0,
+                source: "default",
+                requests: None,
+            },
+            (None, n) => Ratio {
+                value: prefix::middle(measured).unwrap_or(1.0),
+                source: "journal",
+                requests: Some(n),
+            },
+        }
+    }
+}
+
+/// What pass one learns of one stream: its key, `(M, A)` points of its requests without
+/// a journal, and the API-to-ours ratio of its first journaled request.
+struct Learned {
+    key: String,
+    points: Vec<(f64, f64)>,
+    ratio: Option<f64>,
+}
+
 /// Builds logs-only conversations; holds the estimated prefix of each key.
 pub struct LogsGatherer<'a> {
     dir: &'a SessionDir,
@@ -63,14 +115,16 @@ pub struct LogsGatherer<'a> {
     block_size: usize,
     include_subagents: bool,
     form: Form,
-    /// API tokens per token of ours (`--api-token-ratio`).
-    ratio: f64,
+    /// API tokens per token of ours, for the stand-in prefixes.
+    pub ratio: Ratio,
     /// Prefix size in our tokens, by key.
     pub prefixes: BTreeMap<String, usize>,
 }
 
 impl<'a> LogsGatherer<'a> {
-    /// The first pass: estimate the prefix of every key over `parents`, in parallel.
+    /// The first pass, over `parents` in parallel: measure the API's tokens per token of
+    /// ours on journaled requests (unless `ratio` is given), then estimate the prefix of
+    /// every key from the requests without a journal.
     pub fn new(
         dir: &'a SessionDir,
         parents: &[&Path],
@@ -78,7 +132,7 @@ impl<'a> LogsGatherer<'a> {
         block_size: usize,
         include_subagents: bool,
         form: Form,
-        ratio: f64,
+        ratio: Option<f64>,
     ) -> Self {
         let mut g = LogsGatherer {
             dir,
@@ -86,46 +140,68 @@ impl<'a> LogsGatherer<'a> {
             block_size,
             include_subagents,
             form,
-            ratio,
+            ratio: Ratio::choose(ratio, Vec::new()),
             prefixes: BTreeMap::new(),
         };
-        let estimates: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
-        parents
+        let learned: Vec<Learned> = parents
             .par_iter()
-            .for_each_init(Tokenizer::default, |tk, path| {
-                let mut counts = Counts::default();
-                let Some(parts) = g.parts(path, &mut counts, &mut Vec::new()) else {
-                    return;
-                };
-                let all =
-                    std::iter::once(parts.main).chain(parts.agents.into_iter().map(|a| a.part));
-                for part in all {
-                    let mut stream = Stream::new(false, form);
-                    let points: Vec<(f64, f64)> = part
-                        .requests
-                        .iter()
-                        // Journaled requests carry their own tools and system prompt.
-                        .filter(|r| r.shape.is_none())
-                        .filter_map(|r| {
-                            let api = r.api_prompt_tokens? as f64;
-                            let m = message_tokens(&mut stream, tk, r)?;
-                            Some((m as f64, api))
-                        })
-                        .collect();
-                    if let Some(p) = prefix::estimate(&points, g.ratio) {
-                        if let Ok(mut e) = estimates.lock() {
-                            e.entry(part.key).or_default().push(p);
-                        }
-                    }
-                }
-            });
+            .map_init(Tokenizer::default, |tk, path| g.learn(tk, path))
+            .flatten()
+            .collect();
+        let measured = learned.iter().filter_map(|l| l.ratio).collect();
+        g.ratio = Ratio::choose(ratio, measured);
+        let mut estimates: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for l in learned {
+            if let Some(p) = prefix::estimate(&l.points, g.ratio.value) {
+                estimates.entry(l.key).or_default().push(p);
+            }
+        }
         g.prefixes = estimates
-            .into_inner()
-            .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| (k, prefix::median(v)))
             .collect();
         g
+    }
+
+    /// Pass one over a conversation: what each of its streams tells of the prefix.
+    fn learn(&self, tk: &mut Tokenizer, path: &Path) -> Vec<Learned> {
+        let mut counts = Counts::default();
+        let Some(parts) = self.parts(path, &mut counts, &mut Vec::new()) else {
+            return Vec::new();
+        };
+        let all = std::iter::once(parts.main).chain(parts.agents.into_iter().map(|a| a.part));
+        all.map(|part| {
+            let mut stream = Stream::new(false, self.form);
+            // Journaled requests carry their own tools and system prompt: the first of
+            // them with usage measures the ratio (its prefix, which dominates it, is the
+            // kind of text a stand-in replaces).
+            let ratio = part
+                .requests
+                .iter()
+                .filter(|r| r.shape.is_some() && r.journaled)
+                .find_map(|r| {
+                    let api = r.api_prompt_tokens? as f64;
+                    let ours = stream.tokenize(tk, &body_of(r)).ok()?.0.len() as f64;
+                    (ours > 0.0).then(|| api / ours)
+                });
+            let mut stream = Stream::new(false, self.form);
+            let points = part
+                .requests
+                .iter()
+                .filter(|r| r.shape.is_none())
+                .filter_map(|r| {
+                    let api = r.api_prompt_tokens? as f64;
+                    let m = message_tokens(&mut stream, tk, r)?;
+                    Some((m as f64, api))
+                })
+                .collect();
+            Learned {
+                key: part.key,
+                points,
+                ratio,
+            }
+        })
+        .collect()
     }
 
     /// The parent log and the parts of one conversation (`None`: unreadable, counted).
@@ -278,14 +354,7 @@ impl<'a> LogsGatherer<'a> {
         let mut out = Vec::with_capacity(part.requests.len());
         for r in &part.requests {
             // A journaled request has its own tools and system prompt; others stand in.
-            let body = Body {
-                model: Some(r.model.clone()),
-                stream: true,
-                tools: r.shape.as_ref().map(|s| s.tools.as_str()),
-                system: r.shape.as_ref().map(|s| s.system.as_str()),
-                messages: Some(&r.messages),
-            };
-            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body) else {
+            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body_of(r)) else {
                 continue;
             };
             let (tokens, tool_tokens, system_tokens) = if r.shape.is_some() {
@@ -313,6 +382,18 @@ impl<'a> LogsGatherer<'a> {
             });
         }
         out
+    }
+}
+
+/// A rebuilt request's body: its messages, and its tools and system prompt when the
+/// journal holds them.
+fn body_of(r: &LoggedRequest) -> Body<'_> {
+    Body {
+        model: Some(r.model.clone()),
+        stream: true,
+        tools: r.shape.as_ref().map(|s| s.tools.as_str()),
+        system: r.shape.as_ref().map(|s| s.system.as_str()),
+        messages: Some(&r.messages),
     }
 }
 

@@ -4,7 +4,7 @@
 //! **Its size** is estimated from the usage the log carries. For each response the API
 //! reports its prompt tokens `A` (input + cache read + cache creation, in the API's own
 //! tokenizer); we count the rebuilt messages `M` in ours. With `R` API tokens per token of
-//! ours (`--api-token-ratio`, 1 by default), `A / R − M` is what the request held beyond
+//! ours (`--api-token-ratio`, else measured on journaled requests, else 1), `A / R − M` is what the request held beyond
 //! the logged messages: the tools, the system prompt and the injected text. Its median
 //! over a conversation's requests is the conversation's estimate (the median shrugs off
 //! a request whose injected text was unusual); sessions of one Claude Code version (and
@@ -29,13 +29,15 @@ pub fn estimate(points: &[(f64, f64)], ratio: f64) -> Option<f64> {
     Some((median(beyond) as f64).clamp(0.0, 2_000_000.0))
 }
 
-/// The median of estimates (the lower middle one for an even count; 0 for none).
-pub fn median(mut values: Vec<f64>) -> usize {
-    if values.is_empty() {
-        return 0;
-    }
+/// The median of estimates, rounded (the lower middle one for an even count; 0 for none).
+pub fn median(values: Vec<f64>) -> usize {
+    middle(values).map_or(0, |m| m.round() as usize)
+}
+
+/// The lower middle value (`None` for none).
+pub fn middle(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
-    values[(values.len() - 1) / 2].round() as usize
+    values.get(values.len().checked_sub(1)? / 2).copied()
 }
 
 /// `n` tokens of the stand-in prefix for `key`: token `i` depends only on `key` and `i`,
