@@ -349,9 +349,10 @@ impl<'a> LogsGatherer<'a> {
     /// Tokenize and hash a stream's requests behind the stand-in prefix of `key`.
     fn process(&self, tk: &mut Tokenizer, part: &Part) -> Vec<Processed> {
         let size = self.prefixes.get(&part.key).copied().unwrap_or(0);
-        let stand_in = prefix::tokens(&part.key, size);
         let mut stream = Stream::new(false, self.form);
         let mut out = Vec::with_capacity(part.requests.len());
+        // The stand-in of each model seen (its system part names the model).
+        let mut stand_ins: Vec<(&str, Vec<crate::tokens::Token>)> = Vec::new();
         for r in &part.requests {
             // A journaled request has its own tools and system prompt; others stand in.
             let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body_of(r)) else {
@@ -360,10 +361,19 @@ impl<'a> LogsGatherer<'a> {
             let (tokens, tool_tokens, system_tokens) = if r.shape.is_some() {
                 (section_tokens, tools, system)
             } else {
+                let i = match stand_ins.iter().position(|(m, _)| *m == r.model) {
+                    Some(i) => i,
+                    None => {
+                        stand_ins.push((&r.model, prefix::tokens(&part.key, &r.model, size)));
+                        stand_ins.len() - 1
+                    }
+                };
+                let stand_in = &stand_ins[i].1;
                 let mut tokens = Vec::with_capacity(stand_in.len() + section_tokens.len());
-                tokens.extend_from_slice(&stand_in);
+                tokens.extend_from_slice(stand_in);
                 tokens.extend_from_slice(&section_tokens);
-                (tokens, size, 0)
+                let system = prefix::system_part(size);
+                (tokens, size - system, system)
             };
             let mut digests = Vec::new();
             chain_digests(self.salt, &tokens, self.block_size, &mut digests);

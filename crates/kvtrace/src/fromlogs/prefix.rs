@@ -15,7 +15,8 @@
 //!
 //! **Its content** is a fixed pseudo-random token sequence derived from that key
 //! (version, and sub-agent type), so the prefixes of one version are identical and keep
-//! identical block ids, and prefixes of different versions share nothing.
+//! identical block ids, and prefixes of different versions share nothing; its last fifth,
+//! standing for the system prompt, which names the model, derives from the model too.
 
 use crate::tokens::Token;
 
@@ -40,12 +41,29 @@ pub fn middle(mut values: Vec<f64>) -> Option<f64> {
     values.get(values.len().checked_sub(1)? / 2).copied()
 }
 
-/// `n` tokens of the stand-in prefix for `key`: token `i` depends only on `key` and `i`,
-/// so two prefixes of one key share their common start.
-pub fn tokens(key: &str, n: usize) -> Vec<Token> {
+/// The share of a stand-in prefix that stands for the system prompt, the part that names
+/// the model: Claude Code's system prompt says which model it runs on, so a model switch
+/// changes the prefix there. Measured shares of tools + system: 17.5 % (2.0.77), 19 %
+/// (2.1.332), 24 % (1.0.128).
+pub const SYSTEM_SHARE: f64 = 0.2;
+
+/// The system prompt's part of an `n`-token stand-in prefix.
+pub fn system_part(n: usize) -> usize {
+    (n as f64 * SYSTEM_SHARE).round() as usize
+}
+
+/// `n` tokens of the stand-in prefix for `key` and `model`: the first `n - system_part(n)`
+/// (the tools) depend only on `key` and their position, the rest on the model too, so
+/// prefixes of one key share their tools and, on one model, everything.
+pub fn tokens(key: &str, model: &str, n: usize) -> Vec<Token> {
+    let tools = n - system_part(n);
     let seed = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+    let system_seed = xxhash_rust::xxh3::xxh3_64(format!("{key}\n{model}").as_bytes());
     (0..n as u64)
-        .map(|i| (xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed) % 100_000) as Token)
+        .map(|i| {
+            let seed = if i < tools as u64 { seed } else { system_seed };
+            (xxhash_rust::xxh3::xxh3_64_with_seed(&i.to_le_bytes(), seed) % 100_000) as Token
+        })
         .collect()
 }
 
@@ -70,10 +88,13 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_of_one_key_share_their_start() {
-        let a = tokens("2.1.0/main", 100);
-        let b = tokens("2.1.0/main", 50);
-        assert_eq!(&a[..50], &b[..]);
-        assert_ne!(tokens("2.0.0/main", 50), b);
+    fn prefixes_of_one_key_share_their_tools_and_of_one_model_everything() {
+        let a = tokens("2.1.0/main", "opus", 100);
+        assert_eq!(a, tokens("2.1.0/main", "opus", 100));
+        let b = tokens("2.1.0/main", "sonnet", 100);
+        assert_eq!(system_part(100), 20);
+        assert_eq!(a[..80], b[..80]);
+        assert!(a[80..].iter().zip(&b[80..]).filter(|(x, y)| x == y).count() < 3);
+        assert_ne!(tokens("2.0.0/main", "opus", 100)[..80], a[..80]);
     }
 }
