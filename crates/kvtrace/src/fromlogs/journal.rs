@@ -1,4 +1,4 @@
-//! The request journal Claude Code 2.1.x writes into its session logs, read back.
+//! The request journal recent Claude Code 2.1.x (2.1.332) writes into its session logs, read back.
 //!
 //! Next to the transcript, such a log holds one `api-request` entry per request sent
 //! (its `id`, the `shapeHash` of its tools and system prompt, and its messages as the

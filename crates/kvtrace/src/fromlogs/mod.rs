@@ -1,6 +1,6 @@
 //! Traces from session logs alone, for those who never ran a proxy (docs/logs-only.md).
 //!
-//! Each response in a log is one request. Claude Code 2.1.x journals each request it sends
+//! Each response in a log is one request. Recent Claude Code 2.1.x journals each request it sends
 //! in the log (`journal`): such a request is taken as sent, tools, system prompt and
 //! messages. Otherwise its `messages` section is rebuilt from the log ([`rebuild`]) and the
 //! tools and system prompt, which such a log does not hold, are stood in for by a prefix of
