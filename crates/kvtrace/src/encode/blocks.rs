@@ -108,55 +108,102 @@ pub type Digest64 = u64;
 /// of a shared token prefix), so only the remaining blocks are hashed.
 pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut Vec<Digest64>) {
     let nblocks = tokens.len() / block_size;
-    // Bytes, not a String: every piece written here is ASCII.
-    let mut text: Vec<u8> = Vec::with_capacity(block_size * 7 + 64);
+    if out.len() >= nblocks {
+        return;
+    }
+    // The hashed text is written into a fixed buffer (every piece is ASCII): the salt
+    // once, then per block the previous digest, the index and the tokens, each token one
+    // 8-byte copy from a table of decimal texts.
+    let salt = salt.0.as_bytes();
+    let mut buf = vec![0u8; salt.len() + 40 + block_size * MAX_TOKEN_TEXT];
+    buf[..salt.len()].copy_from_slice(salt);
+    buf[salt.len()] = b':';
+    let table = decimals();
     for k in out.len()..nblocks {
-        text.clear();
-        text.extend_from_slice(salt.0.as_bytes());
-        text.push(b':');
+        let mut pos = salt.len() + 1;
         match k {
-            0 => text.push(b'0'),
-            _ => push_hex16(&mut text, out[k - 1]),
-        }
-        text.push(b':');
-        push_decimal(&mut text, k as u64);
-        text.push(b':');
-        for (j, &t) in tokens[k * block_size..(k + 1) * block_size]
-            .iter()
-            .enumerate()
-        {
-            if j > 0 {
-                text.push(b' ');
+            0 => {
+                buf[pos] = b'0';
+                pos += 1;
             }
-            push_decimal(&mut text, u64::from(t));
+            _ => {
+                write_hex16(&mut buf[pos..pos + 16], out[k - 1]);
+                pos += 16;
+            }
         }
-        let hash = Sha256::digest(&text);
+        buf[pos] = b':';
+        pos += 1;
+        pos += write_decimal(&mut buf[pos..], k as u64);
+        buf[pos] = b':';
+        pos += 1;
+        for &t in &tokens[k * block_size..(k + 1) * block_size] {
+            match table.get(t as usize) {
+                Some(entry) => {
+                    buf[pos..pos + 8].copy_from_slice(entry);
+                    pos += usize::from(entry[7]);
+                }
+                None => {
+                    pos += write_decimal(&mut buf[pos..], u64::from(t));
+                    buf[pos] = b' ';
+                    pos += 1;
+                }
+            }
+        }
+        // Tokens are joined by spaces: drop the one after the last.
+        let hash = Sha256::digest(&buf[..pos - 1]);
         let mut first = [0u8; 8];
         first.copy_from_slice(&hash[..8]);
         out.push(u64::from_be_bytes(first));
     }
 }
 
-/// `v` in decimal, appended (no allocation, no formatting machinery: this runs once per
-/// token of every new block).
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+/// Room for one token's text in the hash input: 10 digits (a `u32`) and a space, plus
+/// the slack of an 8-byte table copy.
+const MAX_TOKEN_TEXT: usize = 18;
+
+/// Tokens below this have their text in the table (cl100k_base has 100,277).
+const DECIMALS: usize = 1 << 17;
+
+/// For each value below [`DECIMALS`]: its decimal digits and a space (at most 7 bytes),
+/// then in byte 7 the length of that text.
+fn decimals() -> &'static [[u8; 8]] {
+    static TABLE: std::sync::OnceLock<Box<[[u8; 8]]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..DECIMALS as u64)
+            .map(|v| {
+                let mut entry = [0u8; 8];
+                let n = write_decimal(&mut entry, v);
+                entry[n] = b' ';
+                entry[7] = n as u8 + 1;
+                entry
+            })
+            .collect()
+    })
+}
+
+/// `v` in decimal at the start of `out` (which must have room); returns its length.
+fn write_decimal(out: &mut [u8], mut v: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+        digits[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    let n = digits.len() - i;
+    out[..n].copy_from_slice(&digits[i..]);
+    n
 }
 
-/// `v` as 16 lowercase hex digits, appended (`{:016x}`).
-fn push_hex16(out: &mut Vec<u8>, v: u64) {
+/// `v` as 16 lowercase hex digits (`{:016x}`).
+fn write_hex16(out: &mut [u8], v: u64) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend((0..16).rev().map(|i| HEX[((v >> (i * 4)) & 0xf) as usize]));
+    for (i, o) in out.iter_mut().take(16).enumerate() {
+        *o = HEX[((v >> ((15 - i) * 4)) & 0xf) as usize];
+    }
 }
 
 /// Assigns integer ids 1, 2, 3, … to digests in order of first appearance.
@@ -261,6 +308,31 @@ mod tests {
         let mut resumed = vec![h0];
         chain_digests(&salt, &tokens, 4, &mut resumed);
         assert_eq!(resumed, out);
+        // Values past the decimal table, at its edges and of every width; a 1-token block
+        // (no space at all); a block of many digits.
+        let edge = [99_999, 100_276, 131_071, 131_072, 4_000_000_000, u32::MAX, 7, 0];
+        let mut out = Vec::new();
+        chain_digests(&salt, &edge, 2, &mut out);
+        let mut want = Vec::new();
+        let mut prev = "0".to_owned();
+        for (k, pair) in edge.chunks(2).enumerate() {
+            let h = sha_hex16(&format!(
+                "00112233445566778899aabbccddeeff:{prev}:{k}:{} {}",
+                pair[0], pair[1]
+            ));
+            prev = format!("{h:016x}");
+            want.push(h);
+        }
+        assert_eq!(out, want);
+        let mut one = Vec::new();
+        chain_digests(&salt, &[u32::MAX], 1, &mut one);
+        assert_eq!(
+            one,
+            [sha_hex16(&format!(
+                "00112233445566778899aabbccddeeff:0:0:{}",
+                u32::MAX
+            ))]
+        );
     }
 
     #[test]
