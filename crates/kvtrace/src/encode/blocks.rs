@@ -310,7 +310,16 @@ mod tests {
         assert_eq!(resumed, out);
         // Values past the decimal table, at its edges and of every width; a 1-token block
         // (no space at all); a block of many digits.
-        let edge = [99_999, 100_276, 131_071, 131_072, 4_000_000_000, u32::MAX, 7, 0];
+        let edge = [
+            99_999,
+            100_276,
+            131_071,
+            131_072,
+            4_000_000_000,
+            u32::MAX,
+            7,
+            0,
+        ];
         let mut out = Vec::new();
         chain_digests(&salt, &edge, 2, &mut out);
         let mut want = Vec::new();

@@ -41,7 +41,6 @@ fn ranks() -> &'static Ranks {
     static RANKS: OnceLock<Ranks> = OnceLock::new();
     RANKS.get_or_init(|| {
         let mut map = Ranks::default();
-        map.reserve(100_256);
         let mut rest = BLOB;
         let mut rank: Token = 0;
         while let [a, b, tail @ ..] = rest {
@@ -55,8 +54,50 @@ fn ranks() -> &'static Ranks {
     })
 }
 
-/// Token bytes → rank.
-type Ranks = FxHashMap<&'static [u8], Token>;
+/// Token bytes → rank. Most lookups are of a few bytes (whole pieces, then pairs being
+/// merged): tokens of up to [`SHORT`] bytes are keyed by their bytes packed into an
+/// integer, so such a lookup hashes and compares one word instead of a slice.
+#[derive(Default)]
+struct Ranks {
+    short: FxHashMap<u64, Token>,
+    long: FxHashMap<&'static [u8], Token>,
+}
+
+/// The longest token kept in [`Ranks::short`].
+const SHORT: usize = 7;
+
+/// Up to [`SHORT`] bytes and their count packed into one word (distinct for distinct
+/// byte strings, zero bytes included).
+fn pack(bytes: &[u8]) -> u64 {
+    let mut key = (bytes.len() as u64) << 56;
+    for (i, &b) in bytes.iter().enumerate() {
+        key |= u64::from(b) << (8 * i);
+    }
+    key
+}
+
+impl Ranks {
+    fn insert(&mut self, bytes: &'static [u8], rank: Token) {
+        if bytes.len() <= SHORT {
+            self.short.insert(pack(bytes), rank);
+        } else {
+            self.long.insert(bytes, rank);
+        }
+    }
+
+    fn get(&self, bytes: &[u8]) -> Option<Token> {
+        if bytes.len() <= SHORT {
+            self.short.get(&pack(bytes)).copied()
+        } else {
+            self.long.get(bytes).copied()
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+}
 
 /// Encode with tiktoken-rs alone: the reference path, used as a test oracle and for
 /// text outside printable ASCII.
@@ -108,7 +149,7 @@ impl Encoder {
 
     /// Append the tokens of one pre-tokenizer piece (printable ASCII).
     pub(crate) fn encode_piece(&mut self, piece: &[u8], out: &mut Vec<Token>) {
-        if let Some(&rank) = self.ranks.get(piece) {
+        if let Some(rank) = self.ranks.get(piece) {
             out.push(rank);
             return;
         }
@@ -139,7 +180,6 @@ fn byte_pair_merge(ranks: &Ranks, piece: &[u8]) -> Vec<Token> {
         if k + 2 < bounds.len() {
             ranks
                 .get(&piece[bounds[k]..bounds[k + 2]])
-                .copied()
                 .unwrap_or(Token::MAX)
         } else {
             Token::MAX
@@ -167,7 +207,7 @@ fn byte_pair_merge(ranks: &Ranks, piece: &[u8]) -> Vec<Token> {
     }
     bounds
         .windows(2)
-        .map(|w| ranks.get(&piece[w[0]..w[1]]).copied().unwrap_or(Token::MAX))
+        .map(|w| ranks.get(&piece[w[0]..w[1]]).unwrap_or(Token::MAX))
         .collect()
 }
 
@@ -181,8 +221,13 @@ mod tests {
         assert_eq!(table.len(), 100_256);
         for rank in (0..100_256u32).step_by(7) {
             let bytes = core().decode_bytes(&[rank]).unwrap();
-            assert_eq!(table.get(bytes.as_slice()), Some(&rank), "rank {rank}");
+            assert_eq!(table.get(bytes.as_slice()), Some(rank), "rank {rank}");
         }
+        // Packed keys are distinct: a zero byte, or a shorter string, is not another's.
+        assert_ne!(pack(b"a"), pack(b"a\0"));
+        assert_ne!(pack(b""), pack(b"\0"));
+        assert_eq!(table.get(b"a\0"), None);
+        assert!(table.short.len() > 50_000 && !table.long.is_empty());
     }
 
     #[test]
