@@ -39,7 +39,8 @@ pub struct Journal {
     messages: FxHashMap<String, Rc<Value>>,
     /// Each request's messages (`None`: one did not resolve), by request id.
     lists: FxHashMap<String, Option<Vec<Rc<Value>>>>,
-    sent: FxHashMap<String, Sent>,
+    /// Each request's shape, by request id (until a response takes it).
+    shapes_sent: FxHashMap<String, Option<Arc<Shape>>>,
 }
 
 impl Journal {
@@ -100,9 +101,22 @@ impl Journal {
         }
     }
 
-    /// What the journal knows of request `id` (a response's `requestRef`).
-    pub fn sent(&self, id: &str) -> Option<&Sent> {
-        self.sent.get(id)
+    /// What the journal knows of request `id` (a response's `requestRef`), taken: a
+    /// response names its request once (its first line makes the request).
+    pub fn take(&mut self, id: &str) -> Option<Sent> {
+        let shape = self.shapes_sent.remove(id)?;
+        let messages = self.lists.get(id).and_then(Option::as_ref).map(|l| {
+            let mut out = String::from("[");
+            for (i, m) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                m.write_to(&mut out);
+            }
+            out.push(']');
+            out
+        });
+        Some(Sent { shape, messages })
     }
 
     fn request(&mut self, entry: &Value) {
@@ -133,23 +147,12 @@ impl Journal {
                 }
             }
         }
-        let messages = list.as_ref().map(|l| {
-            let mut out = String::from("[");
-            for (i, m) in l.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                m.write_to(&mut out);
-            }
-            out.push(']');
-            out
-        });
         let shape = entry
             .get("shapeHash")
             .and_then(Value::as_string)
             .and_then(|h| self.shapes.get(&h).cloned());
         self.lists.insert(id.clone(), list);
-        self.sent.insert(id, Sent { shape, messages });
+        self.shapes_sent.insert(id, shape);
     }
 }
 
@@ -269,7 +272,7 @@ mod tests {
             hash_text(sent_prompt)
         );
         assert!(j.read("api-request", &v(&first)));
-        let r1 = j.sent("r1").unwrap();
+        let r1 = j.take("r1").unwrap();
         assert_eq!(
             r1.messages.as_deref(),
             Some(&*format!("[{blob},{sent_prompt}]"))
@@ -291,7 +294,7 @@ mod tests {
             hash_text(sent_reply)
         );
         assert!(j.read("api-request", &v(&second)));
-        let r2 = j.sent("r2").unwrap();
+        let r2 = j.take("r2").unwrap();
         assert_eq!(
             r2.messages.as_deref(),
             Some(&*format!("[{blob},{sent_reply}]"))
@@ -302,18 +305,18 @@ mod tests {
             "api-request",
             &v(r#"{"id":"r3","base":"r2","keep":2,"tail":["00"]}"#)
         ));
-        assert_eq!(j.sent("r3").unwrap().messages, None);
+        assert_eq!(j.take("r3").unwrap().messages, None);
         assert!(j.read(
             "api-request",
             &v(r#"{"id":"r4","base":"r3","keep":1,"tail":[]}"#)
         ));
-        assert_eq!(j.sent("r4").unwrap().messages, None);
+        assert_eq!(j.take("r4").unwrap().messages, None);
         // keep beyond the base's length does not resolve either.
         assert!(j.read(
             "api-request",
             &v(r#"{"id":"r5","base":"r1","keep":9,"tail":[]}"#)
         ));
-        assert_eq!(j.sent("r5").unwrap().messages, None);
+        assert_eq!(j.take("r5").unwrap().messages, None);
         assert!(!j.read("user", &v("{}")));
     }
 }

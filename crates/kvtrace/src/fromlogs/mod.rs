@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use rebuild::{Chain, LoggedRequest};
+use rebuild::{Chain, LoggedRequest, Replay};
 
 use crate::conversation::{Counts, Gathered, GatheredAgent};
 use crate::encode::blocks::{chain_digests, Salt};
@@ -171,30 +171,30 @@ impl<'a> LogsGatherer<'a> {
         };
         let all = std::iter::once(parts.main).chain(parts.agents.into_iter().map(|a| a.part));
         all.map(|part| {
-            let mut stream = Stream::new(false, self.form);
             // Journaled requests carry their own tools and system prompt: the first of
             // them with usage measures the ratio (its prefix, which dominates it, is the
-            // kind of text a stand-in replaces).
-            let ratio = part
-                .requests
-                .iter()
-                .filter(|r| r.shape.is_some() && r.journaled)
-                .find_map(|r| {
-                    let api = r.api_prompt_tokens? as f64;
-                    let ours = stream.tokenize(tk, &body_of(r)).ok()?.0.len() as f64;
-                    (ours > 0.0).then(|| api / ours)
-                });
-            let mut stream = Stream::new(false, self.form);
-            let points = part
-                .requests
-                .iter()
-                .filter(|r| r.shape.is_none())
-                .filter_map(|r| {
-                    let api = r.api_prompt_tokens? as f64;
-                    let m = message_tokens(&mut stream, tk, r)?;
-                    Some((m as f64, api))
-                })
-                .collect();
+            // kind of text a stand-in replaces). The others give points of the estimate.
+            let (mut whole, mut sections) =
+                (Stream::new(false, self.form), Stream::new(false, self.form));
+            let mut replay = Replay::default();
+            let mut ratio = None;
+            let mut points = Vec::new();
+            for r in &part.requests {
+                let messages = replay.apply(&r.messages);
+                let Some(api) = r.api_prompt_tokens.map(|a| a as f64) else {
+                    continue;
+                };
+                if r.shape.is_none() {
+                    if let Some(m) = message_tokens(&mut sections, tk, messages) {
+                        points.push((m as f64, api));
+                    }
+                } else if ratio.is_none() && r.journaled {
+                    let ours = whole
+                        .tokenize(tk, &body_of(r, messages))
+                        .map_or(0, |t| t.0.len()) as f64;
+                    ratio = (ours > 0.0).then(|| api / ours);
+                }
+            }
             Learned {
                 key: part.key,
                 points,
@@ -230,7 +230,7 @@ impl<'a> LogsGatherer<'a> {
             log.message_ids.iter().map(String::as_str).collect();
         let mut main = rebuild::requests_of(&bytes, &Chain::Main);
         // A response another file wrote first (a `-c` copy) belongs to that file.
-        main.retain(|r| owned.contains(r.message_id.as_str()));
+        rebuild::retain(&mut main, |r| owned.contains(r.message_id.as_str()));
         let version = main
             .iter()
             .find_map(|r| r.version.clone())
@@ -353,9 +353,12 @@ impl<'a> LogsGatherer<'a> {
         let mut out = Vec::with_capacity(part.requests.len());
         // The stand-in of each model seen (its system part names the model).
         let mut stand_ins: Vec<(&str, Vec<crate::tokens::Token>)> = Vec::new();
+        let mut replay = Replay::default();
         for r in &part.requests {
+            let messages = replay.apply(&r.messages);
             // A journaled request has its own tools and system prompt; others stand in.
-            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body_of(r)) else {
+            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body_of(r, messages))
+            else {
                 continue;
             };
             let (tokens, tool_tokens, system_tokens) = if r.shape.is_some() {
@@ -387,7 +390,7 @@ impl<'a> LogsGatherer<'a> {
                 tool_tokens,
                 system_tokens,
                 digests,
-                message_types: message_types(&r.messages),
+                message_types: message_types(messages),
                 response: Some(r.response.clone()),
             });
         }
@@ -397,13 +400,13 @@ impl<'a> LogsGatherer<'a> {
 
 /// A rebuilt request's body: its messages, and its tools and system prompt when the
 /// journal holds them.
-fn body_of(r: &LoggedRequest) -> Body<'_> {
+fn body_of<'a>(r: &'a LoggedRequest, messages: &'a str) -> Body<'a> {
     Body {
         model: Some(r.model.clone()),
         stream: true,
         tools: r.shape.as_ref().map(|s| s.tools.as_str()),
         system: r.shape.as_ref().map(|s| s.system.as_str()),
-        messages: Some(&r.messages),
+        messages: Some(messages),
     }
 }
 
@@ -413,13 +416,13 @@ fn agent_key(version: &str, subagent_type: Option<&str>) -> String {
 }
 
 /// Our tokens of a request's messages (pass one).
-fn message_tokens(stream: &mut Stream, tk: &mut Tokenizer, r: &LoggedRequest) -> Option<usize> {
+fn message_tokens(stream: &mut Stream, tk: &mut Tokenizer, messages: &str) -> Option<usize> {
     let body = Body {
         model: None,
         stream: true,
         tools: None,
         system: None,
-        messages: Some(&r.messages),
+        messages: Some(messages),
     };
     stream.tokenize(tk, &body).ok().map(|(t, _, _)| t.len())
 }

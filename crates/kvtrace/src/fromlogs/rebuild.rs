@@ -24,8 +24,9 @@ pub struct LoggedRequest {
     /// (the prompt or tool result it answers), else that first line's own.
     pub time: Stamp,
     pub model: String,
-    /// The `messages` section, serialized (CPython's compact form, log key order).
-    pub messages: String,
+    /// The `messages` section, serialized (CPython's compact form, log key order), as the
+    /// change from the previous request of its stream: [`Replay`] gives the text back.
+    pub messages: Delta,
     /// The API's prompt tokens for it: input + cache read + cache creation (last line).
     pub api_prompt_tokens: Option<u64>,
     /// The response as a capture would describe it (usage, stop, content types, times).
@@ -36,6 +37,71 @@ pub struct LoggedRequest {
     pub shape: Option<std::sync::Arc<Shape>>,
     /// `messages` is the journal's copy of what was sent, not a rebuild.
     pub journaled: bool,
+}
+
+/// A text stored as the change from the one before it: keep the first `keep` bytes of
+/// that text, then append `tail`. Each request re-sends its conversation so far, so a
+/// stream's texts held whole would grow with the square of its length; as deltas they
+/// take about the size of its last one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    keep: usize,
+    tail: String,
+}
+
+impl Delta {
+    /// The change from `before` to `after`.
+    pub fn between(before: &str, after: &str) -> Delta {
+        let mut keep = before
+            .bytes()
+            .zip(after.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while !after.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        Delta {
+            keep,
+            tail: after[keep..].to_owned(),
+        }
+    }
+}
+
+/// Turns a stream's deltas, applied in order, back into its texts.
+#[derive(Debug, Default)]
+pub struct Replay {
+    text: String,
+}
+
+impl Replay {
+    /// The next text of the stream.
+    pub fn apply(&mut self, d: &Delta) -> &str {
+        let keep = if self.text.is_char_boundary(d.keep) {
+            d.keep
+        } else {
+            0
+        };
+        self.text.truncate(keep);
+        self.text.push_str(&d.tail);
+        &self.text
+    }
+}
+
+/// Keep the requests `keep` accepts, their deltas recomputed against each other.
+pub fn retain(requests: &mut Vec<LoggedRequest>, keep: impl Fn(&LoggedRequest) -> bool) {
+    if requests.iter().all(&keep) {
+        return;
+    }
+    let mut replay = Replay::default();
+    let mut last = String::new();
+    for mut r in std::mem::take(requests) {
+        let text = replay.apply(&r.messages);
+        if keep(&r) {
+            r.messages = Delta::between(&last, text);
+            text.clone_into(&mut last);
+            requests.push(r);
+        }
+    }
 }
 
 /// The `tools` and `system` sections of a request, serialized, from the request journal
@@ -153,6 +219,8 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
     // The request journal, when the log has one (2.1.x), and which version of each
     // transcript message it has hashed: (index, text or block count).
     let mut journal = super::journal::Journal::default();
+    // The previous request's messages, whole (each request keeps only its delta).
+    let mut last = String::new();
     let mut hashed: Vec<(bool, usize)> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         let Some(entry) = std::str::from_utf8(line.trim_ascii())
@@ -255,15 +323,18 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                 let sent = entry
                     .get("requestRef")
                     .and_then(Value::as_string)
-                    .and_then(|r| journal.sent(&r))
-                    .cloned()
+                    .and_then(|r| journal.take(&r))
                     .unwrap_or_default();
+                let journaled = sent.messages.is_some();
+                let text = sent.messages.unwrap_or_else(|| serialize(&messages));
+                let delta = Delta::between(&last, &text);
+                last = text;
                 out.push(LoggedRequest {
                     message_id: id.clone(),
                     time,
                     model: model.clone().unwrap_or_else(|| "unknown".to_owned()),
-                    journaled: sent.messages.is_some(),
-                    messages: sent.messages.unwrap_or_else(|| serialize(&messages)),
+                    journaled,
+                    messages: delta,
                     api_prompt_tokens: None,
                     response: Response {
                         message_id: Some(id.clone()),
@@ -391,14 +462,19 @@ mod tests {
             "\n",
         );
         let r = requests_of(log.as_bytes(), &Chain::Main);
+        let mut replay = Replay::default();
+        let texts: Vec<String> = r
+            .iter()
+            .map(|r| replay.apply(&r.messages).to_owned())
+            .collect();
         let ids: Vec<&str> = r.iter().map(|r| r.message_id.as_str()).collect();
         assert_eq!(ids, ["m1", "m2", "m4"]);
-        assert_eq!(r[0].messages, r#"[{"role":"user","content":"hi"}]"#);
+        assert_eq!(texts[0], r#"[{"role":"user","content":"hi"}]"#);
         assert_eq!(r[0].version.as_deref(), Some("2.1.0"));
         // The response's two lines are one assistant message; the two results one user
         // message; the inline sidechain entry is left out.
         assert_eq!(
-            r[1].messages,
+            texts[1],
             concat!(
                 r#"[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},"#,
                 r#"{"type":"tool_use","id":"a","name":"Read","input":{}},{"type":"tool_use","id":"b","name":"Read","input":{}}]},"#,
@@ -411,6 +487,39 @@ mod tests {
         assert_eq!(r[0].response.output_types(), ["thinking", "tool_use"]);
         assert_eq!(r[0].response.response_time_ms, Some(3000.0));
         // After the compaction the list starts again from the summary.
-        assert_eq!(r[2].messages, r#"[{"role":"user","content":"Summary"}]"#);
+        assert_eq!(texts[2], r#"[{"role":"user","content":"Summary"}]"#);
+        // Dropping a request keeps the others' texts.
+        let mut kept = r.clone();
+        retain(&mut kept, |r| r.message_id != "m2");
+        let mut replay = Replay::default();
+        let again: Vec<String> = kept
+            .iter()
+            .map(|r| replay.apply(&r.messages).to_owned())
+            .collect();
+        assert_eq!(again, [texts[0].clone(), texts[2].clone()]);
+    }
+
+    #[test]
+    fn deltas_replay_to_their_texts() {
+        let texts = [
+            "",
+            "[1]",
+            "[1,2]",
+            "[1,2,\"\u{e9}\"]",
+            "[1,2,\"\u{e8}\"]",
+            "[9]",
+            "",
+        ];
+        let mut last = "";
+        let mut replay = Replay::default();
+        for t in texts {
+            let d = Delta::between(last, t);
+            assert!(d.tail.len() <= t.len());
+            assert_eq!(replay.apply(&d), t);
+            last = t;
+        }
+        // é and è share their first UTF-8 byte: the delta keeps whole characters.
+        let d = Delta::between("\u{e9}", "\u{e8}");
+        assert_eq!((d.keep, d.tail.as_str()), (0, "\u{e8}"));
     }
 }
