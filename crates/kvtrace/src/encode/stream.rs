@@ -305,6 +305,31 @@ impl Stream {
         Ok((all, sizes[0], sizes[1]))
     }
 
+    /// The block digests of a request's `tokens`, those of the token prefix it shares
+    /// with the previous request of the stream reused, its token count, and whether it
+    /// replaced that request's context (§4.5). The tokens and digests are kept for the
+    /// next request.
+    pub fn chain(
+        &mut self,
+        salt: &Salt,
+        block_size: usize,
+        tokens: Vec<Token>,
+    ) -> (Vec<Digest64>, usize, bool) {
+        let shared_blocks = if self.full {
+            0
+        } else {
+            common_prefix(&self.prev_tokens, &tokens) / block_size
+        };
+        let mut digests: Vec<Digest64> =
+            self.prev_digests[..shared_blocks.min(self.prev_digests.len())].to_vec();
+        chain_digests(salt, &tokens, block_size, &mut digests);
+        let reset = is_context_reset(&self.prev_digests, &digests);
+        self.prev_digests.clone_from(&digests);
+        let tokens_in = tokens.len();
+        self.next_tokens = std::mem::replace(&mut self.prev_tokens, tokens);
+        (digests, tokens_in, reset)
+    }
+
     /// Process one row. The digests of the token prefix shared with the previous request
     /// are reused: the chain depends only on the salt and the tokens.
     pub fn process(
@@ -317,26 +342,16 @@ impl Stream {
         let ts = Stamp::parse(row.timestamp).ok_or(Skip::BadTimestamp)?;
         let body_text = row.body.ok_or(Skip::BadBody)?;
         let (body, (tokens, tool_tokens, system_tokens)) = self.tokenize_text(tk, body_text)?;
-        let shared_blocks = if self.full {
-            0
-        } else {
-            common_prefix(&self.prev_tokens, &tokens) / block_size
-        };
-        let mut digests: Vec<Digest64> =
-            self.prev_digests[..shared_blocks.min(self.prev_digests.len())].to_vec();
-        chain_digests(salt, &tokens, block_size, &mut digests);
+        let (digests, tokens_in, reset) = self.chain(salt, block_size, tokens);
         // Message content types are needed only where the context was replaced (§4.5):
         // parse the messages as a tree just for those requests.
-        let message_types = if is_context_reset(&self.prev_digests, &digests) {
+        let message_types = if reset {
             body.messages
                 .and_then(|raw| pyjson::parse(raw).ok())
                 .map(|v| message_types(Some(&v)))
         } else {
             None
         };
-        self.prev_digests.clone_from(&digests);
-        let tokens_in = tokens.len();
-        self.next_tokens = std::mem::replace(&mut self.prev_tokens, tokens);
         Ok(Processed {
             request_id: row.id.to_owned(),
             ts,

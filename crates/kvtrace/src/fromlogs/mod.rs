@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use rebuild::{Chain, LoggedRequest, Replay};
 
 use crate::conversation::{Counts, Gathered, GatheredAgent};
-use crate::encode::blocks::{chain_digests, Salt};
+use crate::encode::blocks::Salt;
 use crate::encode::{Processed, Stream, Tokenizer};
 use crate::pyjson::{Body, Form};
 use crate::session::{AgentLink, SessionDir, SessionLog, Unreadable};
@@ -378,19 +378,24 @@ impl<'a> LogsGatherer<'a> {
                 let system = prefix::system_part(size);
                 (tokens, size - system, system)
             };
-            let mut digests = Vec::new();
-            chain_digests(self.salt, &tokens, self.block_size, &mut digests);
+            // As for a capture: digests of the prefix shared with the previous request
+            // reused; content types only where the context was replaced (§4.5).
+            let (digests, tokens_in, reset) = stream.chain(self.salt, self.block_size, tokens);
             out.push(Processed {
                 request_id: r.message_id.clone(),
                 ts: r.time,
                 ts_text: r.time.isoformat(),
                 streaming: true,
                 model: r.model.clone(),
-                tokens_in: tokens.len(),
+                tokens_in,
                 tool_tokens,
                 system_tokens,
                 digests,
-                message_types: message_types(messages),
+                message_types: if reset {
+                    message_types(messages)
+                } else {
+                    Vec::new()
+                },
                 response: Some(r.response.clone()),
             });
         }

@@ -52,11 +52,8 @@ pub struct Delta {
 impl Delta {
     /// The change from `before` to `after`.
     pub fn between(before: &str, after: &str) -> Delta {
-        let mut keep = before
-            .bytes()
-            .zip(after.bytes())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let mut keep =
+            crate::tokens::incremental::common_prefix(before.as_bytes(), after.as_bytes());
         while !after.is_char_boundary(keep) {
             keep -= 1;
         }
