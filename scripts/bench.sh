@@ -6,7 +6,7 @@
 # ratio tool/floor, and the peak RSS:
 #   build-minimal-traces --include-subagents   2 threads on 2 cores, 1 thread on 1 core
 #   validate-trace-cache, visualize-cache all, recover-conversations, list-conversations,
-#   session-stats
+#   session-stats, build-minimal-traces --logs-only (the last two read only the logs)
 # then the straightforward baseline (tree serialization + tiktoken-rs for every section
 # of every request, single thread) on the first 10 conversations.
 # SCALING="20 80 270" measures the 2-thread build on captures of those sizes instead.
@@ -91,6 +91,8 @@ paired "visualize-cache all" "$bin/visualize-cache" "$db" --jsonl-dir "$dir/json
 paired "recover-conversations" "$bin/recover-conversations" "$db" --output-dir "$out/rec" --force --quiet
 paired "list-conversations" "$bin/list-conversations" "$db" --jsonl-dir "$dir/jsonl" --quiet
 paired "session-stats (logs only)" "$bin/session-stats" "$dir/jsonl" --quiet
+paired "build-minimal-traces --logs-only" "$bin/build-minimal-traces" --logs-only --jsonl-dir "$dir/jsonl" \
+    --include-subagents --salt "$salt" --quiet --force --threads 2 --output-dir "$out/logs"
 pin="taskset -c 0" threads=1
 paired "build-minimal-traces, on 1 core" taskset -c 0 "$bin/build-minimal-traces" "${common[@]}" --threads 1 --output-dir "$out/t1"
 cmp -s <(cat "$out"/t1/*) <(cat "$out"/t2/*) || { echo "threads 1 and 2 differ!" >&2; exit 1; }
