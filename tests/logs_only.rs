@@ -32,6 +32,20 @@ fn both(
     (read_set(&cap), read_set(&logs))
 }
 
+/// [`both`] for the real capture `name` of tests/fixtures/real; also returns its folder.
+fn both_real(
+    tmp: &Path,
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    BTreeMap<String, Value>,
+    BTreeMap<String, Value>,
+) {
+    let dir = common::fixtures().join("real").join(name);
+    let (cap, logs) = both(tmp, &dir.join("requests.db"), &dir.join("jsonl"), &[]);
+    (dir, cap, logs)
+}
+
 fn read_set(dir: &Path) -> BTreeMap<String, Value> {
     common::dir_files(dir)
         .into_iter()
@@ -123,14 +137,8 @@ fn real_captures_without_a_journal_agree_with_their_capture() {
     // Claude Code 2.0 and 1.0 logs hold no request journal: the tools and system prompt
     // are stood in for by an estimated prefix.
     for name in ["cc2.0-event-proxy", "cc1.0-event-proxy"] {
-        let dir = common::fixtures().join("real").join(name);
         let tmp = tempfile::tempdir().unwrap();
-        let (cap, logs) = both(
-            tmp.path(),
-            &dir.join("requests.db"),
-            &dir.join("jsonl"),
-            &[],
-        );
+        let (_, cap, logs) = both_real(tmp.path(), name);
         let a = compare(&cap, &logs);
         let m = median(a.in_errors.clone());
         // Measured medians: 16.1 and 15.3 % (the fake API counts len(json)/4).
@@ -194,14 +202,8 @@ fn journaled_logs_give_the_requests_as_sent() {
         "cc2.1-event-proxy-prefixcache",
         "cc2.1-unmodified-proxy",
     ] {
-        let dir = common::fixtures().join("real").join(name);
         let tmp = tempfile::tempdir().unwrap();
-        let (cap, logs) = both(
-            tmp.path(),
-            &dir.join("requests.db"),
-            &dir.join("jsonl"),
-            &[],
-        );
+        let (dir, cap, logs) = both_real(tmp.path(), name);
         let a = compare(&cap, &logs);
         // Measured: every request within 0.1-0.4 % (the proxy re-serializes the body with
         // sorted keys, and Claude Code adds a billing-header system block as it sends).
