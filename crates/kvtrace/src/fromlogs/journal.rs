@@ -136,16 +136,21 @@ impl Journal {
             (Some(base), Some(keep)) => base.get(..keep).map(<[_]>::to_vec),
             _ => None,
         };
-        if let (Some(l), Some(Value::Array(tail))) = (&mut list, entry.get("tail")) {
-            for h in tail {
-                match h.as_string().and_then(|h| self.messages.get(&h)) {
-                    Some(m) => l.push(m.clone()),
-                    None => {
-                        list = None;
-                        break;
+        match (&mut list, entry.get("tail")) {
+            (Some(l), Some(Value::Array(tail))) => {
+                for h in tail {
+                    match h.as_string().and_then(|h| self.messages.get(&h)) {
+                        Some(m) => l.push(m.clone()),
+                        None => {
+                            list = None;
+                            break;
+                        }
                     }
                 }
             }
+            // No tail: the kept messages are all; a tail that is not a list: unknown.
+            (_, None) | (None, _) => {}
+            (Some(_), Some(_)) => list = None,
         }
         let shape = entry
             .get("shapeHash")
@@ -318,5 +323,47 @@ mod tests {
         ));
         assert_eq!(j.take("r5").unwrap().messages, None);
         assert!(!j.read("user", &v("{}")));
+    }
+
+    #[test]
+    fn damaged_entries_resolve_nothing_and_do_not_panic() {
+        let v = |s: &str| pyjson::parse(s).unwrap();
+        let mut j = Journal::default();
+        for (kind, entry) in [
+            ("api-request-shape", r#"{"shapeHash":7,"shape":{}}"#),
+            ("api-request-shape", r#"{"shapeHash":"s","shape":"tools"}"#),
+            (
+                "api-request-shape",
+                r#"{"shapeHash":"s2","shape":{"tools":[1,"x",{"input_schema":3}],"system":"sys"}}"#,
+            ),
+            ("api-request-blob", r#"{"hash":"h","message":null}"#),
+            ("api-request-blob", r#"{"hash":["h"]}"#),
+            ("api-request", r#"{"id":"a","keep":"x","tail":[]}"#),
+            ("api-request", r#"{"id":"b","keep":-1,"tail":[]}"#),
+            ("api-request", r#"{"id":"c","tail":5}"#),
+            ("api-request", r#"{"id":"d","tail":[7,null]}"#),
+            (
+                "api-request",
+                r#"{"id":"e","base":"nowhere","keep":0,"tail":[]}"#,
+            ),
+            ("api-request", r#"{"id":"f","keep":1e400,"shapeHash":"s2"}"#),
+            ("api-request", r#"{"tail":[]}"#),
+        ] {
+            assert!(j.read(kind, &v(entry)), "{entry}");
+        }
+        for id in ["a", "b", "c", "d", "e", "f"] {
+            assert_eq!(j.take(id).unwrap().messages, None, "{id}");
+        }
+        // Odd tools are kept as they are; the shape is what was logged, less the
+        // members Claude Code does not send.
+        j.read(
+            "api-request",
+            &v(r#"{"id":"g","shapeHash":"s2","tail":[]}"#),
+        );
+        let g = j.take("g").unwrap();
+        let shape = g.shape.unwrap();
+        assert_eq!(shape.tools, r#"[1,"x",{"input_schema":3}]"#);
+        assert_eq!(shape.system, r#""sys""#);
+        assert!(j.take("g").is_none(), "taken once");
     }
 }
