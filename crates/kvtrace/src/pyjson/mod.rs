@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 mod transcode;
 pub(crate) use transcode::split_body_with;
 pub use transcode::{
-    collapse_single_text, split_body, transcode, transcode_with, ArrayTranscoder, Body,
-    TranscodeError,
+    array_elements, collapse_single_text, split_body, transcode, transcode_with, ArrayTranscoder,
+    Body, TranscodeError,
 };
 
 /// How content is put into the form that gets hashed.

@@ -102,6 +102,34 @@ pub(crate) fn split_body_with<'a>(
     }
 }
 
+/// The raw text of each element of a JSON array, in order (`None`: the text is not an
+/// array, or not valid JSON). Elements are validated, not parsed.
+pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
+    let mut lx = Lexer::new(raw);
+    lx.skip_ws();
+    if lx.peek() != Some(b'[') {
+        return None;
+    }
+    lx.i += 1;
+    lx.skip_ws();
+    let mut out = Vec::new();
+    if lx.peek() == Some(b']') {
+        lx.i += 1;
+    } else {
+        loop {
+            lx.skip_ws();
+            let start = lx.i;
+            skip_value(&mut lx, 1).ok()?;
+            out.push(raw.get(start..lx.i)?);
+            if lx.next_member(b']').ok()? {
+                break;
+            }
+        }
+    }
+    lx.finish().ok()?;
+    Some(out)
+}
+
 /// Validate and step over one value.
 fn skip_value(lx: &mut Lexer<'_>, depth: usize) -> Result<(), JsonError> {
     if depth > MAX_DEPTH {
@@ -499,6 +527,18 @@ impl ArrayTranscoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_elements_are_the_raw_texts_of_valid_arrays_only() {
+        assert_eq!(
+            array_elements(r#" [ {"a": [1, "]"]} , "x\"" ,[] ] "#),
+            Some(vec![r#"{"a": [1, "]"]}"#, r#""x\"""#, "[]"])
+        );
+        assert_eq!(array_elements("[]"), Some(vec![]));
+        for bad in ["", "{}", "[1,]", "[1 2]", "[1] x", "[\"open]", "[1"] {
+            assert_eq!(array_elements(bad), None, "{bad}");
+        }
+    }
     use crate::pyjson::parse;
 
     fn tree(raw: &str) -> String {

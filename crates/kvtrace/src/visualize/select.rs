@@ -500,52 +500,35 @@ pub fn chain(tokens: &[Token], block_size: usize) -> Vec<u128> {
 /// `total` tokens is its share of the serialized bytes (the message envelope goes
 /// with its first block). Adjacent runs of one part are merged.
 fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
-    let Some(mut v) = raw.and_then(|r| pyjson::parse(r).ok()) else {
-        return vec![(Part::UserText, total)];
-    };
-    v.normalize();
-    let mut bytes: Vec<(Part, usize)> = Vec::new();
-    let mut scratch = String::new();
-    let mut size = |v: &Value| {
-        scratch.clear();
-        v.write_to(&mut scratch);
-        scratch.len()
-    };
-    let Value::Array(msgs) = &v else {
-        return vec![(Part::UserText, total)];
-    };
-    for m in msgs {
-        let assistant = matches!(m.get("role"), Some(Value::Str(s)) if &**s == "assistant");
-        let text_part = if assistant {
-            Part::AssistantText
-        } else {
-            Part::UserText
-        };
-        let whole = size(m);
-        match m.get("content") {
-            Some(Value::Array(blocks)) if !blocks.is_empty() => {
-                let mut inner = 0;
-                for b in blocks {
-                    let n = size(b);
-                    inner += n;
-                    let part = match b.get("type") {
-                        Some(Value::Str(t)) => match &**t {
-                            "tool_use" | "server_tool_use" => Part::ToolUse,
-                            "tool_result" => Part::ToolResult,
-                            _ => text_part,
-                        },
-                        _ => text_part,
-                    };
-                    bytes.push((part, n));
-                }
-                // The message envelope (role, brackets) goes with its first block.
-                let extra = whole.saturating_sub(inner);
-                let at = bytes.len() - blocks.len();
-                bytes[at].1 += extra;
-            }
-            _ => bytes.push((text_part, whole)),
-        }
+    // Each request repeats the messages of the one before: a message's byte runs are
+    // remembered by the hash of its raw text (per thread, a pure function of that text).
+    thread_local! {
+        static RUNS: std::cell::RefCell<FxHashMap<u128, Vec<(Part, usize)>>> =
+            std::cell::RefCell::new(FxHashMap::default());
     }
+    let runs = raw.and_then(pyjson::array_elements).and_then(|elements| {
+        RUNS.with_borrow_mut(|memo| {
+            if memo.len() > 1 << 14 {
+                memo.clear();
+            }
+            let mut bytes: Vec<(Part, usize)> = Vec::new();
+            for e in elements {
+                let key = xxhash_rust::xxh3::xxh3_128(e.as_bytes());
+                match memo.get(&key) {
+                    Some(r) => bytes.extend_from_slice(r),
+                    None => {
+                        let r = message_runs(e)?;
+                        bytes.extend_from_slice(&r);
+                        memo.insert(key, r);
+                    }
+                }
+            }
+            Some(bytes)
+        })
+    });
+    let Some(bytes) = runs else {
+        return vec![(Part::UserText, total)];
+    };
     let sum: usize = bytes.iter().map(|b| b.1).sum();
     if sum == 0 {
         return if total > 0 {
@@ -567,6 +550,49 @@ fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
         }
     }
     out
+}
+
+/// One message's byte runs: each content block's serialized size (after normalizing)
+/// with its part, the message envelope added to the first (`None`: not JSON).
+fn message_runs(raw: &str) -> Option<Vec<(Part, usize)>> {
+    let mut m = pyjson::parse(raw).ok()?;
+    m.normalize();
+    let mut scratch = String::new();
+    let mut size = |v: &Value| {
+        scratch.clear();
+        v.write_to(&mut scratch);
+        scratch.len()
+    };
+    let assistant = matches!(m.get("role"), Some(Value::Str(s)) if &**s == "assistant");
+    let text_part = if assistant {
+        Part::AssistantText
+    } else {
+        Part::UserText
+    };
+    let whole = size(&m);
+    let mut runs = Vec::new();
+    match m.get("content") {
+        Some(Value::Array(blocks)) if !blocks.is_empty() => {
+            let mut inner = 0;
+            for b in blocks {
+                let n = size(b);
+                inner += n;
+                let part = match b.get("type") {
+                    Some(Value::Str(t)) => match &**t {
+                        "tool_use" | "server_tool_use" => Part::ToolUse,
+                        "tool_result" => Part::ToolResult,
+                        _ => text_part,
+                    },
+                    _ => text_part,
+                };
+                runs.push((part, n));
+            }
+            // The message envelope (role, brackets) goes with its first block.
+            runs[0].1 += whole.saturating_sub(inner);
+        }
+        _ => runs.push((text_part, whole)),
+    }
+    Some(runs)
 }
 
 #[cfg(test)]
