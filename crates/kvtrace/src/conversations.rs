@@ -79,7 +79,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
         ConversationsError,
     > {
         let cap = caps.get()?;
-        let mut scratch = String::new();
+        let mut keys = crate::capture::KeyMaker::default();
         let log = match dir.read_parent(path) {
             Ok(log) => log,
             Err(e) => return Ok(Err(crate::session::Unreadable::new(path, &e))),
@@ -95,7 +95,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
             let usage = cap.with_row(&key.id, |r| {
                 r.response
                     .and_then(Response::parse)
-                    .map(|resp| attempts.usage_for(r, resp.usage, &mut scratch))
+                    .map(|resp| attempts.usage_for(r, resp.usage, &mut keys))
             })?;
             if let Some(Some(u)) = usage {
                 has_cache |= u.has_cache_fields();

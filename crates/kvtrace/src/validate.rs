@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use rustc_hash::FxHashSet;
 
-use crate::capture::{Capture, CaptureError, FirstAttempts, MessageIndex, Response, RowRef};
+use crate::capture::{
+    Capture, CaptureError, FirstAttempts, KeyMaker, MessageIndex, Response, RowRef,
+};
 use crate::conversation::Counts;
 use crate::conversation::{matched_rows, RowKey};
 use crate::report::units::thousands;
@@ -38,13 +40,13 @@ pub struct RowFacts {
 impl RowFacts {
     /// Facts of a row that becomes a trace record (rows the builder skips are skipped).
     /// The cache figures are its first attempt's when it has one.
-    fn of(row: RowRef<'_>, attempts: &FirstAttempts, scratch: &mut String) -> Option<RowFacts> {
+    fn of(row: RowRef<'_>, attempts: &FirstAttempts, keys: &mut KeyMaker) -> Option<RowFacts> {
         Stamp::parse(row.timestamp)?;
         let body = crate::pyjson::split_body(row.body?).ok()?;
         let model = body.model.unwrap_or_else(|| "unknown".to_owned());
         let resp = row.response.and_then(Response::parse);
         let own = resp.as_ref().map(|r| r.usage).unwrap_or_default();
-        let usage = attempts.usage_for(row, own, scratch);
+        let usage = attempts.usage_for(row, own, keys);
         Some(RowFacts {
             request_id: row.id.to_owned(),
             key: (
@@ -129,11 +131,11 @@ impl Catalog {
         // pooled read-only connection per task); results keep file order.
         let load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
             let cap = caps.get()?;
-            let mut scratch = String::new();
+            let mut maker = KeyMaker::default();
             let mut rows = Vec::with_capacity(keys.len());
             for k in keys {
                 if let Some(Some(facts)) =
-                    cap.with_row(&k.id, |r| RowFacts::of(r, &attempts, &mut scratch))?
+                    cap.with_row(&k.id, |r| RowFacts::of(r, &attempts, &mut maker))?
                 {
                     rows.push(facts);
                 }

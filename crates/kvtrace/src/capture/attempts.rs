@@ -43,7 +43,7 @@ impl FirstAttempts {
     /// every row once (bodies of unnamed rows only).
     pub fn build(cap: &Capture, named: &FxHashSet<String>) -> Result<FirstAttempts, CaptureError> {
         let mut fa = FirstAttempts::default();
-        let mut scratch = String::new();
+        let mut keys = KeyMaker::default();
         // Table order counts every row; only unnamed rows are read.
         let order = std::cell::Cell::new(0usize);
         cap.for_each_row_where(
@@ -51,7 +51,7 @@ impl FirstAttempts {
                 order.set(order.get() + 1);
                 !named.contains(id)
             },
-            |row| fa.add(row, order.get(), &mut scratch),
+            |row| fa.add(row, order.get(), &mut keys),
         )?;
         fa.times = fa.candidates.values().flatten().map(|c| c.0).collect();
         fa.times.sort_unstable();
@@ -59,14 +59,14 @@ impl FirstAttempts {
     }
 
     /// Keep an unnamed row when it is a streaming row with a readable usage.
-    fn add(&mut self, row: RowRef<'_>, order: usize, scratch: &mut String) {
+    fn add(&mut self, row: RowRef<'_>, order: usize, keys: &mut KeyMaker) {
         let Some(usage) = row.response.and_then(Response::parse).map(|r| r.usage) else {
             return;
         };
         if !readable(&usage) {
             return;
         }
-        let Some((key, ts, streaming)) = row_key(row, scratch) else {
+        let Some((key, ts, streaming)) = keys.key(row) else {
             return;
         };
         if streaming {
@@ -104,7 +104,7 @@ impl FirstAttempts {
 
     /// The usage the API side counts for a matched row: its first attempt's when it has
     /// one, else `own`.
-    pub fn usage_for(&self, row: RowRef<'_>, own: Usage, scratch: &mut String) -> Usage {
+    pub fn usage_for(&self, row: RowRef<'_>, own: Usage, keys: &mut KeyMaker) -> Usage {
         if self.is_empty() {
             return own;
         }
@@ -117,7 +117,7 @@ impl FirstAttempts {
         if self.times.get(from).is_none_or(|&t| t > ts.micros) {
             return own;
         }
-        match row_key(row, scratch) {
+        match keys.key(row) {
             Some((key, ts, false)) => self.find(&key, ts).unwrap_or(own),
             _ => own,
         }
@@ -139,13 +139,81 @@ fn readable(u: &Usage) -> bool {
     u.input.is_some() || u.has_cache_fields()
 }
 
-/// (model, digest of the stored-form `messages`), timestamp and streaming flag of a row.
-fn row_key(row: RowRef<'_>, scratch: &mut String) -> Option<(Key, Stamp, bool)> {
-    let ts = Stamp::parse(row.timestamp)?;
-    let body = pyjson::split_body(row.body?).ok()?;
-    let messages = body.messages.unwrap_or("null");
-    serialize_section(messages, Section::Messages, Form::Raw, scratch).ok()?;
-    let digest = xxhash_rust::xxh3::xxh3_128(scratch.as_bytes());
-    let model = body.model.unwrap_or_else(|| "unknown".to_owned());
-    Some(((model, digest), ts, body.stream))
+/// Makes rows' keys: (model, digest of the stored-form `messages`), timestamp and
+/// streaming flag. `messages` is transcoded incrementally: consecutive rows of one
+/// conversation repeat each other's messages, so only what is new is transcoded (the
+/// output equals a transcoding from scratch).
+pub struct KeyMaker {
+    messages: pyjson::ArrayTranscoder,
+    scratch: String,
+}
+
+impl Default for KeyMaker {
+    fn default() -> Self {
+        KeyMaker {
+            messages: pyjson::ArrayTranscoder::new(Form::Raw),
+            scratch: String::new(),
+        }
+    }
+}
+
+impl KeyMaker {
+    fn key(&mut self, row: RowRef<'_>) -> Option<(Key, Stamp, bool)> {
+        let ts = Stamp::parse(row.timestamp)?;
+        let body = pyjson::split_body(row.body?).ok()?;
+        let messages = body.messages.unwrap_or("null");
+        let text: &str = match self.messages.transcode(messages) {
+            Ok(text) => text,
+            // A repeated key: the tree path decides which value counts.
+            Err(pyjson::TranscodeError::DuplicateKey) => {
+                serialize_section(messages, Section::Messages, Form::Raw, &mut self.scratch)
+                    .ok()?;
+                &self.scratch
+            }
+            Err(pyjson::TranscodeError::Json(_)) => return None,
+        };
+        let digest = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+        let model = body.model.unwrap_or_else(|| "unknown".to_owned());
+        Some(((model, digest), ts, body.stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_keys_equal_keys_made_from_scratch() {
+        let bodies = [
+            r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"a"}]}"#,
+            r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"text","text":"b","cache_control":{"type":"ephemeral"}}]}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b2"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"x","content":"y"}]}"#,
+            r#"{"model":"m","messages":"not a list"}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"a"}"#,
+            r#"{"model":"n","stream":true,"messages":[{"role":"user","content":"a"}]}"#,
+        ];
+        let mut incremental = KeyMaker::default();
+        let mut keys = Vec::new();
+        for body in bodies {
+            let row = RowRef {
+                id: "r",
+                timestamp: "2026-01-01T00:00:00Z",
+                body: Some(body),
+                response: None,
+            };
+            let k = incremental.key(row);
+            assert_eq!(k, KeyMaker::default().key(row), "{body}");
+            keys.push(k.map(|(key, _, streaming)| (key, streaming)));
+        }
+        // Damaged JSON has no key; the model and the messages are part of it.
+        assert_eq!(keys[5], None);
+        assert!(keys[..5].iter().all(Option::is_some));
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0].as_ref().unwrap().0, keys[6].as_ref().unwrap().0);
+        assert_eq!(
+            keys[0].as_ref().unwrap().0 .1,
+            keys[6].as_ref().unwrap().0 .1
+        );
+    }
 }

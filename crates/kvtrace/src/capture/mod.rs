@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use rustc_hash::FxHashMap;
 use thiserror::Error;
 
-pub use attempts::FirstAttempts;
+pub use attempts::{FirstAttempts, KeyMaker};
 pub use envelope::{Response, StreamSummary, Usage};
 
 /// Why a capture cannot be used at all (a damaged row is skipped instead).

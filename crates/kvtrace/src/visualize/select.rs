@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use crate::capture::{Capture, MessageIndex, Response, RowRef, Usage};
+use crate::capture::{Capture, KeyMaker, MessageIndex, Response, RowRef, Usage};
 use crate::conversation::matched_rows;
 use crate::conversation::Counts;
 use crate::encode::{Stream, Tokenizer};
@@ -249,8 +249,17 @@ pub fn conversation(
     let mut tk = Tokenizer::default();
     for (source, rows) in plan {
         let mut stream = Stream::new(false, crate::pyjson::Form::Canonical);
+        let mut keys = KeyMaker::default();
         for id in rows {
-            load(inputs, &mut stream, &mut tk, &id, source, &mut sel)?;
+            load(
+                inputs,
+                &mut stream,
+                &mut keys,
+                &mut tk,
+                &id,
+                source,
+                &mut sel,
+            )?;
         }
     }
     finish(&mut sel);
@@ -333,14 +342,17 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         pairs_merged: 0,
         unreadable,
     };
-    let mut streams: FxHashMap<usize, Stream> = FxHashMap::default();
+    let mut streams: FxHashMap<usize, (Stream, KeyMaker)> = FxHashMap::default();
     let mut tk = Tokenizer::default();
     for (_, id) in keyed {
         let source = owner.get(&id).copied().unwrap_or(unknown);
-        let stream = streams
-            .entry(source)
-            .or_insert_with(|| Stream::new(false, crate::pyjson::Form::Canonical));
-        load(inputs, stream, &mut tk, &id, source, &mut sel)?;
+        let (stream, keys) = streams.entry(source).or_insert_with(|| {
+            (
+                Stream::new(false, crate::pyjson::Form::Canonical),
+                KeyMaker::default(),
+            )
+        });
+        load(inputs, stream, keys, &mut tk, &id, source, &mut sel)?;
     }
     sel.pairs_merged = merge_pairs(&mut sel.requests);
     finish(&mut sel);
@@ -404,9 +416,11 @@ fn finish(sel: &mut Selection) {
 }
 
 /// Fetch, tokenize and describe one row; a bad row is counted, not fatal.
+#[allow(clippy::too_many_arguments)]
 fn load(
     inputs: &Inputs,
     stream: &mut Stream,
+    keys: &mut KeyMaker,
     tk: &mut Tokenizer,
     id: &str,
     source: usize,
@@ -415,9 +429,8 @@ fn load(
     let bs = sel.block_size;
     let got = inputs.cap()?.with_row(id, |row| {
         describe(stream, tk, row, bs, source).map(|mut r| {
-            let mut scratch = String::new();
             let own = r.usage;
-            r.usage = inputs.attempts.usage_for(row, own, &mut scratch);
+            r.usage = inputs.attempts.usage_for(row, own, keys);
             // `out` stays the matched row's own (the reply the log names).
             r.usage.output = own.output;
             r
