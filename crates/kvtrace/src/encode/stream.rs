@@ -168,7 +168,7 @@ pub fn tree_section(raw: &str, section: Section, form: Form) -> Result<Option<Va
 }
 
 /// Python falsiness of a serialized section (`if tools:` in the reference, §4.2).
-fn is_empty_text(text: &str) -> bool {
+pub(crate) fn is_empty_text(text: &str) -> bool {
     matches!(
         text,
         "null" | "false" | "[]" | "{}" | "\"\"" | "0" | "0.0" | "-0.0"

@@ -159,12 +159,60 @@ pub fn message_prefix_keys(text: &str) -> Vec<u64> {
 /// Canonical keys of tools and system sections already seen by a worker, by the key of
 /// their stored text: those sections repeat in almost every request (a fifth of the
 /// bytes), and are transcoded once per worker instead of once per row.
+///
+/// It also keeps incremental transcoders of `messages`, one per conversation met lately
+/// (told apart by the hash of the stored text's first [`LEAD_BYTES`]): rows reach a worker
+/// in table order, conversations interleaved, and each row of a conversation repeats the
+/// previous one's messages, so only what is new is transcoded (the output equals a
+/// transcoding from scratch).
 #[derive(Default)]
 pub struct SectionMemo {
     keys: FxHashMap<u128, Option<u128>>,
+    transcoders: Vec<(u64, pyjson::ArrayTranscoder)>,
+    next: usize,
 }
 
+/// How many conversations' transcoders a worker keeps.
+const TRANSCODERS: usize = 8;
+
+/// The stored bytes of `messages` that tell conversations apart for the transcoders.
+const LEAD_BYTES: usize = 2048;
+
 impl SectionMemo {
+    /// The canonical serialization of a `messages` section, `None` when it contributes
+    /// nothing; `scratch` holds it when an object repeats a key (the tree path).
+    fn messages<'s>(
+        &'s mut self,
+        raw: &str,
+        scratch: &'s mut String,
+    ) -> Result<Option<&'s str>, RowSkip> {
+        let lead = xxh3_64(&raw.as_bytes()[..raw.len().min(LEAD_BYTES)]);
+        let at = match self.transcoders.iter().position(|(k, _)| *k == lead) {
+            Some(at) => at,
+            None if self.transcoders.len() < TRANSCODERS => {
+                self.transcoders
+                    .push((lead, pyjson::ArrayTranscoder::new(Form::Canonical)));
+                self.transcoders.len() - 1
+            }
+            None => {
+                let at = self.next % TRANSCODERS;
+                self.next += 1;
+                self.transcoders[at] = (lead, pyjson::ArrayTranscoder::new(Form::Canonical));
+                at
+            }
+        };
+        let text: &str = match self.transcoders[at].1.transcode(raw) {
+            Ok(text) => text,
+            Err(pyjson::TranscodeError::DuplicateKey) => {
+                serialize_section(raw, Section::Messages, Form::Canonical, scratch)
+                    .map_err(|_| RowSkip::BadBody)?;
+                scratch
+            }
+            Err(pyjson::TranscodeError::Json(_)) => return Err(RowSkip::BadBody),
+        };
+        Ok((!crate::encode::stream::is_empty_text(text)).then_some(text))
+    }
+
     /// The canonical key of a tools or system section (`None`: it contributes nothing).
     fn key(
         &mut self,
@@ -216,18 +264,16 @@ pub fn describe(
         hasher.update(&[0]);
     }
     if let Some(raw) = body.messages {
-        let contributes = serialize_section(raw, Section::Messages, Form::Canonical, scratch)
-            .map_err(|_| RowSkip::BadBody)?;
-        if contributes {
-            hasher.update(scratch.as_bytes());
-            lineage = xxh3_64(&scratch.as_bytes()[..scratch.len().min(LINEAGE_BYTES)]);
-            history = message_prefix_keys(scratch);
+        if let Some(text) = memo.messages(raw, scratch)? {
+            hasher.update(text.as_bytes());
+            lineage = xxh3_64(&text.as_bytes()[..text.len().min(LINEAGE_BYTES)]);
+            history = message_prefix_keys(text);
             can_continue = history.len() >= 2;
-            let end = (0..=scratch.len().min(1024))
+            let end = (0..=text.len().min(1024))
                 .rev()
-                .find(|&i| scratch.is_char_boundary(i))
+                .find(|&i| text.is_char_boundary(i))
                 .unwrap_or(0);
-            after_compaction = scratch[..end].contains(CONTINUED);
+            after_compaction = text[..end].contains(CONTINUED);
         }
     }
     let model = body
