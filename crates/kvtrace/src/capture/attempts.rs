@@ -17,7 +17,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Capture, CaptureError, Response, RowRef, Usage};
-use crate::encode::{serialize_section, Section};
+use crate::encode::serialize_messages;
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -162,16 +162,7 @@ impl KeyMaker {
         let ts = Stamp::parse(row.timestamp)?;
         let body = pyjson::split_body(row.body?).ok()?;
         let messages = body.messages.unwrap_or("null");
-        let text: &str = match self.messages.transcode(messages) {
-            Ok(text) => text,
-            // A repeated key: the tree path decides which value counts.
-            Err(pyjson::TranscodeError::DuplicateKey) => {
-                serialize_section(messages, Section::Messages, Form::Raw, &mut self.scratch)
-                    .ok()?;
-                &self.scratch
-            }
-            Err(pyjson::TranscodeError::Json(_)) => return None,
-        };
+        let text = serialize_messages(&mut self.messages, messages, &mut self.scratch).ok()?;
         let digest = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
         let model = body.model.unwrap_or_else(|| "unknown".to_owned());
         Some(((model, digest), ts, body.stream))

@@ -149,6 +149,26 @@ pub fn serialize_section(
     }
 }
 
+/// [`serialize_section`] of a `messages` section in the transcoder's form, through an
+/// incremental transcoder: the same text, reusing the previous call's work where the
+/// stored texts share a prefix. `scratch` holds the text when an object repeats a key
+/// (the tree path decides which value counts).
+pub fn serialize_messages<'s>(
+    transcoder: &'s mut pyjson::ArrayTranscoder,
+    raw: &str,
+    scratch: &'s mut String,
+) -> Result<&'s str, Skip> {
+    let form = transcoder.form;
+    match transcoder.transcode(raw) {
+        Ok(text) => Ok(text),
+        Err(TranscodeError::DuplicateKey) => {
+            serialize_section(raw, Section::Messages, form, scratch)?;
+            Ok(scratch)
+        }
+        Err(TranscodeError::Json(_)) => Err(Skip::BadBody),
+    }
+}
+
 /// A section parsed as a tree, normalized and put in `form`; `None` when it contributes
 /// nothing (Python falsiness of the stored value).
 pub fn tree_section(raw: &str, section: Section, form: Form) -> Result<Option<Value>, Skip> {

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::capture::{Response, RowRef};
-use crate::encode::{serialize_section, Section};
+use crate::encode::{serialize_messages, serialize_section, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -201,15 +201,8 @@ impl SectionMemo {
                 at
             }
         };
-        let text: &str = match self.transcoders[at].1.transcode(raw) {
-            Ok(text) => text,
-            Err(pyjson::TranscodeError::DuplicateKey) => {
-                serialize_section(raw, Section::Messages, Form::Canonical, scratch)
-                    .map_err(|_| RowSkip::BadBody)?;
-                scratch
-            }
-            Err(pyjson::TranscodeError::Json(_)) => return Err(RowSkip::BadBody),
-        };
+        let text = serialize_messages(&mut self.transcoders[at].1, raw, scratch)
+            .map_err(|_| RowSkip::BadBody)?;
         Ok((!crate::encode::stream::is_empty_text(text)).then_some(text))
     }
 
