@@ -6,8 +6,6 @@
 //! them (ensure_ascii strings, `repr(float)`); keys are written raw between quotes, as the
 //! reference does (ours are fixed ASCII names).
 
-use std::fmt::Write as _;
-
 use crate::pyjson::{escape_str, float_repr};
 
 /// A JSON value as the trace writer emits it.
@@ -82,9 +80,7 @@ impl J {
             J::Null => out.push_str("null"),
             J::Bool(true) => out.push_str("true"),
             J::Bool(false) => out.push_str("false"),
-            J::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            J::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
             J::Float(f) => out.push_str(&float_repr(*f)),
             J::Str(s) => {
                 out.push('"');
@@ -127,7 +123,7 @@ impl J {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    let _ = write!(out, "{id}");
+                    out.push_str(itoa::Buffer::new().format(*id));
                 }
                 out.push(']');
             }
