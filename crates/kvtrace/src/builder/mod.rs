@@ -212,12 +212,23 @@ pub fn build_with(
         .build()
         .map_err(|e| BuildError::Threads(e.to_string()))?;
     let parts = pool.current_num_threads();
-    let index = match cap {
-        Some(_) => pool.install(|| Capture::message_index_parallel(&opts.db, parts))?,
-        None => crate::capture::MessageIndex::default(),
-    };
-    // Before any task reads a parent file (see SessionDir::load_claims).
-    pool.install(|| dir.load_claims());
+    // The message-id pass and the session files' claims (needed before any task reads a
+    // parent file: SessionDir::load_claims) are independent: run side by side, so the
+    // second's tail (one large session file) overlaps the first's work.
+    let with_capture = cap.is_some();
+    let index = pool.install(|| {
+        let (index, _) = rayon::join(
+            || {
+                if with_capture {
+                    Capture::message_index_parallel(&opts.db, parts)
+                } else {
+                    Ok(crate::capture::MessageIndex::default())
+                }
+            },
+            || dir.load_claims(),
+        );
+        index
+    })?;
     let ctx = Context {
         index: &index,
         dir: &dir,

@@ -7,6 +7,7 @@
 
 pub mod claims;
 pub mod dir;
+pub mod prune;
 
 use std::path::{Path, PathBuf};
 
@@ -167,18 +168,30 @@ impl SessionLog {
 
     /// Parse the bytes of a session file.
     pub fn parse_bytes(bytes: &[u8]) -> SessionLog {
+        Self::parse_bytes_with(bytes, true)
+    }
+
+    /// [`SessionLog::parse_bytes`], each line built whole (`pruned == false`: the oracle
+    /// of the pruned parse's tests) or with only the members read ([`prune`]).
+    fn parse_bytes_with(bytes: &[u8], pruned: bool) -> SessionLog {
         let mut log = SessionLog::default();
         let mut entries: Vec<Value> = Vec::new();
-        for line in bytes.split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+        for end in ends {
+            let line = bytes[start..end].trim_ascii();
+            start = end + 1;
             if line.is_empty() {
                 continue;
             }
             // CPython's reading: a line with a lone surrogate escape is still an entry.
-            match std::str::from_utf8(line)
-                .ok()
-                .and_then(crate::pyjson::to_serde)
-            {
+            let full = |text: &str| crate::pyjson::to_serde(text);
+            match std::str::from_utf8(line).ok().and_then(|text| {
+                pruned
+                    .then(|| prune::parse(text, &prune::ENTRY))
+                    .flatten()
+                    .or_else(|| full(text))
+            }) {
                 Some(v @ Value::Object(_)) => entries.push(v),
                 _ => log.unparseable_lines += 1,
             }
@@ -481,5 +494,60 @@ mod tests {
         );
         assert_eq!((log.entries, log.unparseable_lines), (1, 0));
         assert_eq!(log.message_ids, ["msg_A"]);
+    }
+
+    /// Every session file of the fixtures and examples (real Claude Code logs 1.0–2.1
+    /// among them) and a set of odd lines read the same pruned as in full: each pruned line
+    /// is its full parse restricted to the members read, and the logs are equal.
+    #[test]
+    fn pruned_lines_read_as_the_full_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files: Vec<PathBuf> = ["tests/fixtures", "examples"]
+            .iter()
+            .flat_map(|d| walkdir::WalkDir::new(root.join(d)))
+            .filter_map(Result::ok)
+            .map(walkdir::DirEntry::into_path)
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 50, "fixtures not found: {}", files.len());
+        let odd = concat!(
+            // Keys read, written twice: the last wins, in both.
+            r#"{"type":"user","type":"assistant","message":{"id":"msg_1","id":"msg_2","content":[]}}"#, "\n",
+            // A lone surrogate or NaN where nothing is read: the full parse (CPython's).
+            r#"{"type":"assistant","message":{"id":"msg_3","content":[{"type":"text","text":"ok","x":"\ud800"}]}}"#, "\n",
+            r#"{"type":"assistant","junk":NaN,"message":{"id":"msg_4"}}"#, "\n",
+            // Members of the wrong kind are kept whole.
+            r#"{"type":"assistant","message":["msg_5",{"id":"msg_6"}]}"#, "\n",
+            r#"{"type":"user","message":{"content":"plain text"},"toolUseResult":"Error: x"}"#, "\n",
+            r#"{"type":"user","toolUseResult":{"agentId":"a","status":null,"totalTokens":1e400},"message":{"content":[{"tool_use_id":"t","content":[{"deep":[[[[1]]]]}]}]}}"#, "\n",
+            r#"{"type":"user","toolUseResult":{"totalDurationMs":12.50,"big":123456789012345678901234567890}}"#, "\n",
+            // Nested past serde_json's limit where nothing is read.
+            "{\"type\":\"assistant\",\"x\":", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+            "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "}\n",
+            // Not objects, not JSON, trailing text.
+            "[1,2]\n\"s\"\n{\"type\":\"user\"} x\n{\"type\":\n",
+        );
+        let mut pruned_lines = 0;
+        let mut texts: Vec<(String, Vec<u8>)> = vec![("odd lines".into(), odd.into())];
+        texts.extend(
+            files
+                .iter()
+                .map(|f| (f.display().to_string(), std::fs::read(f).unwrap())),
+        );
+        for (name, bytes) in &texts {
+            for line in String::from_utf8_lossy(bytes).lines() {
+                let line = line.trim();
+                if let Some(p) = prune::parse(line, &prune::ENTRY) {
+                    pruned_lines += 1;
+                    let full = crate::pyjson::to_serde(line).expect("pruned, so parseable");
+                    assert_eq!(p, prune::restrict(&full, &prune::ENTRY), "{name}: {line}");
+                }
+            }
+            let pruned = SessionLog::parse_bytes_with(bytes, true);
+            let full = SessionLog::parse_bytes_with(bytes, false);
+            assert_eq!(format!("{pruned:?}"), format!("{full:?}"), "{name}");
+        }
+        assert!(pruned_lines > 1000, "{pruned_lines}");
     }
 }
