@@ -17,7 +17,7 @@ mod transcode;
 pub(crate) use transcode::split_body_with;
 pub use transcode::{
     array_elements, collapse_single_text, split_body, transcode, transcode_with, ArrayTranscoder,
-    Body, TranscodeError,
+    Body, ElementSplitter, TranscodeError,
 };
 
 /// How content is put into the form that gets hashed.

@@ -130,6 +130,81 @@ pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
     Some(out)
 }
 
+/// [`array_elements`] of a sequence of arrays that each repeat most of the one before
+/// (the `messages` of a growing conversation): elements lying wholly inside the bytes
+/// shared with the previous array are taken from its split, and lexing resumes after
+/// the last of them. Same result as [`array_elements`] on every text.
+#[derive(Default)]
+pub struct ElementSplitter {
+    prev: String,
+    /// Byte spans of `prev`'s elements.
+    spans: Vec<(usize, usize)>,
+    /// How many elements the last split took from the one before.
+    reused: usize,
+}
+
+impl ElementSplitter {
+    /// The raw texts of `raw`'s elements; `None` when `raw` is not a valid array.
+    pub fn split<'a>(&mut self, raw: &'a str) -> Option<Vec<&'a str>> {
+        let shared =
+            crate::tokens::incremental::common_prefix(self.prev.as_bytes(), raw.as_bytes());
+        let kept = self.spans.partition_point(|&(_, end)| end <= shared);
+        self.spans.truncate(kept);
+        self.reused = kept;
+        let spans = Self::spans_from(raw, std::mem::take(&mut self.spans));
+        self.prev.clear();
+        if let Some(spans) = &spans {
+            self.prev.push_str(raw);
+            self.spans.clone_from(spans);
+        }
+        spans?.iter().map(|&(a, b)| raw.get(a..b)).collect()
+    }
+
+    /// How many leading elements the last [`ElementSplitter::split`] took unchanged from
+    /// the array before it.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+
+    /// Lex `raw` as an array whose first elements are `known` (checked by the caller).
+    fn spans_from(raw: &str, mut known: Vec<(usize, usize)>) -> Option<Vec<(usize, usize)>> {
+        let mut lx = Lexer::new(raw);
+        match known.last() {
+            Some(&(_, end)) => {
+                lx.i = end;
+                if lx.next_member(b']').ok()? {
+                    lx.finish().ok()?;
+                    return Some(known);
+                }
+            }
+            None => {
+                lx.skip_ws();
+                if lx.peek() != Some(b'[') {
+                    return None;
+                }
+                lx.i += 1;
+                lx.skip_ws();
+                if lx.peek() == Some(b']') {
+                    lx.i += 1;
+                    lx.finish().ok()?;
+                    return Some(known);
+                }
+            }
+        }
+        loop {
+            lx.skip_ws();
+            let start = lx.i;
+            skip_value(&mut lx, 1).ok()?;
+            known.push((start, lx.i));
+            if lx.next_member(b']').ok()? {
+                break;
+            }
+        }
+        lx.finish().ok()?;
+        Some(known)
+    }
+}
+
 /// Validate and step over one value.
 fn skip_value(lx: &mut Lexer<'_>, depth: usize) -> Result<(), JsonError> {
     if depth > MAX_DEPTH {
@@ -538,6 +613,40 @@ mod tests {
         for bad in ["", "{}", "[1,]", "[1 2]", "[1] x", "[\"open]", "[1"] {
             assert_eq!(array_elements(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn element_splitter_splits_as_array_elements_does() {
+        // Growing arrays, edits inside and between elements, whitespace, invalid arrays
+        // in between, a shared prefix ending mid-element or at a separator.
+        let texts = [
+            r#"[{"a": 1}, "x"]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}  ,  3 , []]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3] x"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+            r#"[{"a": 1}, "xy"]"#,
+            r#"[{"a": 12}, "xy"]"#,
+            r#"[{"a": 12}, "xy",]"#,
+            r#"[{"a": 12}, "xy", "z"]"#,
+            "[]",
+            "[ ]",
+            r#"[{"a": 12}]"#,
+            r#"[{"a": 12}]"#,
+            r#"[{"a": 12}, ["\u00e9", "é"]]"#,
+            r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
+            "",
+            r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
+        ];
+        let mut splitter = ElementSplitter::default();
+        let mut reused = 0;
+        for text in texts {
+            assert_eq!(splitter.split(text), array_elements(text), "{text}");
+            reused += splitter.reused();
+        }
+        assert!(reused >= 12, "{reused}");
     }
     use crate::pyjson::parse;
 

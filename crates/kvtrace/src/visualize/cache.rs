@@ -98,21 +98,20 @@ pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>
     };
     let cached = |s: &BlockState, t: f64| ttl.is_none_or(|ttl| t - s.last_use <= ttl);
     for r in requests {
-        let mut hit_blocks = 0;
-        while hit_blocks < r.blocks.len()
-            && state
-                .get(&r.blocks[hit_blocks])
-                .is_some_and(|s| cached(s, r.t))
-        {
-            hit_blocks += 1;
-        }
+        // One lookup per block: the hit prefix ends at the first block missing or expired
+        // before this request. (A block met twice in one request was first met at or
+        // after the end of the hit prefix — its first meeting ends it or follows it — so
+        // updating as we go leaves the prefix as it was before the request.)
+        let mut hit_blocks = usize::MAX;
         for (k, d) in r.blocks.iter().enumerate() {
             match state.get_mut(d) {
                 Some(s) => {
-                    if !cached(s, r.t) {
+                    let was_cached = cached(s, r.t);
+                    if !was_cached {
                         // Expired: its alive interval ended TTL after its last use.
                         intervals.push((s.alive_from, s.last_use + ttl.unwrap_or(0.0)));
                         s.alive_from = r.t;
+                        hit_blocks = hit_blocks.min(k);
                     }
                     if k >= hit_blocks {
                         s.prefills += 1;
@@ -121,6 +120,7 @@ pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>
                     s.last_use = r.t;
                 }
                 None => {
+                    hit_blocks = hit_blocks.min(k);
                     state.insert(
                         *d,
                         BlockState {
@@ -133,6 +133,7 @@ pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>
                 }
             }
         }
+        let hit_blocks = hit_blocks.min(r.blocks.len());
         let read = (hit_blocks * block_size).min(r.tokens);
         res.per_request.push(Hit {
             hit_blocks,

@@ -513,30 +513,49 @@ pub fn chain(tokens: &[Token], block_size: usize) -> Vec<u128> {
 /// `total` tokens is its share of the serialized bytes (the message envelope goes
 /// with its first block). Adjacent runs of one part are merged.
 fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
-    // Each request repeats the messages of the one before: a message's byte runs are
-    // remembered by the hash of its raw text (per thread, a pure function of that text).
-    thread_local! {
-        static RUNS: std::cell::RefCell<FxHashMap<u128, Vec<(Part, usize)>>> =
-            std::cell::RefCell::new(FxHashMap::default());
+    // Each request repeats the messages of the one before: the leading messages it shares
+    // with the previous request (on this thread) keep their byte runs, and any other
+    // message's runs are remembered by the hash of its raw text (a pure function of it).
+    #[derive(Default)]
+    struct Memo {
+        split: pyjson::ElementSplitter,
+        /// Runs of each element of the last split.
+        last: Vec<Vec<(Part, usize)>>,
+        by_hash: FxHashMap<u128, Vec<(Part, usize)>>,
     }
-    let runs = raw.and_then(pyjson::array_elements).and_then(|elements| {
-        RUNS.with_borrow_mut(|memo| {
-            if memo.len() > 1 << 14 {
-                memo.clear();
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
+    }
+    let runs = raw.and_then(|raw| {
+        MEMO.with_borrow_mut(|memo| {
+            let Some(elements) = memo.split.split(raw) else {
+                memo.last.clear();
+                return None;
+            };
+            if memo.by_hash.len() > 1 << 14 {
+                memo.by_hash.clear();
             }
-            let mut bytes: Vec<(Part, usize)> = Vec::new();
-            for e in elements {
+            memo.last.truncate(memo.split.reused());
+            for e in &elements[memo.last.len()..] {
                 let key = xxhash_rust::xxh3::xxh3_128(e.as_bytes());
-                match memo.get(&key) {
-                    Some(r) => bytes.extend_from_slice(r),
-                    None => {
-                        let r = message_runs(e)?;
-                        bytes.extend_from_slice(&r);
-                        memo.insert(key, r);
-                    }
-                }
+                let r = match memo.by_hash.get(&key) {
+                    Some(r) => r.clone(),
+                    None => match message_runs(e) {
+                        Some(r) => {
+                            memo.by_hash.insert(key, r.clone());
+                            r
+                        }
+                        None => {
+                            // Not JSON: nothing of this split is kept for the next.
+                            memo.split = pyjson::ElementSplitter::default();
+                            memo.last.clear();
+                            return None;
+                        }
+                    },
+                };
+                memo.last.push(r);
             }
-            Some(bytes)
+            Some(memo.last.concat())
         })
     });
     let Some(bytes) = runs else {
