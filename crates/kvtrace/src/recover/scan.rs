@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::capture::{Response, RowRef};
-use crate::encode::{serialize_messages, serialize_section, Section};
+use crate::encode::{serialize_section, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -179,15 +179,11 @@ const TRANSCODERS: usize = 8;
 const LEAD_BYTES: usize = 2048;
 
 impl SectionMemo {
-    /// The canonical serialization of a `messages` section, `None` when it contributes
-    /// nothing; `scratch` holds it when an object repeats a key (the tree path).
-    fn messages<'s>(
-        &'s mut self,
-        raw: &str,
-        scratch: &'s mut String,
-    ) -> Result<Option<&'s str>, RowSkip> {
-        let lead = xxh3_64(&raw.as_bytes()[..raw.len().min(LEAD_BYTES)]);
-        let at = match self.transcoders.iter().position(|(k, _)| *k == lead) {
+    /// The transcoder of the conversation whose `messages` value starts `rest` (the body
+    /// from that value on).
+    fn transcoder_for(&mut self, rest: &[u8]) -> usize {
+        let lead = xxh3_64(&rest[..rest.len().min(LEAD_BYTES)]);
+        match self.transcoders.iter().position(|(k, _)| *k == lead) {
             Some(at) => at,
             None if self.transcoders.len() < TRANSCODERS => {
                 self.transcoders
@@ -200,9 +196,44 @@ impl SectionMemo {
                 self.transcoders[at] = (lead, pyjson::ArrayTranscoder::new(Form::Canonical));
                 at
             }
+        }
+    }
+
+    /// A stored body split into its members, its `messages` value transcoded on the way
+    /// (scanned once, only what the conversation's previous row did not have transcoded),
+    /// and the transcoder that did it (`false`: an object repeats a key, so the tree path
+    /// must serialize the messages).
+    fn split_body<'a>(
+        &mut self,
+        text: &'a str,
+    ) -> Result<(pyjson::Body<'a>, Option<(usize, bool)>), RowSkip> {
+        let mut transcoded = None;
+        let body = pyjson::split_body_with(text, &mut |lx| {
+            let at = self.transcoder_for(&lx.s[lx.i..]);
+            transcoded = Some((at, self.transcoders[at].1.step_over(lx)?));
+            Ok(())
+        })
+        .map_err(|_| RowSkip::BadBody)?;
+        Ok((body, transcoded))
+    }
+
+    /// The canonical serialization of a body's `messages` (`raw`, stepped over by
+    /// [`SectionMemo::split_body`] as `transcoded` says), `None` when it contributes
+    /// nothing; `scratch` holds it when an object repeats a key (the tree path).
+    fn messages<'s>(
+        &'s self,
+        raw: &str,
+        transcoded: Option<(usize, bool)>,
+        scratch: &'s mut String,
+    ) -> Result<Option<&'s str>, RowSkip> {
+        let text = match transcoded {
+            Some((at, true)) => self.transcoders[at].1.output(),
+            _ => {
+                serialize_section(raw, Section::Messages, Form::Canonical, scratch)
+                    .map_err(|_| RowSkip::BadBody)?;
+                scratch.as_str()
+            }
         };
-        let text = serialize_messages(&mut self.transcoders[at].1, raw, scratch)
-            .map_err(|_| RowSkip::BadBody)?;
         Ok((!crate::encode::stream::is_empty_text(text)).then_some(text))
     }
 
@@ -237,7 +268,7 @@ pub fn describe(
 ) -> Result<RowInfo, RowSkip> {
     let ts = Stamp::parse(row.timestamp).ok_or(RowSkip::BadTimestamp)?;
     let text = row.body.ok_or(RowSkip::BadBody)?;
-    let body = pyjson::split_body(text).map_err(|_| RowSkip::BadBody)?;
+    let (body, transcoded) = memo.split_body(text)?;
     let mut hasher = Xxh3::new();
     let mut lineage = 0u64;
     let mut can_continue = false;
@@ -257,7 +288,7 @@ pub fn describe(
         hasher.update(&[0]);
     }
     if let Some(raw) = body.messages {
-        if let Some(text) = memo.messages(raw, scratch)? {
+        if let Some(text) = memo.messages(raw, transcoded, scratch)? {
             hasher.update(text.as_bytes());
             lineage = xxh3_64(&text.as_bytes()[..text.len().min(LINEAGE_BYTES)]);
             history = message_prefix_keys(text);
