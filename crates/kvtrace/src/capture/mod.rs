@@ -198,6 +198,40 @@ impl Capture {
     /// while the map is open, so ranges cover about [`MAPPED_RANGE_BYTES`] of the file
     /// each, with a connection of their own, closed (and unmapped) when done.
     pub fn message_index_parallel(path: &Path, parts: usize) -> Result<MessageIndex, CaptureError> {
+        let mut index = MessageIndex::default();
+        let mut with_response = 0;
+        let mut without_message_id = 0;
+        let scanned = Capture::responses_parallel(path, parts, |id, response| {
+            let text = response?;
+            Some(Response::message_id_of(text).map(|mid| (mid, id.to_owned())))
+        });
+        let Some(scan) = scanned? else {
+            return Capture::open(path)?.message_index();
+        };
+        for entry in scan.items {
+            with_response += 1;
+            match entry {
+                Some((mid, rid)) => index.insert(mid, rid),
+                None => without_message_id += 1,
+            }
+        }
+        index.rows = scan.rows;
+        index.without_id = scan.without_id;
+        index.with_response = with_response;
+        index.without_message_id = without_message_id;
+        Ok(index)
+    }
+
+    /// `f(id, response)` of every row with a usable id, in table order, the values it
+    /// returns kept: the rows read as rowid ranges in parallel on the current rayon pool,
+    /// each range through its own memory-mapped connection (see
+    /// [`Capture::message_index_parallel`]). `Ok(None)` when the table has no rowid (the
+    /// caller scans it with [`Capture::for_each_response`]).
+    pub fn responses_parallel<T: Send>(
+        path: &Path,
+        parts: usize,
+        f: impl Fn(&str, Option<&str>) -> Option<T> + Sync,
+    ) -> Result<Option<ResponseScan<T>>, CaptureError> {
         use rayon::prelude::*;
         let first = Capture::open(path)?;
         let bounds = first
@@ -206,8 +240,11 @@ impl Capture {
                 Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
             })
             .ok();
-        let Some((Some(lo), Some(hi))) = bounds else {
-            return first.message_index();
+        let (lo, hi) = match bounds {
+            Some((Some(lo), Some(hi))) => (lo, hi),
+            // An empty table has no range to scan.
+            Some((None, None)) => return Ok(Some(ResponseScan::default())),
+            _ => return Ok(None),
         };
         drop(first);
         let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -224,49 +261,59 @@ impl Capture {
                 None => break,
             }
         }
-        type Part = (Vec<(String, String)>, u64, u64, u64, u64);
-        let scanned: Vec<Result<Part, CaptureError>> = ranges
+        let scanned: Vec<Result<ResponseScan<T>, CaptureError>> = ranges
             .par_iter()
             .map(|&(a, b)| {
                 let cap = Capture::open(path)?;
                 let err = |e| classify(path, e);
-                // Best effort: a build without memory maps reads the same rows.
+                // Best effort: a scan without memory maps reads the same rows.
                 let _ = cap.conn.pragma_update(None, "mmap_size", MAPPED_RANGE_BYTES.max(bytes) as i64);
                 let mut stmt = cap
                     .conn
                     .prepare("SELECT id, response FROM requests WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid")
                     .map_err(err)?;
                 let mut rows = stmt.query([a, b]).map_err(err)?;
-                let (mut entries, mut n, mut with, mut without, mut no_id) =
-                    (Vec::new(), 0, 0, 0, 0);
+                let mut part = ResponseScan::default();
                 while let Some(row) = rows.next().map_err(err)? {
                     let Some(id) = id_of(row.get_ref(0).ok()) else {
-                        no_id += 1;
+                        part.without_id += 1;
                         continue;
                     };
-                    n += 1;
-                    let Some(text) = text_of(row.get_ref(1).ok()) else { continue };
-                    with += 1;
-                    match Response::message_id_of(text) {
-                        Some(mid) => entries.push((mid, id.into_owned())),
-                        None => without += 1,
-                    }
+                    part.rows += 1;
+                    part.items.extend(f(&id, text_of(row.get_ref(1).ok())));
                 }
-                Ok((entries, n, with, without, no_id))
+                Ok(part)
             })
             .collect();
-        let mut index = MessageIndex::default();
+        let mut all = ResponseScan::default();
         for part in scanned {
-            let (entries, n, with, without, no_id) = part?;
-            index.rows += n;
-            index.without_id += no_id;
-            index.with_response += with;
-            index.without_message_id += without;
-            for (mid, rid) in entries {
-                index.insert(mid, rid);
-            }
+            let part = part?;
+            all.rows += part.rows;
+            all.without_id += part.without_id;
+            all.items.extend(part.items);
         }
-        Ok(index)
+        Ok(Some(all))
+    }
+}
+
+/// What [`Capture::responses_parallel`] gathered.
+#[derive(Debug)]
+pub struct ResponseScan<T> {
+    /// Rows with a usable id.
+    pub rows: u64,
+    /// Rows without one.
+    pub without_id: u64,
+    /// The values `f` returned, in table order.
+    pub items: Vec<T>,
+}
+
+impl<T> Default for ResponseScan<T> {
+    fn default() -> Self {
+        ResponseScan {
+            rows: 0,
+            without_id: 0,
+            items: Vec::new(),
+        }
     }
 }
 

@@ -130,6 +130,25 @@ pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
     Some(out)
 }
 
+/// The raw text of the first element of an array, lexing nothing after it (`None`: empty,
+/// or not an array up to there). The rest of the text is not looked at: callers pass
+/// arrays already validated.
+pub fn first_element(raw: &str) -> Option<&str> {
+    let mut lx = Lexer::new(raw);
+    lx.skip_ws();
+    if lx.peek() != Some(b'[') {
+        return None;
+    }
+    lx.i += 1;
+    lx.skip_ws();
+    if lx.peek() == Some(b']') {
+        return None;
+    }
+    let start = lx.i;
+    skip_value(&mut lx, 1).ok()?;
+    raw.get(start..lx.i)
+}
+
 /// [`array_elements`] of a sequence of arrays that each repeat most of the one before
 /// (the `messages` of a growing conversation): elements lying wholly inside the bytes
 /// shared with the previous array are taken from its split, and lexing resumes after
@@ -610,6 +629,12 @@ mod tests {
             Some(vec![r#"{"a": [1, "]"]}"#, r#""x\"""#, "[]"])
         );
         assert_eq!(array_elements("[]"), Some(vec![]));
+        assert_eq!(
+            first_element(r#" [ {"a": [1, "]"]} , 2 ]"#),
+            Some(r#"{"a": [1, "]"]}"#)
+        );
+        assert_eq!(first_element("[ ]"), None);
+        assert_eq!(first_element("{}"), None);
         for bad in ["", "{}", "[1,]", "[1 2]", "[1] x", "[\"open]", "[1"] {
             assert_eq!(array_elements(bad), None, "{bad}");
         }

@@ -251,28 +251,41 @@ fn run_in_pool(
     let db = opts.db.as_path();
 
     // 1. The message-id map (as build-minimal-traces builds it) and the candidates.
-    let cap = Capture::open(db)?;
+    // Read as rowid ranges in parallel (a table without rowids: one scan in order).
     let mut index = MessageIndex::default();
     let mut usable: Vec<(String, String)> = Vec::new();
-    s.rows_without_id = cap.for_each_response(|id, response| {
-        s.rows += 1;
-        let parsed = response.and_then(Response::parse);
-        let Some(r) = parsed else {
-            s.unusable_responses += 1;
-            return;
-        };
-        let Some(mid) = r.message_id.filter(|m| m.starts_with("msg_")) else {
-            s.unusable_responses += 1;
-            return;
-        };
-        index.insert(mid.clone(), id.to_owned());
-        if r.status_code.is_some_and(|c| c >= 400) {
-            s.unusable_responses += 1;
-            return;
+    let classify = |id: &str, response: Option<&str>| {
+        let r = response.and_then(Response::parse)?;
+        let mid = r.message_id.filter(|m| m.starts_with("msg_"))?;
+        Some((id.to_owned(), mid, r.status_code.is_some_and(|c| c >= 400)))
+    };
+    let scan = match Capture::responses_parallel(db, rayon::current_num_threads(), |id, r| {
+        Some(classify(id, r))
+    })? {
+        Some(scan) => scan,
+        None => {
+            let mut scan = crate::capture::ResponseScan::default();
+            scan.without_id = Capture::open(db)?.for_each_response(|id, r| {
+                scan.rows += 1;
+                scan.items.push(classify(id, r));
+            })?;
+            scan
         }
-        usable.push((id.to_owned(), mid));
-    })?;
-    drop(cap);
+    };
+    s.rows = scan.rows;
+    s.rows_without_id = scan.without_id;
+    for row in scan.items {
+        let Some((id, mid, failed)) = row else {
+            s.unusable_responses += 1;
+            continue;
+        };
+        index.insert(mid.clone(), id.clone());
+        if failed {
+            s.unusable_responses += 1;
+            continue;
+        }
+        usable.push((id, mid));
+    }
     let before = usable.len();
     usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
     s.superseded = (before - usable.len()) as u64;

@@ -81,9 +81,10 @@ pub fn summary_key(text: &str) -> Option<u64> {
 }
 
 /// The text of the first message of a `messages` section (its texts, joined by newlines).
+/// Only that message is parsed: the section was validated when the body was split.
 fn first_message_text(messages: &str) -> Option<String> {
-    let v = pyjson::to_serde(messages)?;
-    let content = v.as_array()?.first()?.get("content")?;
+    let v = pyjson::to_serde(pyjson::first_element(messages)?)?;
+    let content = v.get("content")?;
     matches!(
         content,
         serde_json::Value::String(_) | serde_json::Value::Array(_)
