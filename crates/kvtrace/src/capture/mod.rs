@@ -133,6 +133,29 @@ impl Capture {
         Ok(without_id)
     }
 
+    /// Stream `(id, timestamp, id stored as TEXT)` in table order for each row with a
+    /// usable id, reading neither `body` nor `response` (the columns before them are in
+    /// the row's first page).
+    pub fn for_each_timestamp(
+        &self,
+        mut f: impl FnMut(&str, Option<&str>, bool),
+    ) -> Result<(), CaptureError> {
+        let err = |e| classify(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, timestamp FROM requests ORDER BY rowid")
+            .or_else(|_| self.conn.prepare("SELECT id, timestamp FROM requests"))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let cell = row.get_ref(0).ok();
+            let Some(id) = id_of(cell) else { continue };
+            let text_id = matches!(cell, Some(rusqlite::types::ValueRef::Text(_)));
+            f(&id, text_of(row.get_ref(1).ok()), text_id);
+        }
+        Ok(())
+    }
+
     /// Stream every row in table order, borrowed in place, calling `f` for each.
     pub fn for_each_row(&self, f: impl FnMut(RowRef<'_>)) -> Result<(), CaptureError> {
         self.for_each_row_where(|_| true, f)

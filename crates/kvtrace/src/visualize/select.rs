@@ -321,13 +321,28 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         subagent_type: None,
     });
     // Every row id in table order, with its time; then time order (stable).
-    let mut ids: Vec<String> = Vec::new();
+    // A row's time is that of the first row its id finds (`Capture::timestamp_of`), read
+    // in the same scan when the id is stored as text; other ids are looked up.
     let cap = inputs.cap()?;
-    cap.for_each_response(|id, _| ids.push(id.to_owned()))?;
-    let mut keyed: Vec<(i64, String)> = Vec::with_capacity(ids.len());
+    let mut rows: Vec<(String, Option<Option<String>>)> = Vec::new();
+    let mut first: FxHashMap<String, Option<String>> = FxHashMap::default();
+    cap.for_each_timestamp(|id, ts, text_id| {
+        let ts = text_id.then(|| {
+            first
+                .entry(id.to_owned())
+                .or_insert_with(|| ts.map(str::to_owned))
+                .clone()
+        });
+        rows.push((id.to_owned(), ts));
+    })?;
+    let mut keyed: Vec<(i64, String)> = Vec::with_capacity(rows.len());
     let mut skipped = 0;
-    for id in ids {
-        match cap.timestamp_of(&id)?.as_deref().and_then(Stamp::parse) {
+    for (id, ts) in rows {
+        let ts = match ts {
+            Some(ts) => Some(ts.unwrap_or_default()),
+            None => cap.timestamp_of(&id)?,
+        };
+        match ts.as_deref().and_then(Stamp::parse) {
             Some(t) => keyed.push((t.micros, id)),
             None => skipped += 1,
         }
