@@ -218,6 +218,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
     let mut journal = super::journal::Journal::default();
     // The previous request's messages, whole (each request keeps only its delta).
     let mut last = String::new();
+    let mut texts = Texts::default();
     let mut hashed: Vec<(bool, usize)> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
         let Some(entry) = std::str::from_utf8(line.trim_ascii())
@@ -275,6 +276,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                     == Some("compact_boundary") =>
             {
                 messages.clear();
+                texts.changed(0);
                 seen.clear();
                 hashed.clear();
             }
@@ -283,6 +285,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                     continue;
                 };
                 push(&mut messages, "user", content.clone());
+                texts.changed(messages.len() - 1);
                 before = stamp.or(before);
             }
             Some("assistant") => {
@@ -304,6 +307,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                     .unwrap_or(Value::Array(Vec::new()));
                 if let Some(&(request, message)) = seen.get(&id) {
                     describe(&mut out[request], msg, &content, stamp);
+                    texts.changed(message);
                     if let Some(m) = messages.get_mut(message) {
                         let mut blocks =
                             std::mem::replace(&mut m.content, Content::Blocks(Vec::new()))
@@ -323,7 +327,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                     .and_then(|r| journal.take(&r))
                     .unwrap_or_default();
                 let journaled = sent.messages.is_some();
-                let text = sent.messages.unwrap_or_else(|| serialize(&messages));
+                let text = sent.messages.unwrap_or_else(|| texts.serialize(&messages));
                 let delta = Delta::between(&last, &text);
                 last = text;
                 out.push(LoggedRequest {
@@ -345,6 +349,7 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                 let request = out.len() - 1;
                 describe(&mut out[request], msg, &content, stamp);
                 push(&mut messages, "assistant", content);
+                texts.changed(messages.len() - 1);
                 seen.insert(id, (request, messages.len() - 1));
                 before = stamp.or(before);
             }
@@ -408,24 +413,48 @@ fn push(messages: &mut Vec<Message>, role: &'static str, content: Value) {
     }
 }
 
-/// The messages as the API's `messages` array, serialized.
-fn serialize(messages: &[Message]) -> String {
-    let mut out = String::from("[");
-    for (i, m) in messages.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"role\":\"");
-        out.push_str(m.role);
-        out.push_str("\",\"content\":");
-        match &m.content {
-            Content::Text(v) => v.write_to(&mut out),
-            Content::Blocks(b) => Value::Array(b.clone()).write_to(&mut out),
-        }
-        out.push('}');
+/// The messages as the API's `messages` array, serialized, each message's text kept
+/// until it changes: a request re-sends every message of the one before, and serializing
+/// them all again per request grew with the square of the conversation's length.
+#[derive(Default)]
+struct Texts {
+    texts: Vec<String>,
+    /// How many leading texts are the current messages'.
+    valid: usize,
+}
+
+impl Texts {
+    /// Message `i` (and any after it) changed, appeared or went away.
+    fn changed(&mut self, i: usize) {
+        self.valid = self.valid.min(i);
     }
-    out.push(']');
-    out
+
+    fn serialize(&mut self, messages: &[Message]) -> String {
+        self.texts.truncate(self.valid.min(messages.len()));
+        for m in &messages[self.texts.len()..] {
+            let mut out = String::from("{\"role\":\"");
+            out.push_str(m.role);
+            out.push_str("\",\"content\":");
+            match &m.content {
+                Content::Text(v) => v.write_to(&mut out),
+                Content::Blocks(b) => Value::Array(b.clone()).write_to(&mut out),
+            }
+            out.push('}');
+            self.texts.push(out);
+        }
+        self.valid = messages.len();
+        let size = self.texts.iter().map(|t| t.len() + 1).sum::<usize>() + 1;
+        let mut out = String::with_capacity(size);
+        out.push('[');
+        for (i, t) in self.texts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(t);
+        }
+        out.push(']');
+        out
+    }
 }
 
 #[cfg(test)]
