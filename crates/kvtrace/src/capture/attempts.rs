@@ -17,7 +17,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Capture, CaptureError, Response, RowRef, Usage};
-use crate::encode::serialize_messages;
+use crate::encode::{serialize_messages, serialize_section, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -160,9 +160,24 @@ impl Default for KeyMaker {
 impl KeyMaker {
     fn key(&mut self, row: RowRef<'_>) -> Option<(Key, Stamp, bool)> {
         let ts = Stamp::parse(row.timestamp)?;
-        let body = pyjson::split_body(row.body?).ok()?;
-        let messages = body.messages.unwrap_or("null");
-        let text = serialize_messages(&mut self.messages, messages, &mut self.scratch).ok()?;
+        // The messages value is transcoded while the body is split (scanned once).
+        let mut stepped = None;
+        let transcoder = &mut self.messages;
+        let body = pyjson::split_body_with(row.body?, &mut |lx| {
+            stepped = Some(transcoder.step_over(lx)?);
+            Ok(())
+        })
+        .ok()?;
+        let text = match (body.messages, stepped) {
+            (Some(_), Some(true)) => self.messages.output(),
+            // An object repeats a key: the tree path decides which value counts.
+            (Some(raw), _) => {
+                let form = self.messages.form;
+                serialize_section(raw, Section::Messages, form, &mut self.scratch).ok()?;
+                self.scratch.as_str()
+            }
+            (None, _) => serialize_messages(&mut self.messages, "null", &mut self.scratch).ok()?,
+        };
         let digest = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
         let model = body.model.unwrap_or_else(|| "unknown".to_owned());
         Some(((model, digest), ts, body.stream))
