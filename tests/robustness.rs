@@ -92,6 +92,55 @@ fn extra_columns_change_nothing() {
     );
 }
 
+#[test]
+fn a_table_without_rowids_reads_like_the_proxy_table() {
+    // A fork may store `requests` WITHOUT ROWID (rows kept in id order): the parallel
+    // rowid-range scans fall back to one scan in table order, with the same results here.
+    let recover = |c: &Cap| {
+        let out = c.p("rec");
+        let r = run(
+            "recover-conversations",
+            &[
+                c.db().as_os_str(),
+                "--output-dir".as_ref(),
+                out.as_os_str(),
+                "--json".as_ref(),
+            ],
+        );
+        let mut v = r.ok().stdout_json();
+        v.as_object_mut().unwrap().remove("output_dir");
+        (v, common::dir_files(&out).len())
+    };
+    let plain = Cap::new();
+    let c = Cap::new();
+    c.sql(
+        "CREATE TABLE r2 (id TEXT PRIMARY KEY, timestamp TEXT, method TEXT, endpoint TEXT,
+           headers TEXT, body TEXT, user_agent TEXT, content_type TEXT, prompt_grade TEXT,
+           response TEXT, model TEXT, original_model TEXT, routed_model TEXT,
+           created_at DATETIME DEFAULT CURRENT_TIMESTAMP) WITHOUT ROWID;
+         INSERT INTO r2 SELECT * FROM requests ORDER BY rowid;
+         DROP TABLE requests;
+         ALTER TABLE r2 RENAME TO requests;",
+    );
+    let runs = db_tools(&c);
+    runs.all_ok();
+    let plain_runs = db_tools(&plain);
+    assert_eq!(
+        runs.bmi.json()["message_ids"],
+        plain_runs.bmi.json()["message_ids"]
+    );
+    let index = |c: &Cap| std::fs::read_to_string(c.p("idx.json")).unwrap();
+    assert_eq!(index(&c), index(&plain));
+    assert_eq!(
+        common::dir_files(&c.p("out")),
+        common::dir_files(&golden().join("expected/run02")),
+        "a table without rowids changed the traces"
+    );
+    let (without, files) = recover(&c);
+    assert!(files > 0);
+    assert_eq!((without, files), recover(&plain));
+}
+
 // ---------------------------------------------------------------------------------------
 // Damaged rows: skipped and counted, exit 0
 // ---------------------------------------------------------------------------------------
