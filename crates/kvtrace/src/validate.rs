@@ -23,7 +23,6 @@ use crate::conversation::{matched_rows, RowKey};
 use crate::report::units::thousands;
 use crate::session::{SessionDir, SessionDirError, SessionLog, Unreadable};
 use crate::simulate::{self, SimResult};
-use crate::stamp::Stamp;
 use crate::trace::read::{trace_files, Trace, TraceRequest};
 
 /// What matching needs of one row.
@@ -41,12 +40,13 @@ impl RowFacts {
     /// Facts of a row that becomes a trace record (rows the builder skips are skipped).
     /// The cache figures are its first attempt's when it has one.
     fn of(row: RowRef<'_>, attempts: &FirstAttempts, keys: &mut KeyMaker) -> Option<RowFacts> {
-        Stamp::parse(row.timestamp)?;
-        let body = crate::pyjson::split_body(row.body?).ok()?;
-        let model = body.model.unwrap_or_else(|| "unknown".to_owned());
+        // The key splits (and validates) the body, its messages transcoded incrementally,
+        // and names the model.
+        let key = keys.key(row)?;
+        let model = key.0 .0.clone();
         let resp = row.response.and_then(Response::parse);
         let own = resp.as_ref().map(|r| r.usage).unwrap_or_default();
-        let usage = attempts.usage_for(row, own, keys);
+        let usage = attempts.usage_with(&key, own);
         Some(RowFacts {
             request_id: row.id.to_owned(),
             key: (

@@ -25,7 +25,7 @@ use crate::stamp::Stamp;
 pub const WINDOW_SECONDS: i64 = 600;
 
 /// Model and digest of the serialized `messages` section.
-type Key = (String, u128);
+pub(crate) type Key = (String, u128);
 
 /// Streaming rows no session file names, by (model, messages digest).
 #[derive(Debug, Default)]
@@ -123,6 +123,14 @@ impl FirstAttempts {
         }
     }
 
+    /// [`FirstAttempts::usage_for`] of a row whose key (`KeyMaker::key`) is made.
+    pub(crate) fn usage_with(&self, key: &(Key, Stamp, bool), own: Usage) -> Usage {
+        match key {
+            (key, ts, false) if !self.is_empty() => self.find(key, *ts).unwrap_or(own),
+            _ => own,
+        }
+    }
+
     fn find(&self, key: &Key, ts: Stamp) -> Option<Usage> {
         let earliest = ts.micros - WINDOW_SECONDS * 1_000_000;
         self.candidates
@@ -158,7 +166,9 @@ impl Default for KeyMaker {
 }
 
 impl KeyMaker {
-    fn key(&mut self, row: RowRef<'_>) -> Option<(Key, Stamp, bool)> {
+    /// A row's key, time and streaming flag; `None` when its time or body is unusable
+    /// (the body is split and validated as the builder does).
+    pub(crate) fn key(&mut self, row: RowRef<'_>) -> Option<(Key, Stamp, bool)> {
         let ts = Stamp::parse(row.timestamp)?;
         // The messages value is transcoded while the body is split (scanned once).
         let mut stepped = None;
