@@ -107,6 +107,15 @@ impl Capture {
         &self.path
     }
 
+    /// `select` (a query of `requests` without an ORDER BY) prepared to return rows in
+    /// rowid order; a table without rowids is read in its own order.
+    fn in_table_order(&self, select: &str) -> Result<rusqlite::Statement<'_>, CaptureError> {
+        self.conn
+            .prepare(&format!("{select} ORDER BY rowid"))
+            .or_else(|_| self.conn.prepare(select))
+            .map_err(|e| classify(&self.path, e))
+    }
+
     /// Stream `(id, response)` in table order, calling `f` for each row with a usable id;
     /// returns how many rows had none (NULL, a number that is not an integer, a BLOB that
     /// is not UTF-8).
@@ -115,11 +124,7 @@ impl Capture {
         mut f: impl FnMut(&str, Option<&str>),
     ) -> Result<u64, CaptureError> {
         let err = |e| classify(&self.path, e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, response FROM requests ORDER BY rowid")
-            .or_else(|_| self.conn.prepare("SELECT id, response FROM requests"))
-            .map_err(err)?;
+        let mut stmt = self.in_table_order("SELECT id, response FROM requests")?;
         let mut rows = stmt.query([]).map_err(err)?;
         let mut without_id = 0;
         while let Some(row) = rows.next().map_err(err)? {
@@ -141,11 +146,7 @@ impl Capture {
         mut f: impl FnMut(&str, Option<&str>, bool),
     ) -> Result<(), CaptureError> {
         let err = |e| classify(&self.path, e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, timestamp FROM requests ORDER BY rowid")
-            .or_else(|_| self.conn.prepare("SELECT id, timestamp FROM requests"))
-            .map_err(err)?;
+        let mut stmt = self.in_table_order("SELECT id, timestamp FROM requests")?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(row) = rows.next().map_err(err)? {
             let cell = row.get_ref(0).ok();
@@ -169,14 +170,7 @@ impl Capture {
         mut f: impl FnMut(RowRef<'_>),
     ) -> Result<(), CaptureError> {
         let err = |e| classify(&self.path, e);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, timestamp, body, response FROM requests ORDER BY rowid")
-            .or_else(|_| {
-                self.conn
-                    .prepare("SELECT id, timestamp, body, response FROM requests")
-            })
-            .map_err(err)?;
+        let mut stmt = self.in_table_order("SELECT id, timestamp, body, response FROM requests")?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             let Some(id) = id_of(r.get_ref(0).ok()) else {
@@ -425,11 +419,7 @@ impl Capture {
         let routed = if has_routed { "routed_model" } else { "NULL" };
         let filter = if only.is_some() { " WHERE id = ?1" } else { "" };
         let base = format!("SELECT id, body, response, {routed} FROM requests{filter}");
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{base} ORDER BY rowid"))
-            .or_else(|_| self.conn.prepare(&base))
-            .map_err(err)?;
+        let mut stmt = self.in_table_order(&base)?;
         let mut rows = match only {
             Some(id) => stmt.query([id]),
             None => stmt.query([]),

@@ -105,6 +105,13 @@ pub(crate) fn split_body_with<'a>(
 /// The raw text of each element of a JSON array, in order (`None`: the text is not an
 /// array, or not valid JSON). Elements are validated, not parsed.
 pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
+    let spans = ElementSplitter::spans_from(raw, Vec::new())?;
+    spans.iter().map(|&(a, b)| raw.get(a..b)).collect()
+}
+
+/// A lexer just inside the array `raw` opens, and whether the array is empty (then the
+/// lexer is past its `]`); `None`: `raw` does not open with an array.
+fn open_array(raw: &str) -> Option<(Lexer<'_>, bool)> {
     let mut lx = Lexer::new(raw);
     lx.skip_ws();
     if lx.peek() != Some(b'[') {
@@ -112,36 +119,19 @@ pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
     }
     lx.i += 1;
     lx.skip_ws();
-    let mut out = Vec::new();
-    if lx.peek() == Some(b']') {
+    let empty = lx.peek() == Some(b']');
+    if empty {
         lx.i += 1;
-    } else {
-        loop {
-            lx.skip_ws();
-            let start = lx.i;
-            skip_value(&mut lx, 1).ok()?;
-            out.push(raw.get(start..lx.i)?);
-            if lx.next_member(b']').ok()? {
-                break;
-            }
-        }
     }
-    lx.finish().ok()?;
-    Some(out)
+    Some((lx, empty))
 }
 
 /// The raw text of the first element of an array, lexing nothing after it (`None`: empty,
 /// or not an array up to there). The rest of the text is not looked at: callers pass
 /// arrays already validated.
 pub fn first_element(raw: &str) -> Option<&str> {
-    let mut lx = Lexer::new(raw);
-    lx.skip_ws();
-    if lx.peek() != Some(b'[') {
-        return None;
-    }
-    lx.i += 1;
-    lx.skip_ws();
-    if lx.peek() == Some(b']') {
+    let (mut lx, empty) = open_array(raw)?;
+    if empty {
         return None;
     }
     let start = lx.i;
@@ -187,29 +177,25 @@ impl ElementSplitter {
 
     /// Lex `raw` as an array whose first elements are `known` (checked by the caller).
     fn spans_from(raw: &str, mut known: Vec<(usize, usize)>) -> Option<Vec<(usize, usize)>> {
-        let mut lx = Lexer::new(raw);
-        match known.last() {
+        let mut lx = match known.last() {
             Some(&(_, end)) => {
+                let mut lx = Lexer::new(raw);
                 lx.i = end;
                 if lx.next_member(b']').ok()? {
                     lx.finish().ok()?;
                     return Some(known);
                 }
+                lx
             }
             None => {
-                lx.skip_ws();
-                if lx.peek() != Some(b'[') {
-                    return None;
-                }
-                lx.i += 1;
-                lx.skip_ws();
-                if lx.peek() == Some(b']') {
-                    lx.i += 1;
+                let (mut lx, empty) = open_array(raw)?;
+                if empty {
                     lx.finish().ok()?;
                     return Some(known);
                 }
+                lx
             }
-        }
+        };
         loop {
             lx.skip_ws();
             let start = lx.i;
