@@ -30,8 +30,8 @@ pub(crate) type Key = (String, u128);
 /// Streaming rows no session file names, by (model, messages digest).
 #[derive(Debug, Default)]
 pub struct FirstAttempts {
-    /// Per key: (timestamp µs, table order, usage), in table order.
-    candidates: FxHashMap<Key, Vec<(i64, usize, Usage)>>,
+    /// Per key: (timestamp µs, place in table order (rowid), usage), in table order.
+    candidates: FxHashMap<Key, Vec<(i64, i64, Usage)>>,
     /// Every candidate's timestamp (µs), sorted: a row with no candidate in its window
     /// needs no key (serializing its messages is the costly part).
     times: Vec<i64>,
@@ -42,39 +42,54 @@ impl FirstAttempts {
     /// files name; only streaming rows outside it with a readable usage are kept. Reads
     /// every row once (bodies of unnamed rows only).
     pub fn build(cap: &Capture, named: &FxHashSet<String>) -> Result<FirstAttempts, CaptureError> {
+        // Rowid ranges in parallel, a key maker per range; a row's rowid orders it. A
+        // table without rowids is read in one scan, rows ordered by their place in it.
+        let unnamed = |id: &str| !named.contains(id);
+        let threads = rayon::current_num_threads();
+        let found =
+            match Capture::rows_where_parallel(cap.path(), threads, unnamed, |keys, rowid, row| {
+                FirstAttempts::candidate(row, rowid, keys)
+            })? {
+                Some(found) => found,
+                None => {
+                    let mut found = Vec::new();
+                    let mut keys = KeyMaker::default();
+                    let order = std::cell::Cell::new(0i64);
+                    cap.for_each_row_where(
+                        |id| {
+                            order.set(order.get() + 1);
+                            unnamed(id)
+                        },
+                        |row| found.extend(FirstAttempts::candidate(row, order.get(), &mut keys)),
+                    )?;
+                    found
+                }
+            };
         let mut fa = FirstAttempts::default();
-        let mut keys = KeyMaker::default();
-        // Table order counts every row; only unnamed rows are read.
-        let order = std::cell::Cell::new(0usize);
-        cap.for_each_row_where(
-            |id| {
-                order.set(order.get() + 1);
-                !named.contains(id)
-            },
-            |row| fa.add(row, order.get(), &mut keys),
-        )?;
+        for (key, ts, order, usage) in found {
+            fa.candidates
+                .entry(key)
+                .or_default()
+                .push((ts, order, usage));
+        }
         fa.times = fa.candidates.values().flatten().map(|c| c.0).collect();
         fa.times.sort_unstable();
         Ok(fa)
     }
 
-    /// Keep an unnamed row when it is a streaming row with a readable usage.
-    fn add(&mut self, row: RowRef<'_>, order: usize, keys: &mut KeyMaker) {
-        let Some(usage) = row.response.and_then(Response::parse).map(|r| r.usage) else {
-            return;
-        };
+    /// An unnamed row as a candidate, when it is a streaming row with a readable usage:
+    /// its key, time (µs), `order` and usage.
+    fn candidate(
+        row: RowRef<'_>,
+        order: i64,
+        keys: &mut KeyMaker,
+    ) -> Option<(Key, i64, i64, Usage)> {
+        let usage = row.response.and_then(Response::parse).map(|r| r.usage)?;
         if !readable(&usage) {
-            return;
+            return None;
         }
-        let Some((key, ts, streaming)) = keys.key(row) else {
-            return;
-        };
-        if streaming {
-            self.candidates
-                .entry(key)
-                .or_default()
-                .push((ts.micros, order, usage));
-        }
+        let (key, ts, streaming) = keys.key(row)?;
+        streaming.then_some((key, ts.micros, order, usage))
     }
 
     /// [`FirstAttempts::build`] with the rows named by every session file of `dir`
@@ -84,16 +99,21 @@ impl FirstAttempts {
         index: &super::MessageIndex,
         dir: &crate::session::SessionDir,
     ) -> Result<FirstAttempts, CaptureError> {
-        let mut named: FxHashSet<String> = FxHashSet::default();
-        for path in dir.parents.iter().chain(dir.agents.values()) {
-            let log = crate::session::SessionLog::read(path).unwrap_or_default();
-            named.extend(
+        use rayon::prelude::*;
+        let files: Vec<&std::path::PathBuf> =
+            dir.parents.iter().chain(dir.agents.values()).collect();
+        let named: FxHashSet<String> = files
+            .par_iter()
+            .map(|path| {
+                let log = crate::session::SessionLog::read(path).unwrap_or_default();
                 log.message_ids
                     .iter()
                     .filter_map(|m| index.get(m))
-                    .map(str::to_owned),
-            );
-        }
+                    .map(str::to_owned)
+                    .collect::<Vec<String>>()
+            })
+            .flatten_iter()
+            .collect();
         FirstAttempts::build(cap, &named)
     }
 

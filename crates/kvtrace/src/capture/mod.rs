@@ -249,6 +249,88 @@ impl Capture {
         parts: usize,
         f: impl Fn(&str, Option<&str>) -> Option<T> + Sync,
     ) -> Result<Option<ResponseScan<T>>, CaptureError> {
+        let scanned = Capture::ranges_parallel(path, parts, |cap, a, b| {
+            let err = |e| classify(path, e);
+            let mut stmt = cap
+                .conn
+                .prepare("SELECT id, response FROM requests WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid")
+                .map_err(err)?;
+            let mut rows = stmt.query([a, b]).map_err(err)?;
+            let mut part = ResponseScan::default();
+            while let Some(row) = rows.next().map_err(err)? {
+                let Some(id) = id_of(row.get_ref(0).ok()) else {
+                    part.without_id += 1;
+                    continue;
+                };
+                part.rows += 1;
+                part.items.extend(f(&id, text_of(row.get_ref(1).ok())));
+            }
+            Ok(part)
+        })?;
+        Ok(scanned.map(|parts| {
+            let mut all = ResponseScan::default();
+            for part in parts {
+                all.rows += part.rows;
+                all.without_id += part.without_id;
+                all.items.extend(part.items);
+            }
+            all
+        }))
+    }
+
+    /// [`Capture::for_each_row_where`] as rowid ranges in parallel (each through its own
+    /// memory-mapped connection, see [`Capture::message_index_parallel`]): `f(state, rowid,
+    /// row)` for every row with a usable id that `want` accepts, with a fresh `state` per
+    /// range; the values it returns in table order. Rows `want` refuses are never read
+    /// past their id. `Ok(None)` when the table has no rowid.
+    pub fn rows_where_parallel<S: Default, T: Send>(
+        path: &Path,
+        parts: usize,
+        want: impl Fn(&str) -> bool + Sync,
+        f: impl Fn(&mut S, i64, RowRef<'_>) -> Option<T> + Sync,
+    ) -> Result<Option<Vec<T>>, CaptureError> {
+        let scanned = Capture::ranges_parallel(path, parts, |cap, a, b| {
+            let err = |e| classify(path, e);
+            let mut stmt = cap
+                .conn
+                .prepare(
+                    "SELECT rowid, id, timestamp, body, response FROM requests \
+                     WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid",
+                )
+                .map_err(err)?;
+            let mut rows = stmt.query([a, b]).map_err(err)?;
+            let mut state = S::default();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(err)? {
+                let Some(id) = id_of(r.get_ref(1).ok()) else {
+                    continue;
+                };
+                if !want(&id) {
+                    continue;
+                }
+                let rowid = r.get::<_, i64>(0).map_err(err)?;
+                let row = RowRef {
+                    id: &id,
+                    timestamp: text_of(r.get_ref(2).ok()).unwrap_or_default(),
+                    body: text_of(r.get_ref(3).ok()),
+                    response: text_of(r.get_ref(4).ok()),
+                };
+                out.extend(f(&mut state, rowid, row));
+            }
+            Ok(out)
+        })?;
+        Ok(scanned.map(|parts| parts.into_iter().flatten().collect()))
+    }
+
+    /// `scan(connection, first rowid, last rowid)` over rowid ranges of about
+    /// [`MAPPED_RANGE_BYTES`] of the file (at least `parts` of them), in parallel on the
+    /// current rayon pool, each with a connection of its own reading through a memory map;
+    /// the results in table order. `Ok(None)` when the table has no rowid.
+    fn ranges_parallel<P: Send>(
+        path: &Path,
+        parts: usize,
+        scan: impl Fn(&Capture, i64, i64) -> Result<P, CaptureError> + Sync,
+    ) -> Result<Option<Vec<P>>, CaptureError> {
         use rayon::prelude::*;
         let first = Capture::open(path)?;
         let bounds = first
@@ -260,7 +342,7 @@ impl Capture {
         let (lo, hi) = match bounds {
             Some((Some(lo), Some(hi))) => (lo, hi),
             // An empty table has no range to scan.
-            Some((None, None)) => return Ok(Some(ResponseScan::default())),
+            Some((None, None)) => return Ok(Some(Vec::new())),
             _ => return Ok(None),
         };
         drop(first);
@@ -278,38 +360,18 @@ impl Capture {
                 None => break,
             }
         }
-        let scanned: Vec<Result<ResponseScan<T>, CaptureError>> = ranges
+        ranges
             .par_iter()
             .map(|&(a, b)| {
                 let cap = Capture::open(path)?;
-                let err = |e| classify(path, e);
                 // Best effort: a scan without memory maps reads the same rows.
-                let _ = cap.conn.pragma_update(None, "mmap_size", MAPPED_RANGE_BYTES.max(bytes) as i64);
-                let mut stmt = cap
-                    .conn
-                    .prepare("SELECT id, response FROM requests WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid")
-                    .map_err(err)?;
-                let mut rows = stmt.query([a, b]).map_err(err)?;
-                let mut part = ResponseScan::default();
-                while let Some(row) = rows.next().map_err(err)? {
-                    let Some(id) = id_of(row.get_ref(0).ok()) else {
-                        part.without_id += 1;
-                        continue;
-                    };
-                    part.rows += 1;
-                    part.items.extend(f(&id, text_of(row.get_ref(1).ok())));
-                }
-                Ok(part)
+                let _ =
+                    cap.conn
+                        .pragma_update(None, "mmap_size", MAPPED_RANGE_BYTES.max(bytes) as i64);
+                scan(&cap, a, b)
             })
-            .collect();
-        let mut all = ResponseScan::default();
-        for part in scanned {
-            let part = part?;
-            all.rows += part.rows;
-            all.without_id += part.without_id;
-            all.items.extend(part.items);
-        }
-        Ok(Some(all))
+            .collect::<Result<Vec<P>, CaptureError>>()
+            .map(Some)
     }
 }
 
