@@ -17,7 +17,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Capture, CaptureError, Response, RowRef, Usage};
-use crate::encode::{serialize_messages, serialize_section, Section};
+use crate::encode::{serialize_messages, transcoded_messages};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -199,14 +199,13 @@ impl KeyMaker {
         })
         .ok()?;
         let text = match (body.messages, stepped) {
-            (Some(_), Some(true)) => self.messages.output(),
-            // An object repeats a key: the tree path decides which value counts.
-            (Some(raw), _) => {
-                let form = self.messages.form;
-                serialize_section(raw, Section::Messages, form, &mut self.scratch).ok()?;
-                self.scratch.as_str()
+            (Some(raw), Some(transcoded)) => {
+                transcoded_messages(&self.messages, raw, transcoded, &mut self.scratch).ok()?
             }
-            (None, _) => serialize_messages(&mut self.messages, "null", &mut self.scratch).ok()?,
+            (raw, _) => {
+                serialize_messages(&mut self.messages, raw.unwrap_or("null"), &mut self.scratch)
+                    .ok()?
+            }
         };
         let digest = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
         let model = body.model.unwrap_or_else(|| "unknown".to_owned());

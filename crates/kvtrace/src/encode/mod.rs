@@ -7,6 +7,6 @@ pub mod blocks;
 pub mod stream;
 
 pub use stream::{
-    is_context_reset, serialize_messages, serialize_section, tree_section, Processed, Section,
-    Skip, Stream, Tokenizer,
+    is_context_reset, serialize_messages, serialize_section, transcoded_messages, tree_section,
+    Processed, Section, Skip, Stream, Tokenizer,
 };

@@ -158,15 +158,28 @@ pub fn serialize_messages<'s>(
     raw: &str,
     scratch: &'s mut String,
 ) -> Result<&'s str, Skip> {
-    let form = transcoder.form;
-    match transcoder.transcode(raw) {
-        Ok(text) => Ok(text),
-        Err(TranscodeError::DuplicateKey) => {
-            serialize_section(raw, Section::Messages, form, scratch)?;
-            Ok(scratch)
-        }
-        Err(TranscodeError::Json(_)) => Err(Skip::BadBody),
+    let transcoded = match transcoder.transcode(raw) {
+        Ok(_) => true,
+        Err(TranscodeError::DuplicateKey) => false,
+        Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+    };
+    transcoded_messages(transcoder, raw, transcoded, scratch)
+}
+
+/// The serialized `messages` section `raw` once `transcoder` has been over it: its output,
+/// or, when it was not transcoded because an object repeats a key, the tree path's text in
+/// `scratch` (the tree decides which value counts).
+pub fn transcoded_messages<'s>(
+    transcoder: &'s pyjson::ArrayTranscoder,
+    raw: &str,
+    transcoded: bool,
+    scratch: &'s mut String,
+) -> Result<&'s str, Skip> {
+    if transcoded {
+        return Ok(transcoder.output());
     }
+    serialize_section(raw, Section::Messages, transcoder.form, scratch)?;
+    Ok(scratch)
 }
 
 /// A section parsed as a tree, normalized and put in `form`; `None` when it contributes
@@ -310,12 +323,7 @@ impl Stream {
                     Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
                 },
             };
-            let text: &str = if ready {
-                self.messages_json.output()
-            } else {
-                serialize_section(raw, Section::Messages, self.form, &mut self.scratch)?;
-                &self.scratch
-            };
+            let text = transcoded_messages(&self.messages_json, raw, ready, &mut self.scratch)?;
             if !is_empty_text(text) {
                 let before = self.messages.fresh_bytes;
                 all.extend_from_slice(self.messages.encode(&mut tk.enc, text));

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::capture::{Response, RowRef};
-use crate::encode::{serialize_section, Section};
+use crate::encode::{serialize_section, transcoded_messages, Section};
 use crate::pyjson::{self, Form};
 use crate::stamp::Stamp;
 
@@ -228,13 +228,13 @@ impl SectionMemo {
         scratch: &'s mut String,
     ) -> Result<Option<&'s str>, RowSkip> {
         let text = match transcoded {
-            Some((at, true)) => self.transcoders[at].1.output(),
-            _ => {
-                serialize_section(raw, Section::Messages, Form::Canonical, scratch)
-                    .map_err(|_| RowSkip::BadBody)?;
-                scratch.as_str()
+            Some((at, transcoded)) => {
+                transcoded_messages(&self.transcoders[at].1, raw, transcoded, scratch)
             }
-        };
+            None => serialize_section(raw, Section::Messages, Form::Canonical, scratch)
+                .map(|_| scratch.as_str()),
+        }
+        .map_err(|_| RowSkip::BadBody)?;
         Ok((!crate::encode::stream::is_empty_text(text)).then_some(text))
     }
 

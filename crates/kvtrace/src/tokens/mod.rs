@@ -178,9 +178,7 @@ impl Encoder {
         }
         self.cache.insert(piece.into(), tokens.into_boxed_slice());
     }
-}
 
-impl Encoder {
     /// The rank of `piece` if it is one token, through [`Encoder::front`] for short ones.
     fn whole_piece_rank(&mut self, piece: &[u8]) -> Option<Token> {
         if piece.len() > SHORT {
