@@ -139,7 +139,7 @@ mod tests {
 /// What an output folder may already hold from an earlier run.
 #[derive(Debug, Clone, Copy)]
 pub enum Earlier {
-    /// Trace files (`*.json` that read as traces).
+    /// Trace files (`*.json` with a trace's outline: `id`, `block_size`, `requests`).
     Traces,
     /// Session logs written by recover-conversations (`*-recovered*.jsonl` and their
     /// sub-agents' `*-recovered/subagents/agent-*.jsonl`).
@@ -156,7 +156,7 @@ impl Earlier {
             Earlier::Traces => {
                 name.ends_with(".json")
                     && std::fs::read_to_string(path)
-                        .is_ok_and(|t| kvtrace::trace::read::Trace::parse(&t).is_ok())
+                        .is_ok_and(|t| kvtrace::trace::read::has_trace_outline(&t))
             }
             Earlier::RecoveredLogs => {
                 // `<stem>-recovered.jsonl`, or a sub-agent's file beside it:
