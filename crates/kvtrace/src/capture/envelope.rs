@@ -81,6 +81,12 @@ pub struct StreamSummary {
 impl Response {
     /// Parse the `response` column. `None` when it is not a JSON object.
     pub fn parse(text: &str) -> Option<Response> {
+        fast_response(text).or_else(|| Response::parse_tree(text))
+    }
+
+    /// [`Response::parse`] through the whole document as a tree: the definition, and the
+    /// path for anything [`fast_response`] leaves undecided.
+    fn parse_tree(text: &str) -> Option<Response> {
         let Some(Value::Object(env)) = crate::pyjson::to_serde(text) else {
             return None;
         };
@@ -114,11 +120,6 @@ impl Response {
             Some(_) => &EMPTY,
             None => env,
         };
-        let message_id = msg
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|id| id.starts_with("msg_"))
-            .map(str::to_owned);
         let content_types = match msg.get("content") {
             Some(Value::Array(blocks)) => blocks
                 .iter()
@@ -128,9 +129,32 @@ impl Response {
             _ => Vec::new(),
         };
         let chunks = match env.get("streamingChunks") {
-            Some(Value::Array(lines)) => Some(StreamSummary::from_lines(lines)),
+            Some(Value::Array(lines)) => {
+                let mut s = StreamSummary::default();
+                for line in lines {
+                    s.add(line.as_str().map_or(Event::Bad, Event::of_line));
+                }
+                Some(s)
+            }
             _ => None,
         };
+        Response::assemble(env, msg, content_types, chunks)
+    }
+
+    /// A response from the members it reads: the envelope's, the message's (the
+    /// envelope itself when it has no `body`), and what the content list and the chunks
+    /// gave.
+    fn assemble(
+        env: &Map<String, Value>,
+        msg: &Map<String, Value>,
+        content_types: Vec<String>,
+        chunks: Option<StreamSummary>,
+    ) -> Response {
+        let message_id = msg
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| id.starts_with("msg_"))
+            .map(str::to_owned);
         Response {
             message_id,
             status_code: env.get("statusCode").and_then(Value::as_i64),
@@ -359,29 +383,84 @@ fn finite(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-impl StreamSummary {
-    fn from_lines(lines: &[Value]) -> StreamSummary {
-        let mut s = StreamSummary::default();
-        for line in lines {
-            let Some(event) = line.as_str().and_then(parse_sse_line).map(Value::Object) else {
-                s.bad_lines += 1;
-                continue;
-            };
-            match event.get("type").and_then(Value::as_str) {
-                Some("content_block_start") => {
-                    if let Some(t) = event.pointer("/content_block/type").and_then(Value::as_str) {
-                        s.block_types.push(t.to_owned());
-                    }
-                }
-                Some("message_delta") => {
-                    if let Some(r) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                        s.stop_reason = Some(r.to_owned());
-                    }
-                }
-                _ => {}
+/// What one SSE line of `streamingChunks` says.
+#[derive(Debug, PartialEq)]
+enum Event {
+    /// Not `data: {json object}` (or not a string).
+    Bad,
+    /// `content_block_start` whose block has a string `type`.
+    BlockStart(String),
+    /// `message_delta` whose delta has a string `stop_reason`.
+    Stop(String),
+    /// Any other event.
+    Other,
+}
+
+impl Event {
+    /// The event of one line, through the line's tree.
+    fn of_line(line: &str) -> Event {
+        let Some(event) = parse_sse_line(line).map(Value::Object) else {
+            return Event::Bad;
+        };
+        let at = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+        match event.get("type").and_then(Value::as_str) {
+            Some("content_block_start") => {
+                at("/content_block/type").map_or(Event::Other, |t| Event::BlockStart(t.to_owned()))
             }
+            Some("message_delta") => {
+                at("/delta/stop_reason").map_or(Event::Other, |r| Event::Stop(r.to_owned()))
+            }
+            _ => Event::Other,
         }
-        s
+    }
+
+    /// [`Event::of_line`] reading only the members it needs (`type`, `content_block`,
+    /// `delta`); `None` when serde_json does not read the line's payload as an object
+    /// without a repeated one of them (then the tree decides).
+    fn of_line_fast(line: &str) -> Option<Event> {
+        #[derive(serde::Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow, default, rename = "type")]
+            kind: Raw<'a>,
+            #[serde(borrow, default)]
+            content_block: Raw<'a>,
+            #[serde(borrow, default)]
+            delta: Raw<'a>,
+        }
+        let Some(payload) = line.strip_prefix("data:") else {
+            return Some(Event::Bad);
+        };
+        let payload = payload.trim_start_matches(' ').trim_end();
+        if !payload.starts_with('{') || !nested_within(payload.as_bytes(), SERDE_DEPTH) {
+            return None;
+        }
+        let f: Fields = serde_json::from_str(payload).ok()?;
+        let member = |raw: Raw<'_>, key: &str| -> Option<Option<String>> {
+            Some(match raw.value()? {
+                Some(v) => v.get(key).and_then(Value::as_str).map(str::to_owned),
+                None => None,
+            })
+        };
+        Some(match f.kind.value()?.as_ref().and_then(Value::as_str) {
+            Some("content_block_start") => {
+                member(f.content_block, "type")?.map_or(Event::Other, Event::BlockStart)
+            }
+            Some("message_delta") => {
+                member(f.delta, "stop_reason")?.map_or(Event::Other, Event::Stop)
+            }
+            _ => Event::Other,
+        })
+    }
+}
+
+impl StreamSummary {
+    fn add(&mut self, event: Event) {
+        match event {
+            Event::Bad => self.bad_lines += 1,
+            Event::BlockStart(t) => self.block_types.push(t),
+            Event::Stop(r) => self.stop_reason = Some(r),
+            Event::Other => {}
+        }
     }
 }
 
@@ -394,6 +473,162 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Raw<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         <&serde_json::value::RawValue>::deserialize(d).map(|r| Raw(Some(r)))
     }
+}
+
+impl Raw<'_> {
+    /// The member as a tree: `Some(None)` when absent, `None` when serde_json does not
+    /// read it.
+    fn value(&self) -> Option<Option<Value>> {
+        match self.0 {
+            Some(raw) => serde_json::from_str(raw.get()).ok().map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// The member's first byte (a raw value starts at its value, without whitespace).
+    fn first(&self) -> Option<u8> {
+        self.0.and_then(|r| r.get().as_bytes().first().copied())
+    }
+}
+
+/// The members of an envelope, or of the message it holds, that [`Response`] reads;
+/// every other member (the reply's text, tool inputs, the message start chunk…) is
+/// skipped by serde_json without being built.
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Members<'a> {
+    #[serde(borrow)]
+    body: Raw<'a>,
+    #[serde(borrow, rename = "statusCode")]
+    status_code: Raw<'a>,
+    #[serde(borrow)]
+    headers: Raw<'a>,
+    #[serde(borrow, rename = "responseTime")]
+    response_time: Raw<'a>,
+    #[serde(borrow, rename = "completedAt")]
+    completed_at: Raw<'a>,
+    #[serde(borrow)]
+    ttft: Raw<'a>,
+    #[serde(borrow, rename = "isStreaming")]
+    is_streaming: Raw<'a>,
+    #[serde(borrow, rename = "streamingChunks")]
+    streaming_chunks: Raw<'a>,
+    #[serde(borrow, rename = "bodyText")]
+    body_text: Raw<'a>,
+    #[serde(borrow)]
+    id: Raw<'a>,
+    #[serde(borrow)]
+    model: Raw<'a>,
+    #[serde(borrow)]
+    usage: Raw<'a>,
+    #[serde(borrow)]
+    stop_reason: Raw<'a>,
+    #[serde(borrow)]
+    content: Raw<'a>,
+}
+
+/// `(name, member)` pairs as a map of trees, the absent ones left out; `None` when
+/// serde_json does not read one.
+fn tree_of(members: &[(&str, &Raw<'_>)]) -> Option<Map<String, Value>> {
+    let mut map = Map::new();
+    for (name, raw) in members {
+        if let Some(v) = raw.value()? {
+            map.insert((*name).to_owned(), v);
+        }
+    }
+    Some(map)
+}
+
+/// [`Response::parse`] without building the reply's text, tool inputs or chunk payloads:
+/// serde_json reads the members [`Response`] needs and skips the rest. `None` when
+/// serde_json does not read the document as an object without a repeated member of
+/// these, or any piece it needs is unusual (then the tree, with CPython's rules where
+/// serde_json refuses, decides). Held equal to the tree path by the tests below.
+fn fast_response(text: &str) -> Option<Response> {
+    if !text.trim_start().starts_with('{') || !nested_within(text.as_bytes(), SERDE_DEPTH) {
+        return None;
+    }
+    let env: Members = serde_json::from_str(text).ok()?;
+    let inner: String;
+    let body: Members;
+    let msg: &Members = match env.body.first() {
+        None => &env,
+        Some(b'{') => {
+            body = serde_json::from_str(env.body.0?.get()).ok()?;
+            &body
+        }
+        Some(b'"') => {
+            inner = serde_json::from_str(env.body.0?.get()).ok()?;
+            if inner.trim_start().starts_with('{') {
+                if !nested_within(inner.as_bytes(), SERDE_DEPTH) {
+                    return None;
+                }
+                body = serde_json::from_str(&inner).ok()?;
+            } else {
+                // No object inside (JSON's whitespace is Unicode whitespace too): the
+                // tree path reads an empty message.
+                body = Members::default();
+            }
+            &body
+        }
+        Some(_) => {
+            body = Members::default();
+            &body
+        }
+    };
+    let env_tree = tree_of(&[
+        ("statusCode", &env.status_code),
+        ("headers", &env.headers),
+        ("responseTime", &env.response_time),
+        ("completedAt", &env.completed_at),
+        ("ttft", &env.ttft),
+        ("isStreaming", &env.is_streaming),
+        ("bodyText", &env.body_text),
+    ])?;
+    let msg_tree = tree_of(&[
+        ("id", &msg.id),
+        ("model", &msg.model),
+        ("usage", &msg.usage),
+        ("stop_reason", &msg.stop_reason),
+    ])?;
+    let mut content_types = Vec::new();
+    if let (Some(b'['), Some(raw)) = (msg.content.first(), msg.content.0) {
+        #[derive(serde::Deserialize)]
+        struct Block<'a> {
+            #[serde(borrow, default, rename = "type")]
+            kind: Raw<'a>,
+        }
+        let blocks: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get()).ok()?;
+        for b in blocks.iter().filter(|b| b.get().starts_with('{')) {
+            let block: Block = serde_json::from_str(b.get()).ok()?;
+            if let Some(Value::String(t)) = block.kind.value()? {
+                content_types.push(t);
+            }
+        }
+    }
+    let chunks = match (env.streaming_chunks.first(), env.streaming_chunks.0) {
+        (Some(b'['), Some(raw)) => {
+            let lines: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get()).ok()?;
+            let mut s = StreamSummary::default();
+            for line in lines {
+                let event = if line.get().starts_with('"') {
+                    let line: std::borrow::Cow<str> = serde_json::from_str(line.get()).ok()?;
+                    Event::of_line_fast(&line).unwrap_or_else(|| Event::of_line(&line))
+                } else {
+                    Event::Bad
+                };
+                s.add(event);
+            }
+            Some(s)
+        }
+        _ => None,
+    };
+    Some(Response::assemble(
+        &env_tree,
+        &msg_tree,
+        content_types,
+        chunks,
+    ))
 }
 
 /// The members of an envelope (or message) that decide the message id; others skipped.
@@ -529,6 +764,121 @@ mod tests {
                 Response::parse(text).and_then(|r| r.message_id),
                 "{text}"
             );
+        }
+    }
+
+    /// Every stored response of the bundled and fixture captures (real Claude Code
+    /// through the real proxy among them).
+    fn response_corpus() -> Vec<String> {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let mut dbs = vec![root.join("examples/requests.db")];
+        for entry in walkdir::WalkDir::new(root.join("tests/fixtures")) {
+            let entry = entry.unwrap();
+            if entry.file_name() == "requests.db" {
+                dbs.push(entry.into_path());
+            }
+        }
+        let mut out = Vec::new();
+        for db in &dbs {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+            let conn = rusqlite::Connection::open_with_flags(db, flags).unwrap();
+            let Ok(mut stmt) = conn.prepare("SELECT response FROM requests") else {
+                continue;
+            };
+            let rows = stmt
+                .query_map([], |r| r.get::<_, Option<String>>(0))
+                .unwrap();
+            out.extend(rows.filter_map(|r| r.ok().flatten()));
+        }
+        assert!(dbs.len() > 5 && out.len() > 100, "{} responses", out.len());
+        out
+    }
+
+    #[test]
+    fn the_member_parse_agrees_with_the_tree() {
+        let chunk = |line: &str| serde_json::to_string(line).unwrap();
+        let odd_lines = [
+            r#"data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","input":{}}}"#,
+            r#"data:{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":null}}"#,
+            r#"data: {"type":"message_delta","delta":[1]}"#,
+            r#"data: {"type":"content_block_start","content_block":"text"}"#,
+            r#"data: {"type":"content_block_start","content_block":{"type":7}}"#,
+            r#"data: {"type":"content_block_start","type":"message_delta","delta":{"stop_reason":"x"}}"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"a","stop_reason":"b"}}"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"\ud800"}}"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"y"},"x":NaN}"#,
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"y"},"x":1e400}"#,
+            "data: \t{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tab\"}}",
+            r#"data: [1]"#,
+            r#"data: "x""#,
+            "data: ",
+            "event: ping",
+            "",
+        ];
+        let lines: Vec<String> = odd_lines.iter().map(|l| chunk(l)).collect();
+        let mut odd: Vec<String> = vec![
+            format!(
+                r#"{{"isStreaming":true,"body":{{"id":"msg_1","content":null}},"streamingChunks":[{},7,null]}}"#,
+                lines.join(",")
+            ),
+            r#"{"streamingChunks":"data: x"}"#.into(),
+            r#"{"streamingChunks":null,"statusCode":"200","ttft":null}"#.into(),
+            r#"{"body":{"content":[{"type":"text","text":"hi"},7,{"text":"no type"},{"type":9},[{"type":"x"}]]}}"#.into(),
+            r#"{"body":{"content":[{"type":"a","type":"b"}]}}"#.into(),
+            r#"{"body":{"content":{"type":"text"}}}"#.into(),
+            r#"{"body":"{\"id\":\"msg_2\",\"content\":[{\"type\":\"tool_use\"}]}"}"#.into(),
+            r#"{"body":" [1]","statusCode":500}"#.into(),
+            r#"{"body":"not json","bodyText":"x"}"#.into(),
+            r#"{"body":"{not json"}"#.into(),
+            r#"{"body":"\u00a0{\"id\":\"msg_3\"}"}"#.into(),
+            r#"{"body":"{\"id\":\"msg_3b\",\"x\":NaN}"}"#.into(),
+            r#"{"body":null,"id":"msg_4","usage":{"output_tokens":3}}"#.into(),
+            r#"{"body":7,"id":"msg_5"}"#.into(),
+            r#"{"body":{"id":"msg_6","usage":{"output_tokens":1e400}}}"#.into(),
+            r#"{"body":{"id":"msg_7","usage":{"output_tokens":NaN}}}"#.into(),
+            r#"{"body":{"id":"msg_8","usage":{"output_tokens":18446744073709551616}}}"#.into(),
+            r#"{"body":{"id":"msg_9","content":[{"type":"text","text":"\ud83d"}]}}"#.into(),
+            r#"{"body":{"id":"msg_10"},"body":{"id":"msg_11"}}"#.into(),
+            r#"{"body":{"id":"msg_10","model":"a","model":"b"}}"#.into(),
+            r#"{"headers":{"Server-Timing":["dur=5"],"server-timing":["dur=6"]},"responseTime":1.5,"completedAt":"2026-01-02T03:04:05Z"}"#.into(),
+            r#"{"headers":{"Server-Timing":"dur=5"},"isStreaming":"yes"}"#.into(),
+            r#"{"statusCode":529,"bodyText":"overloaded","x":[[[[{}]]]]}"#.into(),
+            r#"  {"body" : { "id" : "msg_12" } }  "#.into(),
+            "{}".into(),
+            "[]".into(),
+            "null".into(),
+            "".into(),
+            "{".into(),
+        ];
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        for n in [100, 126, 127, 128, 129, 999, 1000, 1001] {
+            odd.push(format!(
+                r#"{{"body":{{"id":"msg_13","content":[{}]}}}}"#,
+                deep(n)
+            ));
+            let line = chunk(&format!(
+                r#"data: {{"type":"message_delta","delta":{{"stop_reason":"d"}},"x":{}}}"#,
+                deep(n)
+            ));
+            odd.push(format!(r#"{{"streamingChunks":[{line}]}}"#));
+        }
+        let corpus = response_corpus();
+        let mut fast = 0;
+        for text in corpus.iter().chain(&odd) {
+            let tree = Response::parse_tree(text);
+            if let Some(r) = fast_response(text) {
+                fast += 1;
+                assert_eq!(Some(&r), tree.as_ref(), "{text}");
+            }
+            assert_eq!(Response::parse(text), tree, "{text}");
+        }
+        // The fast path is the one taken for the captures' responses.
+        assert!(fast >= corpus.len() * 9 / 10, "{fast} of {}", corpus.len());
+        for line in odd_lines {
+            if let Some(e) = Event::of_line_fast(line) {
+                assert_eq!(e, Event::of_line(line), "{line}");
+            }
         }
     }
 
