@@ -107,8 +107,17 @@ pub type Digest64 = u64;
 /// The first `out.len()` blocks are taken as already computed (callers pass the digests
 /// of a shared token prefix), so only the remaining blocks are hashed.
 pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut Vec<Digest64>) {
-    let nblocks = tokens.len() / block_size;
-    if out.len() >= nblocks {
+    if let Some(rest) = tokens.get(out.len() * block_size..) {
+        chain_digests_from(salt, rest, block_size, out);
+    }
+}
+
+/// [`chain_digests`] given only the tokens from the first block still to hash on: `rest`
+/// starts at token `out.len() * block_size` of the request.
+pub fn chain_digests_from(salt: &Salt, rest: &[Token], block_size: usize, out: &mut Vec<Digest64>) {
+    let first = out.len();
+    let nblocks = first + rest.len() / block_size;
+    if first >= nblocks {
         return;
     }
     // The hashed text is written into a fixed buffer (every piece is ASCII): the salt
@@ -136,7 +145,7 @@ pub fn chain_digests(salt: &Salt, tokens: &[Token], block_size: usize, out: &mut
         pos += write_decimal(&mut buf[pos..], k as u64);
         buf[pos] = b':';
         pos += 1;
-        for &t in &tokens[k * block_size..(k + 1) * block_size] {
+        for &t in &rest[(k - first) * block_size..(k - first + 1) * block_size] {
             match table.get(t as usize) {
                 Some(entry) => {
                     buf[pos..pos + 8].copy_from_slice(entry);

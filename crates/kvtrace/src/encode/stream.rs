@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::blocks::{chain_digests, Digest64, Salt};
+use super::blocks::{chain_digests, chain_digests_from, Digest64, Salt};
 use crate::capture::{Response, RowRef};
 use crate::pyjson::{self, Body, Form, TranscodeError, Value};
 use crate::stamp::Stamp;
-use crate::tokens::incremental::IncrementalEncoder;
+use crate::tokens::incremental::{common_tokens, IncrementalEncoder};
 use crate::tokens::{Encoder, Token};
 
 /// What a trace record needs from one request, before ids are assigned.
@@ -222,6 +222,13 @@ pub struct Stream {
     /// token vectors are not reallocated — and their pages not faulted in — per request.
     next_tokens: Vec<Token>,
     prev_digests: Vec<Digest64>,
+    /// [`Stream::process`]'s record of the last request chained: its tools and system
+    /// tokens and its message token count. Its tokens are never put together: the token
+    /// prefix a request shares with it is found section by section.
+    prev_head: [SectionTokens; 2],
+    prev_messages: usize,
+    /// Whether the incremental encoder's last text was that request's messages.
+    messages_synced: bool,
     /// The form content is hashed in.
     form: Form,
     /// `true`: every request is serialized and tokenized from scratch (the baseline /
@@ -279,6 +286,7 @@ impl Stream {
         body: &Body<'_>,
         transcoded: Option<bool>,
     ) -> Result<Tokenized, Skip> {
+        self.messages_synced = false;
         let mut all = std::mem::take(&mut self.next_tokens);
         all.clear();
         let mut sizes = [0usize; 2];
@@ -346,8 +354,11 @@ impl Stream {
         let shared_blocks = if self.full {
             0
         } else {
-            common_prefix(&self.prev_tokens, &tokens) / block_size
+            common_tokens(&self.prev_tokens, &tokens) / block_size
         };
+        // `process`'s record no longer describes the last request.
+        self.prev_head = [None, None];
+        self.messages_synced = false;
         let mut digests: Vec<Digest64> =
             self.prev_digests[..shared_blocks.min(self.prev_digests.len())].to_vec();
         chain_digests(salt, &tokens, block_size, &mut digests);
@@ -356,6 +367,106 @@ impl Stream {
         let tokens_in = tokens.len();
         self.next_tokens = std::mem::replace(&mut self.prev_tokens, tokens);
         (digests, tokens_in, reset)
+    }
+
+    /// [`Stream::tokenize_text`] then [`Stream::chain`] without putting the request's
+    /// tokens together: the token prefix shared with the previous request is its tools and
+    /// system tokens when they are the same memo entries (or equal), then the message
+    /// tokens the incremental encoder kept or re-made equal; only the tokens past the
+    /// last shared block are gathered and hashed. Same digests as the two calls (any
+    /// shared prefix found is truly shared; digests depend only on the salt and tokens).
+    fn tokenize_and_chain<'a>(
+        &mut self,
+        tk: &mut Tokenizer,
+        salt: &Salt,
+        block_size: usize,
+        text: &'a str,
+    ) -> Result<(Body<'a>, Chained), Skip> {
+        let synced = std::mem::replace(&mut self.messages_synced, false);
+        let mut transcoded = false;
+        let json = &mut self.messages_json;
+        let body = pyjson::split_body_with(text, &mut |lx| {
+            transcoded = json.step_over(lx)?;
+            Ok(())
+        })
+        .map_err(|_| Skip::BadBody)?;
+        let mut head: [SectionTokens; 2] = [None, None];
+        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
+        for (slot, (section, raw)) in head.iter_mut().zip(sections) {
+            if let Some(raw) = raw {
+                *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
+            }
+        }
+        let mut shared_messages = 0;
+        let mut encoded = false;
+        if let Some(raw) = body.messages {
+            let text =
+                transcoded_messages(&self.messages_json, raw, transcoded, &mut self.scratch)?;
+            if !is_empty_text(text) {
+                let before = self.messages.fresh_bytes;
+                let common = self.messages.encode_keeping(&mut tk.enc, text);
+                tk.fresh_bytes += self.messages.fresh_bytes - before;
+                if synced {
+                    shared_messages = common.min(self.prev_messages);
+                }
+                encoded = true;
+            }
+        }
+        let messages: &[Token] = if encoded { self.messages.tokens() } else { &[] };
+        let len = |t: &SectionTokens| t.as_deref().map_or(0, <[Token]>::len);
+        let (tool_tokens, system_tokens) = (len(&head[0]), len(&head[1]));
+        let same = |a: &SectionTokens, b: &SectionTokens| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a[..] == b[..],
+            _ => false,
+        };
+        let shared = if same(&self.prev_head[0], &head[0]) && same(&self.prev_head[1], &head[1]) {
+            tool_tokens + system_tokens + shared_messages
+        } else {
+            // The tools or the system prompt changed: the prefix shared within them.
+            let tokens = |h: &[SectionTokens; 2]| {
+                let [a, b] = h.clone();
+                a.into_iter().chain(b).flat_map(|t| t.to_vec())
+            };
+            tokens(&self.prev_head)
+                .zip(tokens(&head))
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let mut digests: Vec<Digest64> =
+            self.prev_digests[..(shared / block_size).min(self.prev_digests.len())].to_vec();
+        let tokens_in = tool_tokens + system_tokens + messages.len();
+        let from = digests.len() * block_size;
+        if from + block_size <= tokens_in {
+            // The tokens from the first block to hash on, gathered across the sections.
+            let mut rest = std::mem::take(&mut self.next_tokens);
+            rest.clear();
+            let mut skip = from;
+            let parts = [head[0].as_deref(), head[1].as_deref(), Some(messages)];
+            for part in parts.into_iter().flatten() {
+                if skip < part.len() {
+                    rest.extend_from_slice(&part[skip..]);
+                }
+                skip = skip.saturating_sub(part.len());
+            }
+            chain_digests_from(salt, &rest, block_size, &mut digests);
+            self.next_tokens = rest;
+        }
+        let reset = is_context_reset(&self.prev_digests, &digests);
+        self.prev_digests.clone_from(&digests);
+        self.prev_messages = messages.len();
+        self.prev_head = head;
+        self.messages_synced = encoded;
+        // `chain`'s record no longer describes the last request.
+        self.prev_tokens.clear();
+        let chained = Chained {
+            digests,
+            tokens_in,
+            reset,
+            tool_tokens,
+            system_tokens,
+        };
+        Ok((body, chained))
     }
 
     /// Process one row. The digests of the token prefix shared with the previous request
@@ -369,8 +480,27 @@ impl Stream {
     ) -> Result<Processed, Skip> {
         let ts = Stamp::parse(row.timestamp).ok_or(Skip::BadTimestamp)?;
         let body_text = row.body.ok_or(Skip::BadBody)?;
-        let (body, (tokens, tool_tokens, system_tokens)) = self.tokenize_text(tk, body_text)?;
-        let (digests, tokens_in, reset) = self.chain(salt, block_size, tokens);
+        let (body, chained) = if self.full {
+            let (body, (tokens, tool_tokens, system_tokens)) = self.tokenize_text(tk, body_text)?;
+            let (digests, tokens_in, reset) = self.chain(salt, block_size, tokens);
+            let chained = Chained {
+                digests,
+                tokens_in,
+                reset,
+                tool_tokens,
+                system_tokens,
+            };
+            (body, chained)
+        } else {
+            self.tokenize_and_chain(tk, salt, block_size, body_text)?
+        };
+        let Chained {
+            digests,
+            tokens_in,
+            reset,
+            tool_tokens,
+            system_tokens,
+        } = chained;
         // Message content types are needed only where the context was replaced (§4.5):
         // parse the messages as a tree just for those requests.
         let message_types = if reset {
@@ -394,6 +524,15 @@ impl Stream {
             response: row.response.and_then(Response::parse),
         })
     }
+}
+
+/// A request's block digests and sizes, and whether it replaced the previous context.
+struct Chained {
+    digests: Vec<Digest64>,
+    tokens_in: usize,
+    reset: bool,
+    tool_tokens: usize,
+    system_tokens: usize,
 }
 
 /// A context reset: fewer than half of the previous request's blocks survive (§4.5).
@@ -442,25 +581,9 @@ fn message_types(messages: Option<&Value>) -> Vec<String> {
     types
 }
 
-/// Tokens two sequences share at the start: equal 32-token chunks are skipped with one
-/// slice comparison each (this runs over every token of every request).
-fn common_prefix(a: &[Token], b: &[Token]) -> usize {
-    const CHUNK: usize = 32;
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
-        i += CHUNK;
-    }
-    i + a[i..n]
-        .iter()
-        .zip(&b[i..n])
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::common_prefix;
+    use super::*;
 
     #[test]
     fn common_prefix_of_token_sequences() {
@@ -468,10 +591,104 @@ mod tests {
         for at in [0, 1, 31, 32, 33, 64, 99] {
             let mut b = a.clone();
             b[at] = 9999;
-            assert_eq!(common_prefix(&a, &b), at);
+            assert_eq!(common_tokens(&a, &b), at);
         }
-        assert_eq!(common_prefix(&a, &a), 100);
-        assert_eq!(common_prefix(&a[..40], &a), 40);
-        assert_eq!(common_prefix(&[], &a), 0);
+        assert_eq!(common_tokens(&a, &a), 100);
+        assert_eq!(common_tokens(&a[..40], &a), 40);
+        assert_eq!(common_tokens(&[], &a), 0);
+    }
+
+    /// A request body: `tools` and `system` as given (JSON text, `None` leaves the member
+    /// out), and one user message per text.
+    fn body(tools: Option<&str>, system: Option<&str>, texts: &[String]) -> String {
+        let messages: Vec<String> = texts
+            .iter()
+            .map(|t| {
+                format!(
+                    r#"{{"role":"user","content":{}}}"#,
+                    serde_json::to_string(t).unwrap()
+                )
+            })
+            .collect();
+        let mut members = vec![r#""model":"m","stream":true"#.to_owned()];
+        if let Some(t) = tools {
+            members.push(format!(r#""tools":{t}"#));
+        }
+        if let Some(s) = system {
+            members.push(format!(r#""system":{s}"#));
+        }
+        members.push(format!(r#""messages":[{}]"#, messages.join(",")));
+        format!("{{{}}}", members.join(","))
+    }
+
+    #[test]
+    fn process_shares_prefixes_exactly_as_the_full_path() {
+        let t1 = r#"[{"name":"Read","description":"Reads a file from the local filesystem at the given path","input_schema":{}}]"#;
+        let t2 = r#"[{"name":"Read","description":"Reads a file from the local filesystem at the given path","input_schema":{}},{"name":"Bash"}]"#;
+        let s1 = r#""You are a helpful assistant that writes careful code.""#;
+        let s2 = r#"[{"type":"text","text":"You are a helpful assistant that writes careful code, always."}]"#;
+        let turn = |i: usize| {
+            format!(
+                "turn {i}: please look at src/lib.rs line {} and fix    the bug",
+                i * 7
+            )
+        };
+        let turns = |n: usize| (0..n).map(turn).collect::<Vec<String>>();
+        let mut grown = turns(6);
+        grown.push("Üñíçødé text 😀 mixed in".to_owned());
+        let bodies: Vec<String> = vec![
+            body(Some(t1), Some(s1), &turns(1)),
+            body(Some(t1), Some(s1), &turns(3)),
+            body(Some(t1), Some(s1), &turns(3)),
+            body(Some(t1), Some(s1), &turns(5)),
+            body(Some(t2), Some(s1), &turns(6)),
+            body(Some(t2), Some(s2), &turns(6)),
+            body(Some(t2), Some(s2), &[]),
+            body(Some(t2), Some(s2), &turns(7)),
+            "{not json".to_owned(),
+            body(Some(t2), Some(s2), &turns(8)),
+            body(Some(t2), Some(s2), &grown),
+            body(Some(t2), Some(s2), &grown[..5]),
+            body(Some(t2), Some(s2), &[turn(40), turn(41)]),
+            body(None, Some(s2), &[turn(40), turn(41), turn(42)]),
+            body(None, None, &[turn(40), turn(41), turn(42), turn(43)]),
+            body(Some(t1), None, &[turn(40), turn(41), turn(42), turn(43)]),
+            body(Some("[]"), Some(s1), &turns(9)),
+            r#"{"model":"m","messages":[{"role":"user","content":"a","content":"b b b b b b b b b"}]}"#.to_owned(),
+            r#"{"model":"m","messages":[{"role":"user","content":"a","content":"b b b b b b b b b c"}]}"#.to_owned(),
+            body(Some(t1), Some(s1), &turns(12)),
+            // Tools of the same token count, not the same tokens.
+            body(Some(&t1.replace("Read", "Edit")), Some(s1), &turns(12)),
+            body(Some(t1), Some(s1), &turns(13)),
+        ];
+        let salt = Salt::from_hex("00112233445566778899aabbccddeeff").unwrap();
+        for form in [Form::Canonical, Form::Raw] {
+            for block_size in [1, 4, 64] {
+                let mut fast = Stream::new(false, form);
+                let mut full = Stream::new(true, form);
+                let (mut fast_tk, mut full_tk) = (Tokenizer::default(), Tokenizer::default());
+                for (i, text) in bodies.iter().enumerate() {
+                    let row = RowRef {
+                        id: "r",
+                        timestamp: "2025-01-01T00:00:00Z",
+                        body: Some(text),
+                        response: None,
+                    };
+                    let a = fast.process(&mut fast_tk, &salt, block_size, row);
+                    let z = full.process(&mut full_tk, &salt, block_size, row);
+                    let facts = |p: &Result<Processed, Skip>| {
+                        p.as_ref().map_err(|e| *e).map(|p| {
+                            let sizes = (p.tokens_in, p.tool_tokens, p.system_tokens);
+                            (sizes, p.digests.clone(), p.message_types.clone())
+                        })
+                    };
+                    assert_eq!(
+                        facts(&a),
+                        facts(&z),
+                        "request {i}, {form:?}, blocks of {block_size}"
+                    );
+                }
+            }
+        }
     }
 }

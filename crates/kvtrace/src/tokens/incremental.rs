@@ -25,6 +25,8 @@ pub struct IncrementalEncoder {
     piece_ends: Vec<(u32, u32)>,
     /// Bytes tokenized afresh since creation (for benchmarks).
     pub fresh_bytes: u64,
+    /// A reused buffer for the tokens a new text drops.
+    spare: Vec<Token>,
 }
 
 impl IncrementalEncoder {
@@ -34,6 +36,19 @@ impl IncrementalEncoder {
 
     /// Tokens of `text`, identical to `Encoder::encode(text)`.
     pub fn encode(&mut self, enc: &mut Encoder, text: &str) -> &[Token] {
+        self.encode_keeping(enc, text);
+        &self.tokens
+    }
+
+    /// The tokens of the last text encoded.
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// [`IncrementalEncoder::encode`], returning how many tokens the new text's tokens
+    /// share at the start with the previous text's (work proportional to the new
+    /// tokens, not to all of them: the kept pieces' tokens are shared by construction).
+    pub fn encode_keeping(&mut self, enc: &mut Encoder, text: &str) -> usize {
         let s = text.as_bytes();
         // `self.text` holds only printable ASCII (anything else is not kept), so only the
         // bytes past the shared prefix need checking.
@@ -41,9 +56,9 @@ impl IncrementalEncoder {
         if !pretok::is_printable_ascii(&s[shared..]) || s.len() > u32::MAX as usize {
             self.text.clear();
             self.piece_ends.clear();
-            self.tokens = enc.encode(text);
+            let old = std::mem::replace(&mut self.tokens, enc.encode(text));
             self.fresh_bytes += s.len() as u64;
-            return &self.tokens;
+            return common_tokens(&old, &self.tokens);
         }
         // Last kept piece: the final one whose end plus two bytes of look-ahead is shared.
         let keep = self
@@ -57,6 +72,10 @@ impl IncrementalEncoder {
             }
         };
         self.piece_ends.truncate(keep);
+        // The dropped tokens, to find how far the new ones repeat them.
+        let mut dropped = std::mem::take(&mut self.spare);
+        dropped.clear();
+        dropped.extend_from_slice(&self.tokens[ntok.min(self.tokens.len())..]);
         self.tokens.truncate(ntok);
         self.text.truncate(start);
         self.text.extend_from_slice(&s[start..]);
@@ -68,8 +87,27 @@ impl IncrementalEncoder {
             self.piece_ends.push((e as u32, self.tokens.len() as u32));
             i = e;
         }
-        &self.tokens
+        let kept = self.tokens.len().min(ntok);
+        let common = kept + common_tokens(&dropped, &self.tokens[kept..]);
+        self.spare = dropped;
+        common
     }
+}
+
+/// Length of the longest common prefix of two token sequences; equal 32-token chunks are
+/// compared as one slice each.
+pub fn common_tokens(a: &[Token], b: &[Token]) -> usize {
+    const CHUNK: usize = 32;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Length of the longest common prefix, compared eight bytes at a time.
@@ -109,12 +147,14 @@ mod tests {
             r#"totally different ünï"#,
             r#"totally different"#,
         ];
+        let mut prev: Vec<Token> = Vec::new();
         for t in texts {
-            assert_eq!(
-                inc.encode(&mut enc, t).to_vec(),
-                full.encode(t),
-                "text {t:?}"
-            );
+            let common = inc.encode_keeping(&mut enc, t);
+            let tokens = full.encode(t);
+            assert_eq!(inc.tokens(), tokens, "text {t:?}");
+            let expected = prev.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+            assert_eq!(common, expected, "text {t:?}");
+            prev = tokens;
         }
     }
 
