@@ -472,7 +472,7 @@ pub type Mark = (usize, usize);
 pub struct ArrayTranscoder {
     /// The form elements are written in (fixed for the transcoder's life).
     pub form: Form,
-    raw: String,
+    raw: Vec<u8>,
     out: String,
     marks: Vec<Mark>,
     /// Stored bytes transcoded afresh (for benchmarks).
@@ -536,7 +536,7 @@ impl ArrayTranscoder {
     fn value_at(&mut self, lx: &mut Lexer<'_>) -> Result<(), TranscodeError> {
         let start = lx.i;
         let rest = &lx.s[start..];
-        let shared = crate::tokens::incremental::common_prefix(self.raw.as_bytes(), rest);
+        let shared = crate::tokens::incremental::common_prefix(&self.raw, rest);
         let keep = self
             .marks
             .partition_point(|&(raw_end, _)| raw_end <= shared);
@@ -555,8 +555,10 @@ impl ArrayTranscoder {
             self.fresh(lx, start)?;
         }
         self.fresh_bytes += (lx.i - from) as u64;
-        self.raw.clear();
-        self.raw.push_str(&lx.text[start..lx.i]);
+        // Only the bytes past the shared prefix are copied.
+        let value = &lx.s[start..lx.i];
+        self.raw.truncate(shared.min(value.len()));
+        self.raw.extend_from_slice(&value[self.raw.len()..]);
         Ok(())
     }
 

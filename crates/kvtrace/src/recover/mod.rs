@@ -32,6 +32,7 @@ use crate::capture::{Capture, CaptureError, MessageIndex, Response};
 use crate::encode::blocks::{chain_digests, Digest64, Salt, SaltError};
 use crate::encode::{Stream, Tokenizer};
 use crate::session::SessionDirError;
+use crate::tokens::incremental::common_tokens;
 use crate::tokens::Token;
 
 use chain::Chainer;
@@ -187,10 +188,6 @@ enum Outcome {
     Missing,
 }
 
-fn common_prefix(a: &[Token], b: &[Token]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 /// Tokenize and digest one turn's row with its lineage's state.
 fn digest_turn(
     cap: &Capture,
@@ -212,7 +209,7 @@ fn digest_turn(
         if tools == 0 || tools + system < min_prefix {
             return Outcome::Small;
         }
-        let shared = common_prefix(&st.prev_tokens, &tokens) / BLOCK_SIZE;
+        let shared = common_tokens(&st.prev_tokens, &tokens) / BLOCK_SIZE;
         let mut digests = st.prev_digests[..shared.min(st.prev_digests.len())].to_vec();
         chain_digests(salt, &tokens, BLOCK_SIZE, &mut digests);
         st.prev_digests.clone_from(&digests);
