@@ -188,6 +188,13 @@ impl BuildSummary {
 /// The window bounds memory to a few conversations per thread, whatever the DB size.
 const WINDOW_PER_THREAD: usize = 8;
 
+/// The window also reaches as far as this many bytes of session logs (a conversation's
+/// and its sub-agents') past the next conversation to assemble, when that is further:
+/// many small conversations ahead let a large one behind them start early instead of
+/// running alone at the end. A gathered conversation holds about 0.4 byte per byte of its
+/// logs until it is written, so this adds at most ~26 MB.
+const WINDOW_BYTES: u64 = 64 << 20;
+
 /// Gather and assemble every selected conversation, handing each trace to `emit` in
 /// output order (ids, anonymized names and all). Memory stays bounded: conversations
 /// are gathered a window at a time and dropped once their traces are emitted.
@@ -307,6 +314,13 @@ pub fn build_with(
         g
     };
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Gathered, CaptureError>)>();
+    let estimates: Vec<u64> = parents.iter().map(|p| work_estimate(p)).collect();
+    let ahead: Vec<u64> = std::iter::once(0)
+        .chain(estimates.iter().scan(0u64, |sum, &e| {
+            *sum += e;
+            Some(*sum)
+        }))
+        .collect();
     let result = pool.in_place_scope(|scope| -> Result<(), BuildError> {
         let mut spawned = 0usize;
         let mut next = 0usize;
@@ -315,12 +329,15 @@ pub fn build_with(
         // Conversations that became eligible are started largest first, so a big one met
         // late does not run alone at the end while the other workers idle.
         let spawn_more = |spawned: &mut usize, next: usize| {
-            let end = parents.len().min(next + window);
+            // ahead[i]: log bytes of the conversations before i.
+            let by_bytes =
+                ahead.partition_point(|&b| b.saturating_sub(ahead[next]) <= WINDOW_BYTES) - 1;
+            let end = parents.len().min((next + window).max(by_bytes));
             if *spawned >= end || cancelled() {
                 return;
             }
             let mut eligible: Vec<usize> = (*spawned..end).collect();
-            eligible.sort_by_key(|&i| std::cmp::Reverse(work_estimate(parents[i])));
+            eligible.sort_by_key(|&i| std::cmp::Reverse(estimates[i]));
             for i in eligible {
                 let (path, tx, gather_one) = (parents[i], tx.clone(), &gather_one);
                 scope.spawn(move |_| {
