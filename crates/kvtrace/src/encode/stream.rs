@@ -369,19 +369,17 @@ impl Stream {
         (digests, tokens_in, reset)
     }
 
-    /// [`Stream::tokenize_text`] then [`Stream::chain`] without putting the request's
-    /// tokens together: the token prefix shared with the previous request is its tools and
-    /// system tokens when they are the same memo entries (or equal), then the message
-    /// tokens the incremental encoder kept or re-made equal; only the tokens past the
-    /// last shared block are gathered and hashed. Same digests as the two calls (any
-    /// shared prefix found is truly shared; digests depend only on the salt and tokens).
-    fn tokenize_and_chain<'a>(
+    /// [`Stream::tokenize_text`] without putting the request's tokens together, with how
+    /// many tokens it shares at the start with the previous request tokenized this way:
+    /// its tools and system tokens when they are the same memo entries (or equal), then
+    /// the message tokens the incremental encoder kept or re-made equal. The count is
+    /// exact or short, never long: whatever is derived from a token prefix (block
+    /// digests) can be reused up to it. [`Stream::tokens_from`] gives the tokens.
+    pub fn tokenize_shared<'a>(
         &mut self,
         tk: &mut Tokenizer,
-        salt: &Salt,
-        block_size: usize,
         text: &'a str,
-    ) -> Result<(Body<'a>, Chained), Skip> {
+    ) -> Result<(Body<'a>, SharedTokens), Skip> {
         let synced = std::mem::replace(&mut self.messages_synced, false);
         let mut transcoded = false;
         let json = &mut self.messages_json;
@@ -412,7 +410,11 @@ impl Stream {
                 encoded = true;
             }
         }
-        let messages: &[Token] = if encoded { self.messages.tokens() } else { &[] };
+        let messages = if encoded {
+            self.messages.tokens().len()
+        } else {
+            0
+        };
         let len = |t: &SectionTokens| t.as_deref().map_or(0, <[Token]>::len);
         let (tool_tokens, system_tokens) = (len(&head[0]), len(&head[1]));
         let same = |a: &SectionTokens, b: &SectionTokens| match (a, b) {
@@ -433,38 +435,70 @@ impl Stream {
                 .take_while(|(a, b)| a == b)
                 .count()
         };
+        self.prev_messages = messages;
+        self.prev_head.clone_from(&head);
+        self.messages_synced = encoded;
+        // `chain`'s record no longer describes the last request.
+        self.prev_tokens.clear();
+        let tokens = SharedTokens {
+            head,
+            messages: encoded,
+            shared,
+            tool_tokens,
+            system_tokens,
+            tokens_in: tool_tokens + system_tokens + messages,
+        };
+        Ok((body, tokens))
+    }
+
+    /// Append the tokens of the request [`Stream::tokenize_shared`] just gave, from token
+    /// `from` on, to `out`.
+    pub fn tokens_from(&self, t: &SharedTokens, from: usize, out: &mut Vec<Token>) {
+        let messages = if t.messages {
+            self.messages.tokens()
+        } else {
+            &[]
+        };
+        let mut skip = from;
+        let parts = [t.head[0].as_deref(), t.head[1].as_deref(), Some(messages)];
+        for part in parts.into_iter().flatten() {
+            if skip < part.len() {
+                out.extend_from_slice(&part[skip..]);
+            }
+            skip = skip.saturating_sub(part.len());
+        }
+    }
+
+    /// [`Stream::tokenize_text`] then [`Stream::chain`], through
+    /// [`Stream::tokenize_shared`]: only the tokens past the last shared block are
+    /// gathered and hashed. Same digests as the two calls (digests depend only on the
+    /// salt and the tokens).
+    fn tokenize_and_chain<'a>(
+        &mut self,
+        tk: &mut Tokenizer,
+        salt: &Salt,
+        block_size: usize,
+        text: &'a str,
+    ) -> Result<(Body<'a>, Chained), Skip> {
+        let (body, t) = self.tokenize_shared(tk, text)?;
         let mut digests: Vec<Digest64> =
-            self.prev_digests[..(shared / block_size).min(self.prev_digests.len())].to_vec();
-        let tokens_in = tool_tokens + system_tokens + messages.len();
+            self.prev_digests[..(t.shared / block_size).min(self.prev_digests.len())].to_vec();
         let from = digests.len() * block_size;
-        if from + block_size <= tokens_in {
-            // The tokens from the first block to hash on, gathered across the sections.
+        if from + block_size <= t.tokens_in {
             let mut rest = std::mem::take(&mut self.next_tokens);
             rest.clear();
-            let mut skip = from;
-            let parts = [head[0].as_deref(), head[1].as_deref(), Some(messages)];
-            for part in parts.into_iter().flatten() {
-                if skip < part.len() {
-                    rest.extend_from_slice(&part[skip..]);
-                }
-                skip = skip.saturating_sub(part.len());
-            }
+            self.tokens_from(&t, from, &mut rest);
             chain_digests_from(salt, &rest, block_size, &mut digests);
             self.next_tokens = rest;
         }
         let reset = is_context_reset(&self.prev_digests, &digests);
         self.prev_digests.clone_from(&digests);
-        self.prev_messages = messages.len();
-        self.prev_head = head;
-        self.messages_synced = encoded;
-        // `chain`'s record no longer describes the last request.
-        self.prev_tokens.clear();
         let chained = Chained {
             digests,
-            tokens_in,
+            tokens_in: t.tokens_in,
             reset,
-            tool_tokens,
-            system_tokens,
+            tool_tokens: t.tool_tokens,
+            system_tokens: t.system_tokens,
         };
         Ok((body, chained))
     }
@@ -524,6 +558,18 @@ impl Stream {
             response: row.response.and_then(Response::parse),
         })
     }
+}
+
+/// A request's tokens as [`Stream::tokenize_shared`] gives them: kept in their sections.
+pub struct SharedTokens {
+    head: [SectionTokens; 2],
+    /// Whether the messages contribute (their tokens are the incremental encoder's).
+    messages: bool,
+    /// Tokens shared at the start with the previous request (exact or short).
+    pub shared: usize,
+    pub tool_tokens: usize,
+    pub system_tokens: usize,
+    pub tokens_in: usize,
 }
 
 /// A request's block digests and sizes, and whether it replaced the previous context.

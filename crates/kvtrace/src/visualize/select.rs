@@ -248,7 +248,7 @@ pub fn conversation(
     };
     let mut tk = Tokenizer::default();
     for (source, rows) in plan {
-        let mut stream = Stream::new(false, crate::pyjson::Form::Canonical);
+        let mut stream = Lineage::default();
         let mut keys = KeyMaker::default();
         for id in rows {
             load(
@@ -357,16 +357,11 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         pairs_merged: 0,
         unreadable,
     };
-    let mut streams: FxHashMap<usize, (Stream, KeyMaker)> = FxHashMap::default();
+    let mut streams: FxHashMap<usize, (Lineage, KeyMaker)> = FxHashMap::default();
     let mut tk = Tokenizer::default();
     for (_, id) in keyed {
         let source = owner.get(&id).copied().unwrap_or(unknown);
-        let (stream, keys) = streams.entry(source).or_insert_with(|| {
-            (
-                Stream::new(false, crate::pyjson::Form::Canonical),
-                KeyMaker::default(),
-            )
-        });
+        let (stream, keys) = streams.entry(source).or_default();
         load(inputs, stream, keys, &mut tk, &id, source, &mut sel)?;
     }
     sel.pairs_merged = merge_pairs(&mut sel.requests);
@@ -434,7 +429,7 @@ fn finish(sel: &mut Selection) {
 #[allow(clippy::too_many_arguments)]
 fn load(
     inputs: &Inputs,
-    stream: &mut Stream,
+    stream: &mut Lineage,
     keys: &mut KeyMaker,
     tk: &mut Tokenizer,
     id: &str,
@@ -459,16 +454,25 @@ fn load(
 }
 
 fn describe(
-    stream: &mut Stream,
+    lineage: &mut Lineage,
     tk: &mut Tokenizer,
     row: RowRef<'_>,
     block_size: usize,
     source: usize,
 ) -> Option<Request> {
     let ts = Stamp::parse(row.timestamp)?;
-    let (body, (tokens, tool_tokens, system_tokens)) = stream.tokenize_text(tk, row.body?).ok()?;
-    let blocks = chain(&tokens, block_size);
-    let message_tokens = tokens.len().saturating_sub(tool_tokens + system_tokens);
+    let (body, t) = lineage.stream.tokenize_shared(tk, row.body?).ok()?;
+    let (tool_tokens, system_tokens) = (t.tool_tokens, t.system_tokens);
+    // The digests of the full blocks inside the prefix shared with the previous request
+    // are its digests; only the blocks after them are hashed.
+    let bs = block_size.max(1);
+    let keep = (t.shared / bs).min(lineage.prev_blocks.len());
+    let mut blocks = lineage.prev_blocks[..keep].to_vec();
+    lineage.rest.clear();
+    lineage.stream.tokens_from(&t, keep * bs, &mut lineage.rest);
+    chain_from(&lineage.rest, bs, &mut blocks);
+    lineage.prev_blocks.clone_from(&blocks);
+    let message_tokens = t.tokens_in.saturating_sub(tool_tokens + system_tokens);
     let mut parts = vec![(Part::Tools, tool_tokens), (Part::System, system_tokens)];
     parts.extend(message_parts(body.messages, message_tokens));
     parts.retain(|p| p.1 > 0);
@@ -489,7 +493,7 @@ fn describe(
         t: 0.0,
         streaming: body.stream,
         model: body.model.unwrap_or_else(|| "unknown".to_owned()),
-        tokens_in: tokens.len(),
+        tokens_in: t.tokens_in,
         tool_tokens,
         system_tokens,
         blocks,
@@ -509,9 +513,15 @@ fn describe(
 /// equal token prefixes (up to 2⁻¹²⁸ collisions).
 pub fn chain(tokens: &[Token], block_size: usize) -> Vec<u128> {
     let mut out = Vec::with_capacity(tokens.len().div_ceil(block_size.max(1)));
-    let mut prev: u128 = 0;
+    chain_from(tokens, block_size, &mut out);
+    out
+}
+
+/// [`chain`] continued: `out` holds the digests of the full blocks before `rest`.
+pub fn chain_from(rest: &[Token], block_size: usize, out: &mut Vec<u128>) {
+    let mut prev: u128 = out.last().copied().unwrap_or(0);
     let mut buf: Vec<u8> = Vec::with_capacity(block_size * 4 + 24);
-    for block in tokens.chunks(block_size.max(1)) {
+    for block in rest.chunks(block_size.max(1)) {
         buf.clear();
         buf.extend_from_slice(&prev.to_le_bytes());
         buf.extend_from_slice(&(block.len() as u64).to_le_bytes());
@@ -521,7 +531,25 @@ pub fn chain(tokens: &[Token], block_size: usize) -> Vec<u128> {
         prev = xxhash_rust::xxh3::xxh3_128(&buf);
         out.push(prev);
     }
-    out
+}
+
+/// One stream of requests (a conversation, a sub-agent, a source of `combined`): the
+/// tokenizer's state and the last request's block digests.
+struct Lineage {
+    stream: Stream,
+    prev_blocks: Vec<u128>,
+    /// Reused buffer for the tokens past the shared blocks.
+    rest: Vec<Token>,
+}
+
+impl Default for Lineage {
+    fn default() -> Self {
+        Lineage {
+            stream: Stream::new(false, crate::pyjson::Form::Canonical),
+            prev_blocks: Vec::new(),
+            rest: Vec::new(),
+        }
+    }
 }
 
 /// The messages section as (part, tokens) runs: each content block's share of
@@ -645,6 +673,62 @@ fn message_runs(raw: &str) -> Option<Vec<(Part, usize)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reused_blocks_equal_blocks_hashed_from_scratch() {
+        let msg = |i: usize| {
+            format!(
+                r#"{{"role":"user","content":"step {i}: read   the file number {}"}}"#,
+                i * 13
+            )
+        };
+        let body = |tools: &str, n: usize, from: usize| {
+            let m: Vec<String> = (from..n).map(msg).collect();
+            format!(
+                r#"{{"model":"m","stream":true,"tools":{tools},"system":"sys prompt","messages":[{}]}}"#,
+                m.join(",")
+            )
+        };
+        let t1 = r#"[{"name":"Read","description":"Reads a file"}]"#;
+        let t2 = r#"[{"name":"Edit","description":"Reads a file"}]"#;
+        let bodies = [
+            body(t1, 1, 0),
+            body(t1, 4, 0),
+            body(t1, 4, 0),
+            body(t1, 9, 0),
+            body(t2, 10, 0),
+            "{bad".to_owned(),
+            body(t2, 12, 0),
+            body(t2, 12, 5),
+            body(t1, 3, 0),
+            r#"{"model":"m","messages":[]}"#.to_owned(),
+            body(t1, 14, 0),
+        ];
+        for bs in [1, 3, 64] {
+            let mut lineage = Lineage::default();
+            let mut tk = Tokenizer::default();
+            let mut full = Stream::new(true, crate::pyjson::Form::Canonical);
+            let mut full_tk = Tokenizer::default();
+            for (i, b) in bodies.iter().enumerate() {
+                let row = RowRef {
+                    id: "r",
+                    timestamp: "2025-01-01T00:00:00Z",
+                    body: Some(b),
+                    response: None,
+                };
+                let got = describe(&mut lineage, &mut tk, row, bs, 0);
+                let want = full.tokenize_text(&mut full_tk, b).ok();
+                match (got, want) {
+                    (Some(r), Some((_, (tokens, _, _)))) => {
+                        assert_eq!(r.tokens_in, tokens.len(), "request {i}, blocks of {bs}");
+                        assert_eq!(r.blocks, chain(&tokens, bs), "request {i}, blocks of {bs}");
+                    }
+                    (None, None) => {}
+                    (g, w) => panic!("request {i}: {:?} vs {:?}", g.is_some(), w.is_some()),
+                }
+            }
+        }
+    }
 
     #[test]
     fn chain_includes_partial_block_and_is_prefix_stable() {
