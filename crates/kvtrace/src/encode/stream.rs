@@ -261,7 +261,15 @@ impl Stream {
             let t = self.tokenize(tk, &body)?;
             return Ok((body, t));
         }
-        // Whether the last `messages` value (a repeated key keeps the last) was transcoded.
+        let (body, transcoded) = self.split_transcoding(text)?;
+        let t = self.tokenize_with(tk, &body, Some(transcoded))?;
+        Ok((body, t))
+    }
+
+    /// A stored body split into its members, its `messages` value transcoded on the way
+    /// (reusing the previous request's work up to the bytes both share); whether the last
+    /// `messages` value (a repeated key keeps the last) was transcoded.
+    fn split_transcoding<'a>(&mut self, text: &'a str) -> Result<(Body<'a>, bool), Skip> {
         let mut transcoded = false;
         let json = &mut self.messages_json;
         let body = pyjson::split_body_with(text, &mut |lx| {
@@ -269,8 +277,7 @@ impl Stream {
             Ok(())
         })
         .map_err(|_| Skip::BadBody)?;
-        let t = self.tokenize_with(tk, &body, Some(transcoded))?;
-        Ok((body, t))
+        Ok((body, transcoded))
     }
 
     /// Tokens of a body's three sections, concatenated, and the tools and system sizes.
@@ -381,13 +388,7 @@ impl Stream {
         text: &'a str,
     ) -> Result<(Body<'a>, SharedTokens), Skip> {
         let synced = std::mem::replace(&mut self.messages_synced, false);
-        let mut transcoded = false;
-        let json = &mut self.messages_json;
-        let body = pyjson::split_body_with(text, &mut |lx| {
-            transcoded = json.step_over(lx)?;
-            Ok(())
-        })
-        .map_err(|_| Skip::BadBody)?;
+        let (body, transcoded) = self.split_transcoding(text)?;
         let mut head: [SectionTokens; 2] = [None, None];
         let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
         for (slot, (section, raw)) in head.iter_mut().zip(sections) {
