@@ -475,8 +475,18 @@ pub struct ArrayTranscoder {
     raw: Vec<u8>,
     out: String,
     marks: Vec<Mark>,
+    /// With [`ArrayTranscoder::with_prefix_keys`]: the [`prefix_key`] chain of the output
+    /// up to each element's end, in step with `marks` (only new elements are hashed).
+    keys: Option<Vec<u64>>,
     /// Stored bytes transcoded afresh (for benchmarks).
     pub fresh_bytes: u64,
+}
+
+/// The next link of a chain of keys over a text cut into pieces: `prev` is the key of
+/// the text before `piece` (0 at the start). Equal chains, equal texts (up to 64-bit
+/// collisions); the key of a prefix does not depend on what follows it.
+pub fn prefix_key(prev: u64, piece: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(piece, prev)
 }
 
 impl ArrayTranscoder {
@@ -486,6 +496,25 @@ impl ArrayTranscoder {
             form,
             ..ArrayTranscoder::default()
         }
+    }
+
+    /// A transcoder writing `form` that also keeps the key of its output up to the end of
+    /// each top-level element ([`ArrayTranscoder::prefix_keys`]).
+    pub fn with_prefix_keys(form: Form) -> Self {
+        ArrayTranscoder {
+            form,
+            keys: Some(Vec::new()),
+            ..ArrayTranscoder::default()
+        }
+    }
+
+    /// With [`ArrayTranscoder::with_prefix_keys`], for the last value transcoded (an
+    /// array): key `i` chains [`prefix_key`] over the output cut just before the `,` or
+    /// `]` after each element — the first piece from the `[` to the end of element 0,
+    /// each next one from that `,` to the end of the next element. Empty for other values,
+    /// for an empty array, and without prefix keys.
+    pub fn prefix_keys(&self) -> &[u64] {
+        self.keys.as_deref().unwrap_or(&[])
     }
 
     /// The normalized CPython serialization of `raw`, reusing the previous call's work.
@@ -529,6 +558,9 @@ impl ArrayTranscoder {
         self.raw.clear();
         self.marks.clear();
         self.out.clear();
+        if let Some(keys) = &mut self.keys {
+            keys.clear();
+        }
     }
 
     /// The value at the cursor, resumed from the last element of the previous value that
@@ -544,6 +576,9 @@ impl ArrayTranscoder {
         if keep > 0 {
             let (raw_end, out_end) = self.marks[keep - 1];
             self.marks.truncate(keep);
+            if let Some(keys) = &mut self.keys {
+                keys.truncate(keep);
+            }
             self.out.truncate(out_end);
             lx.i = start + raw_end;
             if lx.next_member(b']')? {
@@ -565,6 +600,9 @@ impl ArrayTranscoder {
     fn fresh(&mut self, lx: &mut Lexer<'_>, start: usize) -> Result<(), TranscodeError> {
         self.out.clear();
         self.marks.clear();
+        if let Some(keys) = &mut self.keys {
+            keys.clear();
+        }
         lx.skip_ws();
         if lx.peek() != Some(b'[') {
             // Not an array: transcoded whole, nothing to reuse next time.
@@ -597,6 +635,11 @@ impl ArrayTranscoder {
             }
             first = false;
             value(lx, &mut self.out, 1, &mut walk)?;
+            if let Some(keys) = &mut self.keys {
+                let from = self.marks.last().map_or(0, |m| m.1);
+                let prev = keys.last().copied().unwrap_or(0);
+                keys.push(prefix_key(prev, &self.out.as_bytes()[from..]));
+            }
             self.marks.push((lx.i - start, self.out.len()));
             if lx.next_member(b']')? {
                 self.out.push(']');

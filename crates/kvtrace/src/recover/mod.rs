@@ -29,10 +29,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::capture::{Capture, CaptureError, MessageIndex, Response};
-use crate::encode::blocks::{chain_digests, Digest64, Salt, SaltError};
+use crate::encode::blocks::{chain_digests_from, Digest64, Salt, SaltError};
 use crate::encode::{Stream, Tokenizer};
 use crate::session::SessionDirError;
-use crate::tokens::incremental::common_tokens;
 use crate::tokens::Token;
 
 use chain::Chainer;
@@ -174,8 +173,9 @@ pub struct RecoverSummary {
 #[derive(Default)]
 struct Lineage {
     stream: Stream,
-    prev_tokens: Vec<Token>,
     prev_digests: Vec<Digest64>,
+    /// Reused buffer for the tokens past the blocks shared with the previous turn.
+    rest: Vec<Token>,
     last_micros: i64,
 }
 
@@ -188,7 +188,10 @@ enum Outcome {
     Missing,
 }
 
-/// Tokenize and digest one turn's row with its lineage's state.
+/// Tokenize and digest one turn's row with its lineage's state. The digests of the full
+/// blocks inside the token prefix the turn shares with the lineage's previous turn are
+/// that turn's; only later blocks are hashed, and the turn's tokens are never put
+/// together whole.
 fn digest_turn(
     cap: &Capture,
     tk: &mut Tokenizer,
@@ -197,26 +200,40 @@ fn digest_turn(
     id: &str,
     min_prefix: usize,
 ) -> Result<Outcome, CaptureError> {
-    let outcome = cap.with_row(id, |row| {
-        let Some(text) = row.body else {
-            return Outcome::BadBody;
-        };
-        let Ok((_, (tokens, tools, system))) = st.stream.tokenize_text(tk, text) else {
-            return Outcome::BadBody;
-        };
-        // Utility requests (titles, topics, quota checks, summaries of command output)
-        // carry no tools; every turn of a conversation or sub-agent does.
-        if tools == 0 || tools + system < min_prefix {
-            return Outcome::Small;
-        }
-        let shared = common_tokens(&st.prev_tokens, &tokens) / BLOCK_SIZE;
-        let mut digests = st.prev_digests[..shared.min(st.prev_digests.len())].to_vec();
-        chain_digests(salt, &tokens, BLOCK_SIZE, &mut digests);
-        st.prev_digests.clone_from(&digests);
-        st.prev_tokens = tokens;
-        Outcome::Digests(digests, (tools + system) / BLOCK_SIZE)
+    let outcome = cap.with_row(id, |row| match row.body {
+        Some(text) => digest_body(tk, st, salt, text, min_prefix),
+        None => Outcome::BadBody,
     })?;
     Ok(outcome.unwrap_or(Outcome::Missing))
+}
+
+/// [`digest_turn`] given the row's stored body.
+fn digest_body(
+    tk: &mut Tokenizer,
+    st: &mut Lineage,
+    salt: &Salt,
+    text: &str,
+    min_prefix: usize,
+) -> Outcome {
+    let Ok((_, t)) = st.stream.tokenize_shared(tk, text) else {
+        return Outcome::BadBody;
+    };
+    let (tools, system) = (t.tool_tokens, t.system_tokens);
+    // Utility requests (titles, topics, quota checks, summaries of command output) carry
+    // no tools; every turn of a conversation or sub-agent does. The shared count is
+    // against the last request tokenized, small or not, and the digests kept are the last
+    // digested turn's: they are dropped when a small request comes between.
+    if tools == 0 || tools + system < min_prefix {
+        st.prev_digests.clear();
+        return Outcome::Small;
+    }
+    let keep = (t.shared / BLOCK_SIZE).min(st.prev_digests.len());
+    let mut digests = st.prev_digests[..keep].to_vec();
+    st.rest.clear();
+    st.stream.tokens_from(&t, keep * BLOCK_SIZE, &mut st.rest);
+    chain_digests_from(salt, &st.rest, BLOCK_SIZE, &mut digests);
+    st.prev_digests.clone_from(&digests);
+    Outcome::Digests(digests, (tools + system) / BLOCK_SIZE)
 }
 
 /// Recover the conversations of a capture and write them.
@@ -705,5 +722,124 @@ impl Validation {
             l.false_links
         ));
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::blocks::chain_digests;
+
+    fn body(tools: &str, messages: &[String]) -> String {
+        let messages: Vec<String> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                format!(r#"{{"role":"{role}","content":"{m}"}}"#)
+            })
+            .collect();
+        format!(
+            r#"{{"model":"m","tools":{tools},"system":"You are a careful helper. {}","messages":[{}]}}"#,
+            "Rules follow. ".repeat(40),
+            messages.join(",")
+        )
+    }
+
+    /// Digests from a fresh stream, every token hashed from scratch.
+    fn from_scratch(salt: &Salt, text: &str) -> Option<Vec<Digest64>> {
+        let (_, (tokens, tools, _)) = Stream::default()
+            .tokenize_text(&mut Tokenizer::default(), text)
+            .ok()?;
+        let mut out = Vec::new();
+        chain_digests(salt, &tokens, BLOCK_SIZE, &mut out);
+        (tools > 0).then_some(out)
+    }
+
+    #[test]
+    fn reused_digests_equal_digests_hashed_from_scratch() {
+        let salt = Salt::from_hex("00112233445566778899aabbccddeeff").unwrap();
+        let tools_a = format!(
+            r#"[{{"name":"Read","description":"{}"}}]"#,
+            "Reads a file from disk. ".repeat(30)
+        );
+        let tools_b = format!(
+            r#"[{{"name":"Read","description":"{}"}}]"#,
+            "Reads a file from the disk. ".repeat(30)
+        );
+        let turn = |i: usize| format!("turn {i}: {}", "some words of context ".repeat(9 * i + 3));
+        let mut msgs: Vec<String> = Vec::new();
+        let mut bodies = Vec::new();
+        for i in 0..6 {
+            msgs.push(turn(i));
+            bodies.push(body(&tools_a, &msgs));
+        }
+        // A utility request without tools, then the conversation goes on.
+        bodies.push(r#"{"model":"m","messages":[{"role":"user","content":"title?"}]}"#.into());
+        msgs.push(turn(6));
+        bodies.push(body(&tools_a, &msgs));
+        // A bad body, the tools change, then a compaction replaces the context.
+        bodies.push(r#"{"model":"m","tools":[{"#.into());
+        msgs.push(turn(7));
+        bodies.push(body(&tools_b, &msgs));
+        bodies.push(body(&tools_b, &[turn(1), turn(9)]));
+        msgs = vec![turn(1), turn(9), turn(10)];
+        bodies.push(body(&tools_b, &msgs));
+
+        let mut tk = Tokenizer::default();
+        let mut st = Lineage::default();
+        let (mut digested, mut small, mut bad) = (0, 0, 0);
+        for text in &bodies {
+            match digest_body(&mut tk, &mut st, &salt, text, 0) {
+                Outcome::Digests(d, head) => {
+                    assert_eq!(Some(d.clone()), from_scratch(&salt, text));
+                    assert!(head > 0 && head < d.len());
+                    digested += 1;
+                }
+                Outcome::Small => small += 1,
+                Outcome::BadBody => bad += 1,
+                Outcome::Missing => unreachable!("no row lookups here"),
+            }
+        }
+        assert_eq!((digested, small, bad), (bodies.len() - 2, 1, 1));
+    }
+
+    #[test]
+    fn a_small_request_between_turns_drops_the_digests_kept() {
+        // A turn, then a request below --min-prefix-tokens whose tools share a long start
+        // with the next turn's (but not with the first turn's), then that next turn.
+        let salt = Salt::from_hex("00112233445566778899aabbccddeeff").unwrap();
+        let tool = |name: &str, words: &str, n: usize| {
+            format!(r#"{{"name":"{name}","description":"{}"}}"#, words.repeat(n))
+        };
+        let one = tool("Read", "Reads a file from disk. ", 40);
+        let two = tool("Grep", "Searches files for a pattern. ", 60);
+        let other = tool("Bash", "Runs a shell command. ", 120);
+        let msgs = ["hello there".to_owned()];
+        let first = body(&format!("[{other}]"), &msgs);
+        let small = body(&format!("[{one}]"), &msgs);
+        let next = body(&format!("[{one},{two}]"), &msgs);
+        let head = |text: &str| {
+            let (_, (_, tools, system)) = Stream::default()
+                .tokenize_text(&mut Tokenizer::default(), text)
+                .unwrap();
+            tools + system
+        };
+        let min_prefix = (head(&small) + head(&next)) / 2;
+        assert!(head(&small) < min_prefix && head(&first) >= min_prefix);
+
+        let mut tk = Tokenizer::default();
+        let mut st = Lineage::default();
+        let outcomes: Vec<Outcome> = [&first, &small, &next]
+            .iter()
+            .map(|text| digest_body(&mut tk, &mut st, &salt, text, min_prefix))
+            .collect();
+        assert!(matches!(outcomes[1], Outcome::Small));
+        for (text, outcome) in [(&first, &outcomes[0]), (&next, &outcomes[2])] {
+            let Outcome::Digests(d, _) = outcome else {
+                panic!("a turn was not digested");
+            };
+            assert_eq!(Some(d.clone()), from_scratch(&salt, text));
+        }
     }
 }

@@ -114,15 +114,17 @@ pub fn usable_message_id(response: Option<&str>) -> Option<String> {
     r.message_id.filter(|m| m.starts_with("msg_"))
 }
 
-/// Keys of a serialized JSON array's prefixes, one per element: the xxh3 of the text up
-/// to the end of element `i` (its closing byte), fed incrementally so the cost is one pass.
+/// Keys of a serialized JSON array's prefixes, one per element: the text up to the end of
+/// element `i` (its closing byte), keyed as [`pyjson::ArrayTranscoder::prefix_keys`] keys
+/// a transcoder's output (a [`pyjson::prefix_key`] chain), in one pass. Used where the
+/// messages were serialized through the tree (an object repeats a key).
 pub fn message_prefix_keys(text: &str) -> Vec<u64> {
     let b = text.as_bytes();
     let mut keys = Vec::new();
     if b.first() != Some(&b'[') {
         return keys;
     }
-    let mut hasher = Xxh3::new();
+    let mut key = 0u64;
     let mut fed = 0usize;
     let mut depth = 0usize;
     let mut i = 0usize;
@@ -147,9 +149,9 @@ pub fn message_prefix_keys(text: &str) -> Vec<u64> {
             _ => false,
         };
         if end_of_element {
-            hasher.update(&b[fed..i]);
+            key = pyjson::prefix_key(key, &b[fed..i]);
             fed = i;
-            keys.push(hasher.digest());
+            keys.push(key);
         }
         i += 1;
     }
@@ -187,14 +189,19 @@ impl SectionMemo {
         match self.transcoders.iter().position(|(k, _)| *k == lead) {
             Some(at) => at,
             None if self.transcoders.len() < TRANSCODERS => {
-                self.transcoders
-                    .push((lead, pyjson::ArrayTranscoder::new(Form::Canonical)));
+                self.transcoders.push((
+                    lead,
+                    pyjson::ArrayTranscoder::with_prefix_keys(Form::Canonical),
+                ));
                 self.transcoders.len() - 1
             }
             None => {
                 let at = self.next % TRANSCODERS;
                 self.next += 1;
-                self.transcoders[at] = (lead, pyjson::ArrayTranscoder::new(Form::Canonical));
+                self.transcoders[at] = (
+                    lead,
+                    pyjson::ArrayTranscoder::with_prefix_keys(Form::Canonical),
+                );
                 at
             }
         }
@@ -219,14 +226,20 @@ impl SectionMemo {
     }
 
     /// The canonical serialization of a body's `messages` (`raw`, stepped over by
-    /// [`SectionMemo::split_body`] as `transcoded` says), `None` when it contributes
-    /// nothing; `scratch` holds it when an object repeats a key (the tree path).
+    /// [`SectionMemo::split_body`] as `transcoded` says) and its [`message_prefix_keys`],
+    /// `None` when it contributes nothing; `scratch` holds it when an object repeats a key
+    /// (the tree path). The transcoder's keys are taken as they are: it hashed only the
+    /// elements the conversation's previous row did not have.
     fn messages<'s>(
         &'s self,
         raw: &str,
         transcoded: Option<(usize, bool)>,
         scratch: &'s mut String,
-    ) -> Result<Option<&'s str>, RowSkip> {
+    ) -> Result<Option<(&'s str, Vec<u64>)>, RowSkip> {
+        let keyed = match transcoded {
+            Some((at, true)) => Some(&self.transcoders[at].1),
+            _ => None,
+        };
         let text = match transcoded {
             Some((at, transcoded)) => {
                 transcoded_messages(&self.transcoders[at].1, raw, transcoded, scratch)
@@ -235,7 +248,14 @@ impl SectionMemo {
                 .map(|_| scratch.as_str()),
         }
         .map_err(|_| RowSkip::BadBody)?;
-        Ok((!crate::encode::stream::is_empty_text(text)).then_some(text))
+        if crate::encode::stream::is_empty_text(text) {
+            return Ok(None);
+        }
+        let keys = match keyed {
+            Some(t) => t.prefix_keys().to_vec(),
+            None => message_prefix_keys(text),
+        };
+        Ok(Some((text, keys)))
     }
 
     /// The canonical key of a tools or system section (`None`: it contributes nothing).
@@ -289,10 +309,18 @@ pub fn describe(
         hasher.update(&[0]);
     }
     if let Some(raw) = body.messages {
-        if let Some(text) = memo.messages(raw, transcoded, scratch)? {
-            hasher.update(text.as_bytes());
+        if let Some((text, keys)) = memo.messages(raw, transcoded, scratch)? {
+            // An array's text is its last prefix key's text and the closing `]`: the key
+            // and the length stand for it (only new elements were hashed).
+            match keys.last() {
+                Some(k) => {
+                    hasher.update(&k.to_le_bytes());
+                    hasher.update(&(text.len() as u64).to_le_bytes());
+                }
+                None => hasher.update(text.as_bytes()),
+            }
             lineage = xxh3_64(&text.as_bytes()[..text.len().min(LINEAGE_BYTES)]);
-            history = message_prefix_keys(text);
+            history = keys;
             can_continue = history.len() >= 2;
             let end = (0..=text.len().min(1024))
                 .rev()
@@ -441,6 +469,43 @@ mod tests {
         assert_ne!(a[0], c[0]);
         assert!(message_prefix_keys("[]").is_empty());
         assert!(message_prefix_keys("{}").is_empty());
+    }
+
+    #[test]
+    fn a_transcoders_prefix_keys_equal_keys_of_its_output() {
+        // Growing conversations, an edit in the middle, volatile keys dropped, strings
+        // holding separators and escapes, a non-array, an invalid value and a repeated key
+        // in between, an empty array.
+        let texts = [
+            r#"[{"role":"user","content":"a, ] b"}]"#,
+            r#"[{"role":"user","content":"a, ] b"}, {"role":"assistant","content":[{"type":"text","text":"x\"y","cache_control":{"type":"ephemeral"}}]}]"#,
+            r#"[{"role":"user","content":"a, ] b"}, {"role":"assistant","content":[{"type":"text","text":"x\"y"}]}, {"role":"user","content":"\u00e9\ud83d\ude00"}]"#,
+            r#"[{"role":"user","content":"a, ] c"}, {"role":"assistant","content":[{"type":"text","text":"x\"y"}]}]"#,
+            r#""just text""#,
+            r#"[{"role":"user","content":"a, ] c"}, {"role":"assistant""#,
+            r#"[{"role":"user","content":"a, ] c"}, {"a":1,"a":2}]"#,
+            r#"[{"role":"user","content":"a, ] c"},   {"role":"assistant","content":"z"}  ]"#,
+            r#"[]"#,
+            r#"[{"role":"user","content":"a, ] c"}, {"role":"assistant","content":"z"}, 3]"#,
+        ];
+        let mut t = pyjson::ArrayTranscoder::with_prefix_keys(Form::Canonical);
+        let mut checked = 0;
+        for raw in texts {
+            match t.transcode(raw) {
+                Ok(out) => {
+                    let out = out.to_owned();
+                    assert_eq!(t.prefix_keys(), &message_prefix_keys(&out)[..], "{raw}");
+                    checked += 1;
+                }
+                Err(_) => assert!(t.prefix_keys().is_empty()),
+            }
+        }
+        assert_eq!(checked, texts.len() - 2);
+        // Keys follow the text, not the transcoder's history.
+        let mut fresh = pyjson::ArrayTranscoder::with_prefix_keys(Form::Canonical);
+        fresh.transcode(texts[9]).unwrap();
+        assert_eq!(fresh.prefix_keys(), t.prefix_keys());
+        assert_eq!(fresh.prefix_keys().len(), 3);
     }
 
     #[test]
