@@ -34,7 +34,7 @@ pub struct Hit {
 }
 
 /// Everything one simulation measures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SimResult {
     pub ttl: Option<f64>,
     pub per_request: Vec<Hit>,
@@ -80,85 +80,139 @@ impl SimResult {
     }
 }
 
-struct BlockState {
-    last_use: f64,
-    /// Start of the current alive interval.
-    alive_from: f64,
-    prefills: u32,
-}
-
 /// Simulate requests in the given order (callers pass them in time order).
 /// `ttl = None` is an infinite cache.
 pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>) -> SimResult {
-    let mut state: FxHashMap<u128, BlockState> = FxHashMap::default();
-    let mut intervals: Vec<(f64, f64)> = Vec::new();
-    let mut res = SimResult {
-        ttl,
-        ..SimResult::default()
-    };
-    let cached = |s: &BlockState, t: f64| ttl.is_none_or(|ttl| t - s.last_use <= ttl);
+    simulate_many(requests, block_size, &[ttl])
+        .pop()
+        .unwrap_or_default()
+}
+
+/// [`simulate`] for several TTLs at once, one result per TTL in the order given. The
+/// requests are walked once, with one lookup per block: a block's last use does not
+/// depend on the TTL, and with the TTLs in ascending order the caches a block has expired
+/// from are a prefix of them (those shorter than the time since its last use), as are the
+/// caches whose hit prefix has ended (a longer TTL keeps at least as long a prefix).
+pub fn simulate_many(
+    requests: &[SimRequest<'_>],
+    block_size: usize,
+    ttls: &[Option<f64>],
+) -> Vec<SimResult> {
+    // Sorted: finite TTLs ascending, then the infinite cache(s); `order[j]` is the index
+    // in `ttls` of sorted cache j.
+    let mut order: Vec<usize> = (0..ttls.len()).collect();
+    order.sort_by(|&a, &b| match (ttls[a], ttls[b]) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    let n = order.len();
+    let finite: Vec<f64> = order.iter().filter_map(|&i| ttls[i]).collect();
+    let mut res: Vec<SimResult> = order
+        .iter()
+        .map(|&i| SimResult {
+            ttl: ttls[i],
+            per_request: Vec::with_capacity(requests.len()),
+            ..SimResult::default()
+        })
+        .collect();
+    // Per block (by slot): its last use, and per sorted cache the start of its current
+    // alive interval and its prefills.
+    let mut slots: FxHashMap<u128, usize> = FxHashMap::default();
+    let mut last_use: Vec<f64> = Vec::new();
+    let mut alive_from: Vec<f64> = Vec::new();
+    let mut prefills: Vec<u32> = Vec::new();
+    let mut intervals: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n];
+    let mut hit_blocks = vec![usize::MAX; n];
     for r in requests {
-        // One lookup per block: the hit prefix ends at the first block missing or expired
-        // before this request. (A block met twice in one request was first met at or
-        // after the end of the hit prefix — its first meeting ends it or follows it — so
+        // The caches whose hit prefix has ended: sorted caches 0..ended. (A block met
+        // twice in one request was first met at or after the end of the hit prefix, so
         // updating as we go leaves the prefix as it was before the request.)
-        let mut hit_blocks = usize::MAX;
+        let mut ended = 0;
+        hit_blocks.fill(usize::MAX);
         for (k, d) in r.blocks.iter().enumerate() {
-            match state.get_mut(d) {
-                Some(s) => {
-                    let was_cached = cached(s, r.t);
-                    if !was_cached {
-                        // Expired: its alive interval ended TTL after its last use.
-                        intervals.push((s.alive_from, s.last_use + ttl.unwrap_or(0.0)));
-                        s.alive_from = r.t;
-                        hit_blocks = hit_blocks.min(k);
+            let slot = match slots.get(d) {
+                Some(&slot) => {
+                    // Expired from the caches whose TTL is shorter than the time since
+                    // the last use: their alive interval ended TTL after that use.
+                    let gap = r.t - last_use[slot];
+                    let expired = finite.partition_point(|&ttl| !(gap <= ttl));
+                    let row = slot * n;
+                    for (j, &ttl) in finite[..expired].iter().enumerate() {
+                        intervals[j].push((alive_from[row + j], last_use[slot] + ttl));
+                        alive_from[row + j] = r.t;
                     }
-                    if k >= hit_blocks {
-                        s.prefills += 1;
-                        res.prefills += 1;
+                    if expired > ended {
+                        hit_blocks[ended..expired].fill(k);
+                        ended = expired;
                     }
-                    s.last_use = r.t;
+                    for (j, fills) in prefills[row..row + ended].iter_mut().enumerate() {
+                        *fills += 1;
+                        res[j].prefills += 1;
+                    }
+                    slot
                 }
                 None => {
-                    hit_blocks = hit_blocks.min(k);
-                    state.insert(
-                        *d,
-                        BlockState {
-                            last_use: r.t,
-                            alive_from: r.t,
-                            prefills: 1,
-                        },
-                    );
-                    res.prefills += 1;
+                    hit_blocks[ended..].fill(k);
+                    ended = n;
+                    let slot = last_use.len();
+                    slots.insert(*d, slot);
+                    last_use.push(r.t);
+                    alive_from.extend(std::iter::repeat_n(r.t, n));
+                    prefills.extend(std::iter::repeat_n(1, n));
+                    for sim in res.iter_mut() {
+                        sim.prefills += 1;
+                    }
+                    slot
                 }
-            }
+            };
+            last_use[slot] = r.t;
         }
-        let hit_blocks = hit_blocks.min(r.blocks.len());
-        let read = (hit_blocks * block_size).min(r.tokens);
-        res.per_request.push(Hit {
-            hit_blocks,
-            read_tokens: read,
-            write_tokens: r.tokens - read,
-        });
-        res.read_tokens += read as u64;
-        res.input_tokens += r.tokens as u64;
+        for (sim, &hit) in res.iter_mut().zip(&hit_blocks) {
+            let hit_blocks = hit.min(r.blocks.len());
+            let read = (hit_blocks * block_size).min(r.tokens);
+            sim.per_request.push(Hit {
+                hit_blocks,
+                read_tokens: read,
+                write_tokens: r.tokens - read,
+            });
+            sim.read_tokens += read as u64;
+            sim.input_tokens += r.tokens as u64;
+        }
     }
-    res.distinct_blocks = state.len();
-    res.prefilled_once = state.values().filter(|s| s.prefills == 1).count();
-    for s in state.values() {
-        let end = ttl.map_or(f64::INFINITY, |ttl| s.last_use + ttl);
-        intervals.push((s.alive_from, end));
+    for (j, sim) in res.iter_mut().enumerate() {
+        sim.distinct_blocks = last_use.len();
+        sim.prefilled_once = (0..last_use.len())
+            .filter(|slot| prefills[slot * n + j] == 1)
+            .count();
+        for (slot, &last) in last_use.iter().enumerate() {
+            let end = sim.ttl.map_or(f64::INFINITY, |ttl| last + ttl);
+            intervals[j].push((alive_from[slot * n + j], end));
+        }
+        working_set(sim, &intervals[j]);
     }
+    // Back to the order asked for.
+    let mut out: Vec<Option<SimResult>> = vec![None; n];
+    for (sim, &i) in res.into_iter().zip(&order) {
+        out[i] = Some(sim);
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// The working set over time and its peak, from the blocks' alive intervals.
+fn working_set(res: &mut SimResult, intervals: &[(f64, f64)]) {
     // Sweep: +1 at a start, −1 at an end; at one instant starts go first, because a
-    // block is alive up to and including TTL after its last use.
+    // block is alive up to and including TTL after its last use. (Events that compare
+    // equal are equal, so an unstable sort gives the same order.)
     let mut events: Vec<(f64, i8)> = Vec::with_capacity(intervals.len() * 2);
-    for (a, b) in intervals {
+    for &(a, b) in intervals {
         events.push((a, 1));
         if b.is_finite() {
             events.push((b, -1));
         }
     }
-    events.sort_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)));
+    events.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)));
     let mut alive: i64 = 0;
     let mut peak: i64 = 0;
     let mut i = 0;
@@ -177,7 +231,6 @@ pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>
         res.working_set.push((t, alive.max(0) as usize));
     }
     res.peak_blocks = peak.max(0) as usize;
-    res
 }
 
 #[cfg(test)]
@@ -186,6 +239,125 @@ mod tests {
 
     fn req(t: f64, blocks: &[u128], tokens: usize) -> SimRequest<'_> {
         SimRequest { t, blocks, tokens }
+    }
+
+    struct BlockState {
+        last_use: f64,
+        alive_from: f64,
+        prefills: u32,
+    }
+
+    /// The straightforward simulation of one TTL (a lookup per block per TTL): the
+    /// oracle of [`simulate_many`].
+    fn simulate_one(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>) -> SimResult {
+        let mut state: FxHashMap<u128, BlockState> = FxHashMap::default();
+        let mut intervals: Vec<(f64, f64)> = Vec::new();
+        let mut res = SimResult {
+            ttl,
+            ..SimResult::default()
+        };
+        let cached = |s: &BlockState, t: f64| ttl.is_none_or(|ttl| t - s.last_use <= ttl);
+        for r in requests {
+            let mut hit_blocks = usize::MAX;
+            for (k, d) in r.blocks.iter().enumerate() {
+                match state.get_mut(d) {
+                    Some(s) => {
+                        if !cached(s, r.t) {
+                            intervals.push((s.alive_from, s.last_use + ttl.unwrap_or(0.0)));
+                            s.alive_from = r.t;
+                            hit_blocks = hit_blocks.min(k);
+                        }
+                        if k >= hit_blocks {
+                            s.prefills += 1;
+                            res.prefills += 1;
+                        }
+                        s.last_use = r.t;
+                    }
+                    None => {
+                        hit_blocks = hit_blocks.min(k);
+                        let s = BlockState {
+                            last_use: r.t,
+                            alive_from: r.t,
+                            prefills: 1,
+                        };
+                        state.insert(*d, s);
+                        res.prefills += 1;
+                    }
+                }
+            }
+            let hit_blocks = hit_blocks.min(r.blocks.len());
+            let read = (hit_blocks * block_size).min(r.tokens);
+            res.per_request.push(Hit {
+                hit_blocks,
+                read_tokens: read,
+                write_tokens: r.tokens - read,
+            });
+            res.read_tokens += read as u64;
+            res.input_tokens += r.tokens as u64;
+        }
+        res.distinct_blocks = state.len();
+        res.prefilled_once = state.values().filter(|s| s.prefills == 1).count();
+        for s in state.values() {
+            let end = ttl.map_or(f64::INFINITY, |ttl| s.last_use + ttl);
+            intervals.push((s.alive_from, end));
+        }
+        working_set(&mut res, &intervals);
+        res
+    }
+
+    #[test]
+    fn all_ttls_at_once_equal_one_ttl_at_a_time() {
+        // Requests over a small set of blocks (shared prefixes, repeats within a request,
+        // changed blocks mid-context) at gaps around and exactly at the TTLs.
+        let ttls = [
+            Some(60.0),
+            None,
+            Some(10.0),
+            Some(300.0),
+            Some(10.0),
+            Some(0.0),
+            Some(3600.0),
+        ];
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let gaps = [
+            0.0, 0.5, 10.0, 10.5, 60.0, 61.0, 300.0, 1000.0, 3600.0, 5000.0,
+        ];
+        let mut t = 0.0;
+        let mut all: Vec<Vec<u128>> = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..400 {
+            t += gaps[next(gaps.len() as u64) as usize];
+            let len = 1 + next(12) as usize;
+            let blocks: Vec<u128> = (0..len)
+                .map(|k| match next(6) {
+                    0 => u128::from(next(40) as u32) + 1000,
+                    1 if k > 0 => 2000,
+                    _ => k as u128 + 100 * u128::from(next(3) as u32),
+                })
+                .collect();
+            all.push(blocks);
+            times.push(t);
+        }
+        let reqs: Vec<SimRequest<'_>> = all
+            .iter()
+            .zip(&times)
+            .map(|(b, &t)| req(t, b, b.len() * 3 - 1))
+            .collect();
+        let many = simulate_many(&reqs, 3, &ttls);
+        assert_eq!(many.len(), ttls.len());
+        for (sim, &ttl) in many.iter().zip(&ttls) {
+            assert_eq!(*sim, simulate_one(&reqs, 3, ttl), "ttl {ttl:?}");
+        }
+        // The TTLs made a difference: the shortest cache hits least.
+        assert!(many[5].read_tokens < many[3].read_tokens);
+        assert!(many[3].read_tokens <= many[1].read_tokens);
+        assert!(many[1].working_set.len() > 1);
     }
 
     #[test]

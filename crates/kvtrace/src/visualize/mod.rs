@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::capture::CaptureError;
 use crate::session::SessionDirError;
 use crate::trace::write_atomic;
-use cache::{simulate, SimRequest, SimResult};
+use cache::{simulate_many, SimRequest, SimResult};
 use select::{Inputs, Selection};
 
 #[derive(Debug, Error)]
@@ -121,17 +121,21 @@ pub fn analyze(sel: &Selection, ttl: Option<f64>) -> Analysis {
         })
         .collect();
     let bs = sel.block_size;
-    let mut by_ttl: Vec<SimResult> = text::TTLS
-        .iter()
-        .map(|(_, s)| simulate(&reqs, bs, Some(*s)))
-        .collect();
-    by_ttl.push(simulate(&reqs, bs, None));
-    let main = match ttl {
-        None => by_ttl[by_ttl.len() - 1].clone(),
-        Some(t) => match text::TTLS.iter().position(|(_, s)| *s == t) {
-            Some(i) => by_ttl[i].clone(),
-            None => simulate(&reqs, bs, Some(t)),
-        },
+    // Every TTL of the table, the infinite cache, and the chosen TTL when the table
+    // lacks it, in one walk over the requests.
+    let mut ttls: Vec<Option<f64>> = text::TTLS.iter().map(|(_, s)| Some(*s)).collect();
+    ttls.push(None);
+    let main_at = match ttl {
+        None => Some(ttls.len() - 1),
+        Some(t) => text::TTLS.iter().position(|(_, s)| *s == t),
+    };
+    if main_at.is_none() {
+        ttls.push(ttl);
+    }
+    let mut by_ttl = simulate_many(&reqs, bs, &ttls);
+    let main = match main_at {
+        Some(i) => by_ttl[i].clone(),
+        None => by_ttl.pop().unwrap_or_default(),
     };
     let sections = text::report(sel, &main, &by_ttl);
     Analysis {
