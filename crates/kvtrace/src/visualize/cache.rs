@@ -12,6 +12,8 @@
 //! The simulated split of a request's input: cache read = the hit prefix's tokens,
 //! cache creation = the rest (every missed block is written); nothing stays uncached.
 
+use std::cmp::Ordering;
+
 use rustc_hash::FxHashMap;
 
 /// One request as the simulation sees it.
@@ -103,9 +105,9 @@ pub fn simulate_many(
     let mut order: Vec<usize> = (0..ttls.len()).collect();
     order.sort_by(|&a, &b| match (ttls[a], ttls[b]) {
         (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     });
     let n = order.len();
     let finite: Vec<f64> = order.iter().filter_map(|&i| ttls[i]).collect();
@@ -137,7 +139,13 @@ pub fn simulate_many(
                     // Expired from the caches whose TTL is shorter than the time since
                     // the last use: their alive interval ended TTL after that use.
                     let gap = r.t - last_use[slot];
-                    let expired = finite.partition_point(|&ttl| !(gap <= ttl));
+                    // Not `gap <= ttl` (a NaN time expires every finite cache).
+                    let expired = finite.partition_point(|&ttl| {
+                        !matches!(
+                            gap.partial_cmp(&ttl),
+                            Some(Ordering::Less | Ordering::Equal)
+                        )
+                    });
                     let row = slot * n;
                     for (j, &ttl) in finite[..expired].iter().enumerate() {
                         intervals[j].push((alive_from[row + j], last_use[slot] + ttl));
