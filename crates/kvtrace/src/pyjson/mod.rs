@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 mod transcode;
 pub(crate) use transcode::split_body_with;
 pub use transcode::{
-    array_elements, collapse_single_text, first_element, prefix_key, split_body, transcode,
-    transcode_with, ArrayTranscoder, Body, ElementSplitter, TranscodeError,
+    array_elements, collapse_single_text, first_element, prefix_key, prefix_keys, split_body,
+    transcode, transcode_with, ArrayTranscoder, Body, ElementSplitter, TranscodeError,
 };
 
 /// How content is put into the form that gets hashed.

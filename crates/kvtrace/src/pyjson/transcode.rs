@@ -145,7 +145,9 @@ pub fn first_element(raw: &str) -> Option<&str> {
 /// the last of them. Same result as [`array_elements`] on every text.
 #[derive(Default)]
 pub struct ElementSplitter {
-    prev: String,
+    /// The previous array's text (bytes: kept up to a shared prefix that may end inside a
+    /// character).
+    prev: Vec<u8>,
     /// Byte spans of `prev`'s elements.
     spans: Vec<(usize, usize)>,
     /// How many elements the last split took from the one before.
@@ -155,16 +157,19 @@ pub struct ElementSplitter {
 impl ElementSplitter {
     /// The raw texts of `raw`'s elements; `None` when `raw` is not a valid array.
     pub fn split<'a>(&mut self, raw: &'a str) -> Option<Vec<&'a str>> {
-        let shared =
-            crate::tokens::incremental::common_prefix(self.prev.as_bytes(), raw.as_bytes());
+        let shared = crate::tokens::incremental::common_prefix(&self.prev, raw.as_bytes());
         let kept = self.spans.partition_point(|&(_, end)| end <= shared);
         self.spans.truncate(kept);
         self.reused = kept;
         let spans = Self::spans_from(raw, std::mem::take(&mut self.spans));
-        self.prev.clear();
-        if let Some(spans) = &spans {
-            self.prev.push_str(raw);
-            self.spans.clone_from(spans);
+        // Only the bytes past the shared prefix are copied.
+        match &spans {
+            Some(spans) => {
+                self.prev.truncate(shared);
+                self.prev.extend_from_slice(&raw.as_bytes()[shared..]);
+                self.spans.clone_from(spans);
+            }
+            None => self.prev.clear(),
         }
         spans?.iter().map(|&(a, b)| raw.get(a..b)).collect()
     }
@@ -460,6 +465,50 @@ fn object(lx: &mut Lexer<'_>, out: &mut String, depth: usize, w: &mut Walk) -> D
 
 /// Where a top-level array element ended: in the stored text and in the output.
 pub type Mark = (usize, usize);
+
+/// Keys of a compact serialized JSON array's prefixes, one per element: the text up to the
+/// end of element `i` (its closing byte), keyed as [`ArrayTranscoder::prefix_keys`] keys a
+/// transcoder's output (a [`prefix_key`] chain), in one pass over the text. For text the
+/// tree path serialized (an object repeats a key).
+pub fn prefix_keys(text: &str) -> Vec<u64> {
+    let b = text.as_bytes();
+    let mut keys = Vec::new();
+    if b.first() != Some(&b'[') {
+        return keys;
+    }
+    let mut key = 0u64;
+    let mut fed = 0usize;
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        let c = b[i];
+        let end_of_element = match c {
+            b'"' => {
+                // Skip the string (most bytes are in strings).
+                i = super::string_end(b, i).map_or(b.len(), |end| end + 1);
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                false
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                // The array's own `]` ends the last element.
+                depth == 0 && i > 1
+            }
+            b',' => depth == 1,
+            _ => false,
+        };
+        if end_of_element {
+            key = prefix_key(key, &b[fed..i]);
+            fed = i;
+            keys.push(key);
+        }
+        i += 1;
+    }
+    keys
+}
 
 /// Incremental transcoding of a top-level array (a conversation's `messages`).
 ///

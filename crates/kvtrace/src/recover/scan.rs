@@ -51,7 +51,7 @@ pub struct RowInfo {
     /// The `Task`/`Agent` calls of the reply (sub-agents it spawns).
     pub spawns: Vec<super::link::SpawnCall>,
     /// Key of its normalized messages up to the end of each message (see
-    /// [`message_prefix_keys`]): a later turn of the same conversation starts with the
+    /// [`pyjson::prefix_keys`]): a later turn of the same conversation starts with the
     /// same keys, whatever its tools and system prompt.
     pub history: Vec<u64>,
     /// A cache warm-up of Claude Code 2.0.x: one message, the text `Warmup`.
@@ -112,50 +112,6 @@ pub fn usable_message_id(response: Option<&str>) -> Option<String> {
         return None;
     }
     r.message_id.filter(|m| m.starts_with("msg_"))
-}
-
-/// Keys of a serialized JSON array's prefixes, one per element: the text up to the end of
-/// element `i` (its closing byte), keyed as [`pyjson::ArrayTranscoder::prefix_keys`] keys
-/// a transcoder's output (a [`pyjson::prefix_key`] chain), in one pass. Used where the
-/// messages were serialized through the tree (an object repeats a key).
-pub fn message_prefix_keys(text: &str) -> Vec<u64> {
-    let b = text.as_bytes();
-    let mut keys = Vec::new();
-    if b.first() != Some(&b'[') {
-        return keys;
-    }
-    let mut key = 0u64;
-    let mut fed = 0usize;
-    let mut depth = 0usize;
-    let mut i = 0usize;
-    while i < b.len() {
-        let c = b[i];
-        let end_of_element = match c {
-            b'"' => {
-                // Skip the string (most bytes are in strings).
-                i = pyjson::string_end(b, i).map_or(b.len(), |end| end + 1);
-                continue;
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                false
-            }
-            b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                // The array's own `]` ends the last element.
-                depth == 0 && i > 1
-            }
-            b',' => depth == 1,
-            _ => false,
-        };
-        if end_of_element {
-            key = pyjson::prefix_key(key, &b[fed..i]);
-            fed = i;
-            keys.push(key);
-        }
-        i += 1;
-    }
-    keys
 }
 
 /// Describe one candidate row. `scratch` is a reusable buffer.
@@ -226,7 +182,7 @@ impl SectionMemo {
     }
 
     /// The canonical serialization of a body's `messages` (`raw`, stepped over by
-    /// [`SectionMemo::split_body`] as `transcoded` says) and its [`message_prefix_keys`],
+    /// [`SectionMemo::split_body`] as `transcoded` says) and its [`pyjson::prefix_keys`],
     /// `None` when it contributes nothing; `scratch` holds it when an object repeats a key
     /// (the tree path). The transcoder's keys are taken as they are: it hashed only the
     /// elements the conversation's previous row did not have.
@@ -253,7 +209,7 @@ impl SectionMemo {
         }
         let keys = match keyed {
             Some(t) => t.prefix_keys().to_vec(),
-            None => message_prefix_keys(text),
+            None => pyjson::prefix_keys(text),
         };
         Ok(Some((text, keys)))
     }
@@ -460,15 +416,15 @@ mod tests {
 
     #[test]
     fn prefix_keys_follow_elements() {
-        let a = message_prefix_keys(r#"[{"a":"x,]"},[1,2]]"#);
-        let b = message_prefix_keys(r#"[{"a":"x,]"},[1,2],{"c":3}]"#);
+        let a = pyjson::prefix_keys(r#"[{"a":"x,]"},[1,2]]"#);
+        let b = pyjson::prefix_keys(r#"[{"a":"x,]"},[1,2],{"c":3}]"#);
         assert_eq!(a.len(), 2);
         assert_eq!(b.len(), 3);
         assert_eq!(a[..], b[..2]);
-        let c = message_prefix_keys(r#"[{"a":"y,]"},[1,2]]"#);
+        let c = pyjson::prefix_keys(r#"[{"a":"y,]"},[1,2]]"#);
         assert_ne!(a[0], c[0]);
-        assert!(message_prefix_keys("[]").is_empty());
-        assert!(message_prefix_keys("{}").is_empty());
+        assert!(pyjson::prefix_keys("[]").is_empty());
+        assert!(pyjson::prefix_keys("{}").is_empty());
     }
 
     #[test]
@@ -494,7 +450,7 @@ mod tests {
             match t.transcode(raw) {
                 Ok(out) => {
                     let out = out.to_owned();
-                    assert_eq!(t.prefix_keys(), &message_prefix_keys(&out)[..], "{raw}");
+                    assert_eq!(t.prefix_keys(), &pyjson::prefix_keys(&out)[..], "{raw}");
                     checked += 1;
                 }
                 Err(_) => assert!(t.prefix_keys().is_empty()),
@@ -510,7 +466,7 @@ mod tests {
 
     #[test]
     fn two_elements() {
-        let n = |t: &str| message_prefix_keys(t).len();
+        let n = |t: &str| pyjson::prefix_keys(t).len();
         assert_eq!(n("[{\"a\":\"x,y\"}]"), 1);
         assert_eq!(n("[{\"a\":[1,2]},{\"b\":2}]"), 2);
         assert_eq!(n("[\"\\\",\"]"), 1);
