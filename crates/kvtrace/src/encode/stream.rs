@@ -229,6 +229,9 @@ pub struct Stream {
     prev_messages: usize,
     /// Whether the incremental encoder's last text was that request's messages.
     messages_synced: bool,
+    /// The transcoder's call count when its output was the text the incremental encoder
+    /// encoded last (`None`: that text came from elsewhere).
+    encoded_call: Option<u64>,
     /// The form content is hashed in.
     form: Form,
     /// `true`: every request is serialized and tokenized from scratch (the baseline /
@@ -342,6 +345,7 @@ impl Stream {
             if !is_empty_text(text) {
                 let before = self.messages.fresh_bytes;
                 all.extend_from_slice(self.messages.encode(&mut tk.enc, text));
+                self.encoded_call = None;
                 tk.fresh_bytes += self.messages.fresh_bytes - before;
             }
         }
@@ -402,9 +406,17 @@ impl Stream {
             let text =
                 transcoded_messages(&self.messages_json, raw, transcoded, &mut self.scratch)?;
             if !is_empty_text(text) {
+                // The bytes the transcoder kept from its previous output need no compare
+                // when that output is the text the encoder saw last.
+                let json = &self.messages_json;
+                let known = match self.encoded_call {
+                    Some(c) if transcoded && c + 1 == json.calls() => json.kept_output(),
+                    _ => 0,
+                };
                 let before = self.messages.fresh_bytes;
-                let common = self.messages.encode_keeping(&mut tk.enc, text);
+                let common = self.messages.encode_keeping_known(&mut tk.enc, text, known);
                 tk.fresh_bytes += self.messages.fresh_bytes - before;
+                self.encoded_call = transcoded.then(|| json.calls());
                 if synced {
                     shared_messages = common.min(self.prev_messages);
                 }

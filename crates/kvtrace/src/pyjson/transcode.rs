@@ -527,6 +527,10 @@ pub struct ArrayTranscoder {
     /// With [`ArrayTranscoder::with_prefix_keys`]: the [`prefix_key`] chain of the output
     /// up to each element's end, in step with `marks` (only new elements are hashed).
     keys: Option<Vec<u64>>,
+    /// Values transcoded so far (calls of `value_at`), and how many bytes at the start of
+    /// the last call's output were kept unchanged from the call before.
+    calls: u64,
+    kept_output: usize,
     /// Stored bytes transcoded afresh (for benchmarks).
     pub fresh_bytes: u64,
 }
@@ -582,6 +586,18 @@ impl ArrayTranscoder {
         &self.out
     }
 
+    /// How many values were transcoded (or stepped over) so far, failed ones included.
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+
+    /// How many bytes at the start of [`ArrayTranscoder::output`] were kept from the call
+    /// before (they equal that call's output): the elements reused, up to the last one's
+    /// end. 0 after a call that failed or started afresh.
+    pub fn kept_output(&self) -> usize {
+        self.kept_output
+    }
+
     /// Transcode the value at the lexer's cursor, leaving the cursor just past it; what
     /// follows is not looked at. `Ok(false)`: an object repeats a key, the value was only
     /// stepped over (validated), and [`ArrayTranscoder::output`] holds nothing.
@@ -604,6 +620,7 @@ impl ArrayTranscoder {
     }
 
     fn forget(&mut self) {
+        self.kept_output = 0;
         self.raw.clear();
         self.marks.clear();
         self.out.clear();
@@ -615,6 +632,8 @@ impl ArrayTranscoder {
     /// The value at the cursor, resumed from the last element of the previous value that
     /// ends inside the bytes both share.
     fn value_at(&mut self, lx: &mut Lexer<'_>) -> Result<(), TranscodeError> {
+        self.calls += 1;
+        self.kept_output = 0;
         let start = lx.i;
         let rest = &lx.s[start..];
         let shared = crate::tokens::incremental::common_prefix(&self.raw, rest);
@@ -624,6 +643,7 @@ impl ArrayTranscoder {
         let from = start + keep.checked_sub(1).map_or(0, |k| self.marks[k].0);
         if keep > 0 {
             let (raw_end, out_end) = self.marks[keep - 1];
+            self.kept_output = out_end;
             self.marks.truncate(keep);
             if let Some(keys) = &mut self.keys {
                 keys.truncate(keep);
@@ -718,6 +738,40 @@ mod tests {
         for bad in ["", "{}", "[1,]", "[1 2]", "[1] x", "[\"open]", "[1"] {
             assert_eq!(array_elements(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn kept_output_is_a_prefix_of_the_previous_output() {
+        // Growing arrays, an edit inside an element, a failed value and a non-array in
+        // between: the bytes reported kept always equal the previous call's output.
+        let texts = [
+            r#"[{"a": 1}, "x"]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}]"#,
+            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+            r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3]"#,
+            r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3"#,
+            r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3, 4]"#,
+            r#""not an array""#,
+            r#"[{"a": 1}, "y"]"#,
+            r#"[{"a": 1}, "y", 5]"#,
+        ];
+        let mut t = ArrayTranscoder::new(Form::Canonical);
+        let mut prev: Option<String> = None;
+        let mut kept_some = 0;
+        for (i, raw) in texts.iter().enumerate() {
+            assert_eq!(t.calls(), i as u64);
+            let out = t.transcode(raw).ok().map(str::to_owned);
+            let kept = t.kept_output();
+            match (&prev, &out) {
+                (Some(p), Some(o)) => {
+                    assert_eq!(p.get(..kept), o.get(..kept), "{raw}");
+                    kept_some += usize::from(kept > 0);
+                }
+                _ => assert_eq!(kept, 0, "{raw}"),
+            }
+            prev = out;
+        }
+        assert!(kept_some >= 4);
     }
 
     #[test]

@@ -49,10 +49,20 @@ impl IncrementalEncoder {
     /// share at the start with the previous text's (work proportional to the new
     /// tokens, not to all of them: the kept pieces' tokens are shared by construction).
     pub fn encode_keeping(&mut self, enc: &mut Encoder, text: &str) -> usize {
+        self.encode_keeping_known(enc, text, 0)
+    }
+
+    /// [`IncrementalEncoder::encode_keeping`] when the caller knows that the first `known`
+    /// bytes of `text` equal those of the previous text (a transcoder that kept them):
+    /// only the bytes after them are compared. A `known` past the previous text kept here
+    /// is cut to it.
+    pub fn encode_keeping_known(&mut self, enc: &mut Encoder, text: &str, known: usize) -> usize {
         let s = text.as_bytes();
+        let known = known.min(self.text.len()).min(s.len());
+        debug_assert_eq!(self.text[..known], s[..known]);
         // `self.text` holds only printable ASCII (anything else is not kept), so only the
         // bytes past the shared prefix need checking.
-        let shared = common_prefix(&self.text, s);
+        let shared = known + common_prefix(&self.text[known..], &s[known..]);
         if !pretok::is_printable_ascii(&s[shared..]) || s.len() > u32::MAX as usize {
             self.text.clear();
             self.piece_ends.clear();
