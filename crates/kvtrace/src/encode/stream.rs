@@ -324,32 +324,70 @@ impl Stream {
             }
             return Ok((all, sizes[0], sizes[1]));
         }
-        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
-        for (i, (section, raw)) in sections.into_iter().enumerate() {
-            let Some(raw) = raw else { continue };
-            if let Some(t) = tk.section(raw, section, self.form, &mut self.scratch)? {
-                sizes[i] = t.len();
-                all.extend_from_slice(&t);
+        let (head, messages) = self.encode_parts(tk, body, transcoded)?;
+        for (size, t) in sizes.iter_mut().zip(&head) {
+            if let Some(t) = t {
+                *size = t.len();
+                all.extend_from_slice(t);
             }
         }
-        if let Some(raw) = body.messages {
-            let ready = match transcoded {
-                Some(ready) => ready,
-                None => match self.messages_json.transcode(raw) {
-                    Ok(_) => true,
-                    Err(TranscodeError::DuplicateKey) => false,
-                    Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
-                },
-            };
-            let text = transcoded_messages(&self.messages_json, raw, ready, &mut self.scratch)?;
-            if !is_empty_text(text) {
-                let before = self.messages.fresh_bytes;
-                all.extend_from_slice(self.messages.encode(&mut tk.enc, text));
-                self.encoded_call = None;
-                tk.fresh_bytes += self.messages.fresh_bytes - before;
-            }
+        if messages {
+            all.extend_from_slice(self.messages.tokens());
         }
         Ok((all, sizes[0], sizes[1]))
+    }
+
+    /// How many tokens [`Stream::tokenize`] gives a body, without putting them together.
+    pub fn count(&mut self, tk: &mut Tokenizer, body: &Body<'_>) -> Result<usize, Skip> {
+        if self.full {
+            return self.tokenize(tk, body).map(|(t, _, _)| t.len());
+        }
+        self.messages_synced = false;
+        let (head, messages) = self.encode_parts(tk, body, None)?;
+        let head: usize = head.iter().flatten().map(|t| t.len()).sum();
+        Ok(head
+            + if messages {
+                self.messages.tokens().len()
+            } else {
+                0
+            })
+    }
+
+    /// The tools and system tokens of a body (from the section memo), and whether its
+    /// messages contribute (then the incremental encoder's tokens are theirs).
+    fn encode_parts(
+        &mut self,
+        tk: &mut Tokenizer,
+        body: &Body<'_>,
+        transcoded: Option<bool>,
+    ) -> Result<([SectionTokens; 2], bool), Skip> {
+        let mut head: [SectionTokens; 2] = [None, None];
+        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
+        for (slot, (section, raw)) in head.iter_mut().zip(sections) {
+            if let Some(raw) = raw {
+                *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
+            }
+        }
+        let Some(raw) = body.messages else {
+            return Ok((head, false));
+        };
+        let ready = match transcoded {
+            Some(ready) => ready,
+            None => match self.messages_json.transcode(raw) {
+                Ok(_) => true,
+                Err(TranscodeError::DuplicateKey) => false,
+                Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
+            },
+        };
+        let text = transcoded_messages(&self.messages_json, raw, ready, &mut self.scratch)?;
+        if is_empty_text(text) {
+            return Ok((head, false));
+        }
+        let before = self.messages.fresh_bytes;
+        self.messages.encode(&mut tk.enc, text);
+        self.encoded_call = None;
+        tk.fresh_bytes += self.messages.fresh_bytes - before;
+        Ok((head, true))
     }
 
     /// The block digests of a request's `tokens`, those of the token prefix it shares
@@ -747,6 +785,18 @@ mod tests {
                         "request {i}, {form:?}, blocks of {block_size}"
                     );
                 }
+            }
+            // Counting without putting the tokens together gives the full path's count.
+            let mut counting = Stream::new(false, form);
+            let mut full = Stream::new(true, form);
+            let (mut tk, mut full_tk) = (Tokenizer::default(), Tokenizer::default());
+            for (i, text) in bodies.iter().enumerate() {
+                let Ok(body) = pyjson::split_body(text) else {
+                    continue;
+                };
+                let counted = counting.count(&mut tk, &body);
+                let tokens = full.tokenize(&mut full_tk, &body).map(|t| t.0.len());
+                assert_eq!(counted, tokens, "request {i}, {form:?}");
             }
         }
     }

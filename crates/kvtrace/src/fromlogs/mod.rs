@@ -189,9 +189,7 @@ impl<'a> LogsGatherer<'a> {
                         points.push((m as f64, api));
                     }
                 } else if ratio.is_none() && r.journaled {
-                    let ours = whole
-                        .tokenize(tk, &body_of(r, messages))
-                        .map_or(0, |t| t.0.len()) as f64;
+                    let ours = whole.count(tk, &body_of(r, messages)).unwrap_or(0) as f64;
                     ratio = (ours > 0.0).then(|| api / ours);
                 }
             }
@@ -429,7 +427,7 @@ fn message_tokens(stream: &mut Stream, tk: &mut Tokenizer, messages: &str) -> Op
         system: None,
         messages: Some(messages),
     };
-    stream.tokenize(tk, &body).ok().map(|(t, _, _)| t.len())
+    stream.count(tk, &body).ok()
 }
 
 /// Sorted distinct content types of a messages array (`text` for string content).
