@@ -66,7 +66,7 @@ const SECTION_MEMO_LIMIT: usize = 256;
 /// A section's tokens, memoized by the hash of its *stored* text: equal stored bytes give
 /// equal normalized serializations, so a repeated tools or system section is neither
 /// transcoded nor tokenized again. `None` memoizes an empty section.
-type SectionTokens = Option<Arc<[Token]>>;
+pub(crate) type SectionTokens = Option<Arc<[Token]>>;
 
 impl Tokenizer {
     fn section(
@@ -431,13 +431,52 @@ impl Stream {
     ) -> Result<(Body<'a>, SharedTokens), Skip> {
         let synced = std::mem::replace(&mut self.messages_synced, false);
         let (body, transcoded) = self.split_transcoding(text)?;
-        let mut head: [SectionTokens; 2] = [None, None];
-        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
-        for (slot, (section, raw)) in head.iter_mut().zip(sections) {
-            if let Some(raw) = raw {
-                *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
+        let t = self.shared_tokens(tk, &body, synced, transcoded, None)?;
+        Ok((body, t))
+    }
+
+    /// [`Stream::tokenize_shared`] of a body already split, its `messages` not yet
+    /// transcoded; `head`, when given, stands for its tools and system tokens (the
+    /// stand-in prefix of a request rebuilt from session logs).
+    pub fn tokenize_body_shared(
+        &mut self,
+        tk: &mut Tokenizer,
+        body: &Body<'_>,
+        head: Option<[SectionTokens; 2]>,
+    ) -> Result<SharedTokens, Skip> {
+        let synced = std::mem::replace(&mut self.messages_synced, false);
+        let transcoded = match body.messages.map(|raw| self.messages_json.transcode(raw)) {
+            None | Some(Ok(_)) => true,
+            Some(Err(TranscodeError::DuplicateKey)) => false,
+            Some(Err(TranscodeError::Json(_))) => return Err(Skip::BadBody),
+        };
+        self.shared_tokens(tk, body, synced, transcoded, head)
+    }
+
+    /// The rest of [`Stream::tokenize_shared`] once the messages went through the
+    /// transcoder (`transcoded`: its output holds them); `synced`: the encoder's last text
+    /// was the previous request's messages.
+    fn shared_tokens(
+        &mut self,
+        tk: &mut Tokenizer,
+        body: &Body<'_>,
+        synced: bool,
+        transcoded: bool,
+        head: Option<[SectionTokens; 2]>,
+    ) -> Result<SharedTokens, Skip> {
+        let head = match head {
+            Some(head) => head,
+            None => {
+                let mut head: [SectionTokens; 2] = [None, None];
+                let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
+                for (slot, (section, raw)) in head.iter_mut().zip(sections) {
+                    if let Some(raw) = raw {
+                        *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
+                    }
+                }
+                head
             }
-        }
+        };
         let mut shared_messages = 0;
         let mut encoded = false;
         if let Some(raw) = body.messages {
@@ -491,15 +530,14 @@ impl Stream {
         self.messages_synced = encoded;
         // `chain`'s record no longer describes the last request.
         self.prev_tokens.clear();
-        let tokens = SharedTokens {
+        Ok(SharedTokens {
             head,
             messages: encoded,
             shared,
             tool_tokens,
             system_tokens,
             tokens_in: tool_tokens + system_tokens + messages,
-        };
-        Ok((body, tokens))
+        })
     }
 
     /// Append the tokens of the request [`Stream::tokenize_shared`] just gave, from token
@@ -532,26 +570,37 @@ impl Stream {
         text: &'a str,
     ) -> Result<(Body<'a>, Chained), Skip> {
         let (body, t) = self.tokenize_shared(tk, text)?;
+        Ok((body, self.chain_shared(salt, block_size, &t)))
+    }
+
+    /// [`Stream::chain`] of the request [`Stream::tokenize_shared`] (or
+    /// [`Stream::tokenize_body_shared`]) just gave: only the tokens past the last shared
+    /// block are gathered and hashed.
+    pub(crate) fn chain_shared(
+        &mut self,
+        salt: &Salt,
+        block_size: usize,
+        t: &SharedTokens,
+    ) -> Chained {
         let mut digests: Vec<Digest64> =
             self.prev_digests[..(t.shared / block_size).min(self.prev_digests.len())].to_vec();
         let from = digests.len() * block_size;
         if from + block_size <= t.tokens_in {
             let mut rest = std::mem::take(&mut self.next_tokens);
             rest.clear();
-            self.tokens_from(&t, from, &mut rest);
+            self.tokens_from(t, from, &mut rest);
             chain_digests_from(salt, &rest, block_size, &mut digests);
             self.next_tokens = rest;
         }
         let reset = is_context_reset(&self.prev_digests, &digests);
         self.prev_digests.clone_from(&digests);
-        let chained = Chained {
+        Chained {
             digests,
             tokens_in: t.tokens_in,
             reset,
             tool_tokens: t.tool_tokens,
             system_tokens: t.system_tokens,
-        };
-        Ok((body, chained))
+        }
     }
 
     /// Process one row. The digests of the token prefix shared with the previous request
@@ -624,12 +673,12 @@ pub struct SharedTokens {
 }
 
 /// A request's block digests and sizes, and whether it replaced the previous context.
-struct Chained {
-    digests: Vec<Digest64>,
-    tokens_in: usize,
-    reset: bool,
-    tool_tokens: usize,
-    system_tokens: usize,
+pub(crate) struct Chained {
+    pub digests: Vec<Digest64>,
+    pub tokens_in: usize,
+    pub reset: bool,
+    pub tool_tokens: usize,
+    pub system_tokens: usize,
 }
 
 /// A context reset: fewer than half of the previous request's blocks survive (§4.5).
@@ -785,6 +834,41 @@ mod tests {
                         "request {i}, {form:?}, blocks of {block_size}"
                     );
                 }
+            }
+            // Split bodies with stand-in heads (two, shared by pointer or equal by value) or
+            // their own: chained digests equal digests of the whole tokens from scratch.
+            let stand_in = |n: u32| -> Arc<[Token]> { (0..n).map(|k| k % 7 + 100).collect() };
+            let heads = [
+                Some(stand_in(150)),
+                Some(stand_in(150)),
+                None,
+                Some(stand_in(90)),
+            ];
+            let mut shared = Stream::new(false, form);
+            let mut alone = Stream::new(false, form);
+            let (mut tk, mut alone_tk) = (Tokenizer::default(), Tokenizer::default());
+            for (i, text) in bodies.iter().enumerate() {
+                let Ok(body) = pyjson::split_body(text) else {
+                    continue;
+                };
+                let head = heads[i % heads.len()].clone().map(|h| [Some(h), None]);
+                let got = shared
+                    .tokenize_body_shared(&mut tk, &body, head.clone())
+                    .map(|t| shared.chain_shared(&salt, 4, &t).digests);
+                let want = alone
+                    .tokenize(&mut alone_tk, &body)
+                    .map(|(t, tools, system)| {
+                        let mut all: Vec<Token> = match &head {
+                            Some([Some(h), _]) => h.to_vec(),
+                            _ => Vec::new(),
+                        };
+                        let own_head = if head.is_some() { tools + system } else { 0 };
+                        all.extend_from_slice(&t[own_head..]);
+                        let mut digests = Vec::new();
+                        chain_digests(&salt, &all, 4, &mut digests);
+                        digests
+                    });
+                assert_eq!(got, want, "request {i}, {form:?}");
             }
             // Counting without putting the tokens together gives the full path's count.
             let mut counting = Stream::new(false, form);

@@ -350,35 +350,38 @@ impl<'a> LogsGatherer<'a> {
         let mut stream = Stream::new(false, self.form);
         let mut out = Vec::with_capacity(part.requests.len());
         // The stand-in of each model seen (its system part names the model).
-        let mut stand_ins: Vec<(&str, Vec<crate::tokens::Token>)> = Vec::new();
+        let mut stand_ins: Vec<(&str, std::sync::Arc<[crate::tokens::Token]>)> = Vec::new();
         let mut replay = Replay::default();
         for r in &part.requests {
             let messages = replay.apply(&r.messages);
             // A journaled request has its own tools and system prompt; others stand in.
-            let Ok((section_tokens, tools, system)) = stream.tokenize(tk, &body_of(r, messages))
-            else {
-                continue;
-            };
-            let (tokens, tool_tokens, system_tokens) = if r.shape.is_some() {
-                (section_tokens, tools, system)
+            let stand_in = if r.shape.is_some() {
+                None
             } else {
                 let i = match stand_ins.iter().position(|(m, _)| *m == r.model) {
                     Some(i) => i,
                     None => {
-                        stand_ins.push((&r.model, prefix::tokens(&part.key, &r.model, size)));
+                        let tokens = prefix::tokens(&part.key, &r.model, size);
+                        stand_ins.push((&r.model, tokens.into()));
                         stand_ins.len() - 1
                     }
                 };
-                let stand_in = &stand_ins[i].1;
-                let mut tokens = Vec::with_capacity(stand_in.len() + section_tokens.len());
-                tokens.extend_from_slice(stand_in);
-                tokens.extend_from_slice(&section_tokens);
-                let system = prefix::system_part(size);
-                (tokens, size - system, system)
+                Some([Some(stand_ins[i].1.clone()), None])
+            };
+            let standing_in = stand_in.is_some();
+            let Ok(t) = stream.tokenize_body_shared(tk, &body_of(r, messages), stand_in) else {
+                continue;
             };
             // As for a capture: digests of the prefix shared with the previous request
             // reused; content types only where the context was replaced (§4.5).
-            let (digests, tokens_in, reset) = stream.chain(self.salt, self.block_size, tokens);
+            let chained = stream.chain_shared(self.salt, self.block_size, &t);
+            let (tool_tokens, system_tokens) = if standing_in {
+                let system = prefix::system_part(size);
+                (size - system, system)
+            } else {
+                (chained.tool_tokens, chained.system_tokens)
+            };
+            let (digests, tokens_in, reset) = (chained.digests, chained.tokens_in, chained.reset);
             out.push(Processed {
                 request_id: r.message_id.clone(),
                 ts: r.time,
