@@ -740,25 +740,29 @@ mod tests {
         }
     }
 
+    /// A growing array: the start of the sequences below.
+    const GROWING: [&str; 3] = [
+        r#"[{"a": 1}, "x"]"#,
+        r#"[{"a": 1}, "x", {"b": [2, "]"]}]"#,
+        r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+    ];
+
     #[test]
     fn kept_output_is_a_prefix_of_the_previous_output() {
         // Growing arrays, an edit inside an element, a failed value and a non-array in
         // between: the bytes reported kept always equal the previous call's output.
-        let texts = [
-            r#"[{"a": 1}, "x"]"#,
-            r#"[{"a": 1}, "x", {"b": [2, "]"]}]"#,
-            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+        let texts = GROWING.into_iter().chain([
             r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3]"#,
             r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3"#,
             r#"[{"a": 1}, "y", {"b": [2, "]"]}, 3, 4]"#,
             r#""not an array""#,
             r#"[{"a": 1}, "y"]"#,
             r#"[{"a": 1}, "y", 5]"#,
-        ];
+        ]);
         let mut t = ArrayTranscoder::new(Form::Canonical);
         let mut prev: Option<String> = None;
         let mut kept_some = 0;
-        for (i, raw) in texts.iter().enumerate() {
+        for (i, raw) in texts.enumerate() {
             assert_eq!(t.calls(), i as u64);
             let out = t.transcode(raw).ok().map(str::to_owned);
             let kept = t.kept_output();
@@ -778,10 +782,7 @@ mod tests {
     fn element_splitter_splits_as_array_elements_does() {
         // Growing arrays, edits inside and between elements, whitespace, invalid arrays
         // in between, a shared prefix ending mid-element or at a separator.
-        let texts = [
-            r#"[{"a": 1}, "x"]"#,
-            r#"[{"a": 1}, "x", {"b": [2, "]"]}]"#,
-            r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3]"#,
+        let texts = GROWING.into_iter().chain([
             r#"[{"a": 1}, "x", {"b": [2, "]"]}  ,  3 , []]"#,
             r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3"#,
             r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3] x"#,
@@ -798,7 +799,7 @@ mod tests {
             r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
             "",
             r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
-        ];
+        ]);
         let mut splitter = ElementSplitter::default();
         let mut reused = 0;
         for text in texts {

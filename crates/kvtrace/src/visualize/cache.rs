@@ -54,6 +54,19 @@ pub struct SimResult {
 }
 
 impl SimResult {
+    /// Count a request whose hit prefix ends at block `hit` (`usize::MAX`: never).
+    fn record(&mut self, r: &SimRequest<'_>, hit: usize, block_size: usize) {
+        let hit_blocks = hit.min(r.blocks.len());
+        let read = (hit_blocks * block_size).min(r.tokens);
+        self.per_request.push(Hit {
+            hit_blocks,
+            read_tokens: read,
+            write_tokens: r.tokens - read,
+        });
+        self.read_tokens += read as u64;
+        self.input_tokens += r.tokens as u64;
+    }
+
     /// Cache-read share of input tokens, in percent.
     pub fn hit_rate(&self) -> f64 {
         if self.input_tokens == 0 {
@@ -178,15 +191,7 @@ pub fn simulate_many(
             last_use[slot] = r.t;
         }
         for (sim, &hit) in res.iter_mut().zip(&hit_blocks) {
-            let hit_blocks = hit.min(r.blocks.len());
-            let read = (hit_blocks * block_size).min(r.tokens);
-            sim.per_request.push(Hit {
-                hit_blocks,
-                read_tokens: read,
-                write_tokens: r.tokens - read,
-            });
-            sim.read_tokens += read as u64;
-            sim.input_tokens += r.tokens as u64;
+            sim.record(r, hit, block_size);
         }
     }
     for (j, sim) in res.iter_mut().enumerate() {
@@ -293,15 +298,7 @@ mod tests {
                     }
                 }
             }
-            let hit_blocks = hit_blocks.min(r.blocks.len());
-            let read = (hit_blocks * block_size).min(r.tokens);
-            res.per_request.push(Hit {
-                hit_blocks,
-                read_tokens: read,
-                write_tokens: r.tokens - read,
-            });
-            res.read_tokens += read as u64;
-            res.input_tokens += r.tokens as u64;
+            res.record(r, hit_blocks, block_size);
         }
         res.distinct_blocks = state.len();
         res.prefilled_once = state.values().filter(|s| s.prefills == 1).count();
