@@ -35,6 +35,9 @@ pub struct BuiltTrace {
     pub subagent_requests: usize,
     pub subagents: usize,
     pub unique_blocks: usize,
+    /// The document's file text, once laid out ([`crate::builder::build_with`] lays it
+    /// out on the pool while the next trace is assembled).
+    pub layout: Option<String>,
 }
 
 /// Per-stream record state (§4.5): each segment and each sub-agent has its own.
@@ -302,6 +305,7 @@ pub fn assemble(g: &Gathered, shape: &Shape, ids: &mut IdMap) -> Vec<BuiltTrace>
             subagent_requests: sub_reqs,
             subagents,
             unique_blocks: unique.len(),
+            layout: None,
         });
     }
     traces

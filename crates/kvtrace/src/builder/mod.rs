@@ -313,7 +313,7 @@ pub fn build_with(
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         g
     };
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Gathered, CaptureError>)>();
+    let (tx, rx) = std::sync::mpsc::channel::<Done>();
     let estimates: Vec<u64> = parents.iter().map(|p| work_estimate(p)).collect();
     let ahead: Vec<u64> = std::iter::once(0)
         .chain(estimates.iter().scan(0u64, |sum, &e| {
@@ -341,14 +341,33 @@ pub fn build_with(
             for i in eligible {
                 let (path, tx, gather_one) = (parents[i], tx.clone(), &gather_one);
                 scope.spawn(move |_| {
-                    let _ = tx.send((i, gather_one(path)));
+                    let _ = tx.send(Done::Gathered(i, gather_one(path)));
                 });
             }
             *spawned = end;
         };
         spawn_more(&mut spawned, next);
-        while next < spawned {
-            let Ok((i, g)) = rx.recv() else { break };
+        // Traces are assembled in order on this thread (ids are given by first
+        // appearance), laid out as JSON on the pool, and emitted in order again.
+        let mut assembled = 0usize;
+        let mut laid_out: std::collections::BTreeMap<usize, BuiltTrace> =
+            std::collections::BTreeMap::new();
+        while next < spawned || emitted < assembled {
+            let Ok(done) = rx.recv() else { break };
+            let (i, g) = match done {
+                Done::Gathered(i, g) => (i, g),
+                Done::LaidOut(k, t) => {
+                    laid_out.insert(k, t);
+                    while let Some(t) = laid_out.remove(&emitted) {
+                        if cancelled() {
+                            return Err(BuildError::Interrupted(emitted));
+                        }
+                        emitted += 1;
+                        emit(t)?;
+                    }
+                    continue;
+                }
+            };
             ready.insert(i, g);
             while let Some(g) = ready.remove(&next) {
                 next += 1;
@@ -372,16 +391,20 @@ pub fn build_with(
                     if cancelled() {
                         return Err(BuildError::Interrupted(emitted));
                     }
-                    emitted += 1;
                     summary.parent_requests += t.parent_requests;
                     summary.subagents += t.subagents;
                     summary.subagent_requests += t.subagent_requests;
                     if opts.shape.anonymize {
-                        let number = opts.first_trace_number + emitted - 1;
+                        let number = opts.first_trace_number + assembled;
                         vocabulary::anonymize(&mut t.doc, number, &opts.salt);
                         t.id.clone_from(&t.doc.id);
                     }
-                    emit(t)?;
+                    let (k, tx) = (assembled, tx.clone());
+                    scope.spawn(move |_| {
+                        t.layout = Some(t.doc.to_json().to_layout());
+                        let _ = tx.send(Done::LaidOut(k, t));
+                    });
+                    assembled += 1;
                 }
                 max_local = max_local.max(local.len());
                 spawn_more(&mut spawned, next);
@@ -400,6 +423,13 @@ pub fn build_with(
         global.len() - ids_before
     };
     Ok(summary)
+}
+
+/// What a task of [`build_with`]'s pool hands back: a conversation gathered (by its place
+/// in output order), or a trace laid out (by its place among the traces).
+enum Done {
+    Gathered(usize, Result<Gathered, CaptureError>),
+    LaidOut(usize, BuiltTrace),
 }
 
 /// A conversation's size, to start big ones first: the bytes of its session file and of
@@ -436,11 +466,17 @@ pub fn run_with(
                 source,
             })?;
         }
-        write_atomic(&path, t.doc.to_json().to_layout().as_bytes()).map_err(|source| {
-            BuildError::Write {
-                path: path.clone(),
-                source,
+        let laid_out;
+        let text = match &t.layout {
+            Some(text) => text,
+            None => {
+                laid_out = t.doc.to_json().to_layout();
+                &laid_out
             }
+        };
+        write_atomic(&path, text.as_bytes()).map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
         })?;
         Ok(path)
     };
