@@ -353,6 +353,28 @@ impl Stream {
             })
     }
 
+    /// The tools and system tokens of a body, from the section memo.
+    fn head_of(&mut self, tk: &mut Tokenizer, body: &Body<'_>) -> Result<[SectionTokens; 2], Skip> {
+        let mut head: [SectionTokens; 2] = [None, None];
+        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
+        for (slot, (section, raw)) in head.iter_mut().zip(sections) {
+            if let Some(raw) = raw {
+                *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
+            }
+        }
+        Ok(head)
+    }
+
+    /// Transcode a `messages` value; `false`: an object repeats a key (the tree path
+    /// serializes it).
+    fn transcode_messages(&mut self, raw: &str) -> Result<bool, Skip> {
+        match self.messages_json.transcode(raw) {
+            Ok(_) => Ok(true),
+            Err(TranscodeError::DuplicateKey) => Ok(false),
+            Err(TranscodeError::Json(_)) => Err(Skip::BadBody),
+        }
+    }
+
     /// The tools and system tokens of a body (from the section memo), and whether its
     /// messages contribute (then the incremental encoder's tokens are theirs).
     fn encode_parts(
@@ -361,23 +383,13 @@ impl Stream {
         body: &Body<'_>,
         transcoded: Option<bool>,
     ) -> Result<([SectionTokens; 2], bool), Skip> {
-        let mut head: [SectionTokens; 2] = [None, None];
-        let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
-        for (slot, (section, raw)) in head.iter_mut().zip(sections) {
-            if let Some(raw) = raw {
-                *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
-            }
-        }
+        let head = self.head_of(tk, body)?;
         let Some(raw) = body.messages else {
             return Ok((head, false));
         };
         let ready = match transcoded {
             Some(ready) => ready,
-            None => match self.messages_json.transcode(raw) {
-                Ok(_) => true,
-                Err(TranscodeError::DuplicateKey) => false,
-                Err(TranscodeError::Json(_)) => return Err(Skip::BadBody),
-            },
+            None => self.transcode_messages(raw)?,
         };
         let text = transcoded_messages(&self.messages_json, raw, ready, &mut self.scratch)?;
         if is_empty_text(text) {
@@ -445,10 +457,9 @@ impl Stream {
         head: Option<[SectionTokens; 2]>,
     ) -> Result<SharedTokens, Skip> {
         let synced = std::mem::replace(&mut self.messages_synced, false);
-        let transcoded = match body.messages.map(|raw| self.messages_json.transcode(raw)) {
-            None | Some(Ok(_)) => true,
-            Some(Err(TranscodeError::DuplicateKey)) => false,
-            Some(Err(TranscodeError::Json(_))) => return Err(Skip::BadBody),
+        let transcoded = match body.messages {
+            Some(raw) => self.transcode_messages(raw)?,
+            None => true,
         };
         self.shared_tokens(tk, body, synced, transcoded, head)
     }
@@ -466,16 +477,7 @@ impl Stream {
     ) -> Result<SharedTokens, Skip> {
         let head = match head {
             Some(head) => head,
-            None => {
-                let mut head: [SectionTokens; 2] = [None, None];
-                let sections = [(Section::Tools, body.tools), (Section::System, body.system)];
-                for (slot, (section, raw)) in head.iter_mut().zip(sections) {
-                    if let Some(raw) = raw {
-                        *slot = tk.section(raw, section, self.form, &mut self.scratch)?;
-                    }
-                }
-                head
-            }
+            None => self.head_of(tk, body)?,
         };
         let mut shared_messages = 0;
         let mut encoded = false;
