@@ -147,17 +147,14 @@ pub enum Earlier {
 }
 
 impl Earlier {
-    fn matches(self, path: &Path) -> bool {
+    /// Named like an output of this kind (cheap: the path alone).
+    fn named_like(self, path: &Path) -> bool {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match self {
-            Earlier::Traces => {
-                name.ends_with(".json")
-                    && std::fs::read_to_string(path)
-                        .is_ok_and(|t| kvtrace::trace::read::has_trace_outline(&t))
-            }
+            Earlier::Traces => name.ends_with(".json"),
             Earlier::RecoveredLogs => {
                 // `<stem>-recovered.jsonl`, or a sub-agent's file beside it:
                 // `<stem>-recovered/subagents/agent-<id>.jsonl`.
@@ -176,6 +173,34 @@ impl Earlier {
             }
         }
     }
+
+    /// An output of this kind: named like one and, for traces, holding a trace's outline.
+    fn holds(self, path: &Path) -> bool {
+        self.named_like(path)
+            && match self {
+                Earlier::Traces => std::fs::read_to_string(path)
+                    .is_ok_and(|t| kvtrace::trace::read::has_trace_outline(&t)),
+                Earlier::RecoveredLogs => true,
+            }
+    }
+}
+
+/// The files of an output folder that may be outputs of an earlier run: named like one,
+/// listed before the run. Whether each really is one (for traces: read and checked in
+/// full) is decided only where it matters: when refusing the folder, and after a
+/// successful `--force` run for the files it did not rewrite (the rewritten ones, usually
+/// all of them, are never read back).
+#[derive(Debug, Default)]
+pub struct EarlierOutputs {
+    kind: Option<Earlier>,
+    candidates: Vec<PathBuf>,
+}
+
+impl EarlierOutputs {
+    /// No folder to look at (a single `--output` file).
+    pub fn none() -> EarlierOutputs {
+        EarlierOutputs::default()
+    }
 }
 
 /// The output-folder policy (docs/robustness.md, "Outputs"): a folder that already holds
@@ -187,35 +212,44 @@ pub fn earlier_outputs(
     dir: &Path,
     kind: Earlier,
     force: bool,
-) -> Result<Vec<PathBuf>, Failure> {
+) -> Result<EarlierOutputs, Failure> {
     if !dir.is_dir() {
-        return Ok(Vec::new());
+        return Ok(EarlierOutputs::none());
     }
-    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+    let mut candidates: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && kind.matches(e.path()))
+        .filter(|e| e.file_type().is_file() && kind.named_like(e.path()))
         .map(walkdir::DirEntry::into_path)
         .collect();
-    found.sort();
-    if !found.is_empty() && !force {
-        return Err(unusable(anyhow::anyhow!(
-            "{flag} {} already holds {} file(s) of an earlier run (e.g. {}); choose an empty \
-             folder, or pass --force to replace them",
-            dir.display(),
-            found.len(),
-            found[0].display()
-        )));
+    candidates.sort();
+    if !force {
+        let mut found = candidates.iter().filter(|p| kind.holds(p));
+        if let Some(first) = found.next() {
+            return Err(unusable(anyhow::anyhow!(
+                "{flag} {} already holds {} file(s) of an earlier run (e.g. {}); choose an empty \
+                 folder, or pass --force to replace them",
+                dir.display(),
+                1 + found.count(),
+                first.display()
+            )));
+        }
     }
-    Ok(found)
+    Ok(EarlierOutputs {
+        kind: Some(kind),
+        candidates,
+    })
 }
 
-/// Remove the earlier files this run did not rewrite; returns how many were removed.
-pub fn remove_stale(earlier: &[PathBuf], written: &[PathBuf]) -> Result<usize, Failure> {
+/// Remove the earlier outputs this run did not rewrite; returns how many were removed.
+pub fn remove_stale(earlier: &EarlierOutputs, written: &[PathBuf]) -> Result<usize, Failure> {
+    let Some(kind) = earlier.kind else {
+        return Ok(0);
+    };
     let written: std::collections::HashSet<PathBuf> = written.iter().map(|p| resolve(p)).collect();
     let mut removed = 0;
-    for p in earlier {
-        if !written.contains(&resolve(p)) {
+    for p in &earlier.candidates {
+        if !written.contains(&resolve(p)) && kind.holds(p) {
             std::fs::remove_file(p)
                 .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", p.display()))?;
             removed += 1;

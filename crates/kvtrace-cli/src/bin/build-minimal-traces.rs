@@ -109,7 +109,7 @@ fn run() -> Result<(), Failure> {
             Earlier::Traces,
             args.force,
         )?,
-        Some(_) => Vec::new(),
+        Some(_) => guard::EarlierOutputs::none(),
     };
     let bar = kvtrace_cli::progress(0, !args.summary.text(), "conversations");
     let progress = kvtrace_cli::progress_callback(&bar);
