@@ -68,12 +68,16 @@ pub struct Listing {
 pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> {
     let cap = Capture::open(db)?;
     let dir = SessionDir::scan(jsonl_dir)?;
-    let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
+    // The message-id pass and the session files' claims side by side (as the build).
+    let (index, _) = rayon::join(
+        || Capture::message_index_parallel(db, rayon::current_num_threads()),
+        || dir.load_claims(),
+    );
+    let index = index?;
     // The API's figures of a fallback-twin turn are its first attempt's.
     let attempts = FirstAttempts::for_dir(&cap, &index, &dir)?;
     // Parent files are summarized in parallel (one connection per task), in file order.
     let caps = crate::capture::Pool::new(cap);
-    dir.load_claims();
     let summarize = |path: &std::path::PathBuf| -> Result<
         Result<Conversation, crate::session::Unreadable>,
         ConversationsError,

@@ -314,7 +314,10 @@ pub fn build_with(
         g
     };
     let (tx, rx) = std::sync::mpsc::channel::<Done>();
-    let estimates: Vec<u64> = parents.iter().map(|p| work_estimate(p)).collect();
+    let estimates: Vec<u64> = parents
+        .iter()
+        .map(|p| crate::conversation::ordered::work_estimate(p))
+        .collect();
     let ahead: Vec<u64> = std::iter::once(0)
         .chain(estimates.iter().scan(0u64, |sum, &e| {
             *sum += e;
@@ -430,17 +433,6 @@ pub fn build_with(
 enum Done {
     Gathered(usize, Result<Gathered, CaptureError>),
     LaidOut(usize, BuiltTrace),
-}
-
-/// A conversation's size, to start big ones first: the bytes of its session file and of
-/// its `<session>/subagents/` folder.
-fn work_estimate(parent: &Path) -> u64 {
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let agents = parent.with_extension("").join("subagents");
-    let nested: u64 = std::fs::read_dir(agents)
-        .map(|d| d.flatten().map(|e| size(&e.path())).sum())
-        .unwrap_or(0);
-    size(parent) + nested
 }
 
 /// Build and write the traces; returns the summary with the files written.

@@ -93,27 +93,34 @@ impl FirstAttempts {
     }
 
     /// [`FirstAttempts::build`] with the rows named by every session file of `dir`
-    /// (parents and agent files).
+    /// (parents and agent files). Parent files are taken as the claims pass parsed them
+    /// ([`SessionDir::load_claims`](crate::session::SessionDir::load_claims), run here
+    /// when it has not run yet: call this outside parallel tasks), so they are not parsed
+    /// twice.
     pub fn for_dir(
         cap: &Capture,
         index: &super::MessageIndex,
         dir: &crate::session::SessionDir,
     ) -> Result<FirstAttempts, CaptureError> {
         use rayon::prelude::*;
-        let files: Vec<&std::path::PathBuf> =
-            dir.parents.iter().chain(dir.agents.values()).collect();
-        let named: FxHashSet<String> = files
-            .par_iter()
-            .map(|path| {
-                let log = crate::session::SessionLog::read(path).unwrap_or_default();
-                log.message_ids
-                    .iter()
-                    .filter_map(|m| index.get(m))
-                    .map(str::to_owned)
-                    .collect::<Vec<String>>()
-            })
-            .flatten_iter()
-            .collect();
+        dir.load_claims();
+        let rows = |log: &crate::session::SessionLog| -> Vec<String> {
+            log.message_ids
+                .iter()
+                .filter_map(|m| index.get(m))
+                .map(str::to_owned)
+                .collect()
+        };
+        let parents = (0..dir.parents.len())
+            .into_par_iter()
+            .map(|i| dir.with_raw_parent(i, rows).unwrap_or_default());
+        let agents = dir
+            .agents
+            .values()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|path| rows(&crate::session::SessionLog::read(path).unwrap_or_default()));
+        let named: FxHashSet<String> = parents.chain(agents).flatten_iter().collect();
         FirstAttempts::build(cap, &named)
     }
 

@@ -4,6 +4,7 @@
 //! scoring. Which rows a session names (and in what order) is decided here, once.
 
 pub mod gather;
+pub mod ordered;
 pub mod rows;
 
 use serde::Serialize;

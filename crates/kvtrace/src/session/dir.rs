@@ -202,6 +202,26 @@ impl SessionDir {
         Ok(log)
     }
 
+    /// Run `f` on parent file `i`'s log as the file holds it (nothing left out for the
+    /// claims): the one the claims pass parsed and kept, when it did and no
+    /// [`SessionDir::read_parent`] has taken it yet, else read now.
+    pub fn with_raw_parent<T>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&super::SessionLog) -> T,
+    ) -> std::io::Result<T> {
+        let kept = self.parsed.0.get().and_then(|logs| logs.get(i));
+        if let Some(guard) = kept.and_then(|m| m.lock().ok()) {
+            if let Some(log) = guard.as_ref() {
+                return Ok(f(log));
+            }
+        }
+        let path = self.parents.get(i).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such parent file")
+        })?;
+        Ok(f(&super::SessionLog::read(path)?))
+    }
+
     /// The log of a sub-agent linked from `parent`: written inline in the parent file
     /// (1.0.x sidechains), else its agent file. `None`: no such agent.
     pub fn agent_log(
@@ -296,4 +316,46 @@ pub fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(id: &str, t: &str) -> String {
+        format!(
+            r#"{{"type":"assistant","timestamp":"{t}","message":{{"id":"{id}","content":[]}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_raw_parent_is_the_file_as_written_whoever_parsed_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        // File a (sorts first) opens with a later copy of b's first response.
+        let a = [
+            reply("msg_1", "2025-01-02T10:00:00.000Z"),
+            reply("msg_3", "2025-01-02T10:01:00.000Z"),
+        ];
+        let b = [
+            reply("msg_1", "2025-01-01T09:00:00.000Z"),
+            reply("msg_2", "2025-01-01T09:01:00.000Z"),
+        ];
+        std::fs::write(tmp.path().join("a.jsonl"), a.join("\n")).unwrap();
+        std::fs::write(tmp.path().join("b.jsonl"), b.join("\n")).unwrap();
+        let raw =
+            |dir: &SessionDir, i: usize| dir.with_raw_parent(i, |l| l.message_ids.clone()).unwrap();
+        let dir = SessionDir::scan(tmp.path()).unwrap();
+        // Before the claims pass: read from the file.
+        assert_eq!(raw(&dir, 0), ["msg_1", "msg_3"]);
+        dir.load_claims();
+        // Kept by the claims pass: unchanged, and still there for read_parent, which
+        // leaves out the response b claims.
+        assert_eq!(raw(&dir, 0), ["msg_1", "msg_3"]);
+        assert_eq!(raw(&dir, 1), ["msg_1", "msg_2"]);
+        let taken = dir.read_parent(&dir.parents[0]).unwrap();
+        assert_eq!(taken.message_ids, ["msg_3"]);
+        // Taken: read from the file again, as written.
+        assert_eq!(raw(&dir, 0), ["msg_1", "msg_3"]);
+        assert!(dir.with_raw_parent(2, |_| ()).is_err());
+    }
 }

@@ -283,38 +283,42 @@ pub fn run(
             let total = inputs.dir.parents.len();
             progress(0, total);
             // Dashboards are selected, simulated and drawn in parallel, a window of
-            // conversations at a time (bounded memory), then written in file order.
-            let window = rayon::current_num_threads().max(1) * 4;
+            // conversations ahead (bounded memory), and written in file order.
+            let parents = &inputs.dir.parents;
+            let estimates: Vec<u64> = parents
+                .iter()
+                .map(|p| crate::conversation::ordered::work_estimate(p))
+                .collect();
+            let window = rayon::current_num_threads().max(1) * 16;
+            let draw_one = |i: usize| {
+                let id = crate::session::dir::stem(&parents[i]);
+                let drawn = select::conversation(&inputs, &id, opts.block_size)
+                    .map(|sel| draw(&sel, &id, &dir, opts, write_files));
+                (id, drawn)
+            };
             let mut done = 0;
-            for chunk in inputs.dir.parents.chunks(window) {
-                use rayon::prelude::*;
-                let built: Vec<(String, Result<Drawn, VisualizeError>)> = chunk
-                    .par_iter()
-                    .map(|path| {
-                        let id = crate::session::dir::stem(path);
-                        let drawn = select::conversation(&inputs, &id, opts.block_size)
-                            .map(|sel| draw(&sel, &id, &dir, opts, write_files));
-                        (id, drawn)
-                    })
-                    .collect();
-                for (id, drawn) in built {
+            crate::conversation::ordered::for_each_ordered(
+                &estimates,
+                window,
+                draw_one,
+                |_, (id, drawn)| -> Result<(), VisualizeError> {
                     done += 1;
                     progress(done, total);
                     let drawn = match drawn {
                         Err(VisualizeError::Io { path, source }) => {
                             out.unreadable
                                 .push(crate::session::Unreadable::new(&path, &source));
-                            continue;
+                            return Ok(());
                         }
                         d => d?,
                     };
                     if drawn.requests == 0 {
                         out.skipped.push(id);
-                        continue;
+                        return Ok(());
                     }
                     timeline.push_str(&drawn.timeline);
                     let Some((path, text, hit_rate)) = drawn.file else {
-                        continue;
+                        return Ok(());
                     };
                     write(&path, &text, &mut out)?;
                     index_rows.push((
@@ -323,8 +327,9 @@ pub fn run(
                         drawn.requests,
                         hit_rate,
                     ));
-                }
-            }
+                    Ok(())
+                },
+            )?;
             if index_rows.is_empty() && !opts.timeline {
                 return Err(VisualizeError::Empty(format!(
                     "no conversation in {} has requests in {}",

@@ -146,7 +146,12 @@ impl Inputs {
     pub fn open(db: &Path, jsonl_dir: &Path) -> Result<Inputs, VisualizeError> {
         let cap = Capture::open(db)?;
         let dir = SessionDir::scan(jsonl_dir)?;
-        let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
+        // The message-id pass and the session files' claims side by side (as the build).
+        let (index, _) = rayon::join(
+            || Capture::message_index_parallel(db, rayon::current_num_threads()),
+            || dir.load_claims(),
+        );
+        let index = index?;
         let attempts = crate::capture::FirstAttempts::for_dir(&cap, &index, &dir)?;
         Ok(Inputs {
             caps: crate::capture::Pool::new(cap),

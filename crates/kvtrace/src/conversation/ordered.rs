@@ -1,0 +1,137 @@
+//! Conversations worked on in parallel, their results handed over in file order.
+//!
+//! Tools that produce one output per conversation (visualize-cache `all`) run each
+//! conversation as a task on the current rayon pool and take the results on the calling
+//! thread strictly in order. At most a window of conversations past the next one to hand
+//! over are started (bounded memory); of those that become eligible, the largest are
+//! started first, so a big conversation met late does not run alone at the end. Unlike
+//! fixed chunks, no worker waits for the slowest conversation of its chunk.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The work a conversation stands for: the bytes of its session file and of its
+/// `<session>/subagents/` folder.
+pub fn work_estimate(parent: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let agents = parent.with_extension("").join("subagents");
+    let nested: u64 = std::fs::read_dir(agents)
+        .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+        .unwrap_or(0);
+    size(parent) + nested
+}
+
+/// Run `work(i)` for `i` in `0..estimates.len()` on the current rayon pool, at most
+/// `window` (≥ 1) past the next result to hand over, eligible ones largest estimate first;
+/// hand each result to `sink` on this thread in index order. The first error of `sink`
+/// stops the run (tasks already started finish; their results are dropped) and is
+/// returned. Call it outside the pool's tasks.
+pub fn for_each_ordered<R, E>(
+    estimates: &[u64],
+    window: usize,
+    work: impl Fn(usize) -> R + Sync,
+    mut sink: impl FnMut(usize, R) -> Result<(), E>,
+) -> Result<(), E>
+where
+    R: Send,
+{
+    let n = estimates.len();
+    let window = window.max(1);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
+    rayon::in_place_scope(|scope| {
+        let work = &work;
+        let mut spawned = 0usize;
+        let spawn_upto = |spawned: &mut usize, end: usize| {
+            let end = end.min(n);
+            let mut eligible: Vec<usize> = (*spawned..end).collect();
+            eligible.sort_by_key(|&i| std::cmp::Reverse(estimates[i]));
+            for i in eligible {
+                let tx = tx.clone();
+                scope.spawn(move |_| {
+                    let _ = tx.send((i, work(i)));
+                });
+            }
+            *spawned = (*spawned).max(end);
+        };
+        spawn_upto(&mut spawned, window);
+        let mut ready: BTreeMap<usize, R> = BTreeMap::new();
+        let mut next = 0usize;
+        while next < n {
+            let Ok((i, r)) = rx.recv() else { break };
+            ready.insert(i, r);
+            while let Some(r) = ready.remove(&next) {
+                sink(next, r)?;
+                next += 1;
+            }
+            spawn_upto(&mut spawned, next + window);
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_in_order_whatever_the_sizes_and_window() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for window in [1, 2, 5, 100] {
+            let estimates: Vec<u64> = (0..37).map(|i| (i * 7919 % 13) as u64).collect();
+            let mut got = Vec::new();
+            let r: Result<(), ()> = pool.install(|| {
+                for_each_ordered(
+                    &estimates,
+                    window,
+                    |i| {
+                        // Uneven work, so tasks finish out of order.
+                        std::thread::sleep(std::time::Duration::from_micros(estimates[i] * 50));
+                        i * i
+                    },
+                    |i, r| {
+                        got.push((i, r));
+                        Ok(())
+                    },
+                )
+            });
+            assert_eq!(r, Ok(()));
+            let want: Vec<(usize, usize)> = (0..37).map(|i| (i, i * i)).collect();
+            assert_eq!(got, want, "window {window}");
+        }
+    }
+
+    #[test]
+    fn the_first_sink_error_stops_the_run() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        let r = for_each_ordered(
+            &[1; 50],
+            2,
+            |i| {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i
+            },
+            |i, _| {
+                seen.push(i);
+                if i == 3 {
+                    Err("stop")
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert_eq!(r, Err("stop"));
+        assert_eq!(seen, [0, 1, 2, 3]);
+        // Nothing past the window of the failing result was started.
+        assert!(started.load(std::sync::atomic::Ordering::Relaxed) <= 3 + 2);
+    }
+
+    #[test]
+    fn nothing_to_do() {
+        let r: Result<(), ()> = for_each_ordered(&[], 4, |i| i, |_, _| Err(()));
+        assert_eq!(r, Ok(()));
+    }
+}
