@@ -85,32 +85,49 @@ impl Catalog {
         dir: &SessionDir,
         index: &MessageIndex,
     ) -> Result<Catalog, CaptureError> {
-        // Every file's matched rows first: the rows no file names are the candidates for
+        use rayon::prelude::*;
+        let caps = crate::capture::Pool::new(Capture::open(cap.path())?);
+        // Every file's matched rows first (files parsed in parallel, one pooled connection
+        // per task, results in file order): the rows no file names are the candidates for
         // first attempts.
-        let matched = |log: SessionLog| -> Result<(SessionLog, Vec<RowKey>), CaptureError> {
-            let keys = matched_rows(cap, index, &log, &mut Counts::default())?;
-            Ok((log, keys))
-        };
-        let unreadable = std::cell::RefCell::new(Vec::new());
-        let readable = |p: &Path, log: std::io::Result<SessionLog>| {
-            log.unwrap_or_else(|e| {
-                unreadable.borrow_mut().push(Unreadable::new(p, &e));
-                SessionLog::default()
-            })
+        dir.load_claims();
+        type Read = (SessionLog, Vec<RowKey>, Option<Unreadable>);
+        type Agent<'a> = (String, &'a Path, (SessionLog, Vec<RowKey>));
+        let matched = |p: &Path, log: std::io::Result<SessionLog>| -> Result<Read, CaptureError> {
+            let (log, unreadable) = match log {
+                Ok(log) => (log, None),
+                Err(e) => (SessionLog::default(), Some(Unreadable::new(p, &e))),
+            };
+            let keys = matched_rows(&*caps.get()?, index, &log, &mut Counts::default())?;
+            Ok((log, keys, unreadable))
         };
         let parents = dir
             .parents
-            .iter()
-            .map(|p| Ok((p.as_path(), matched(readable(p, dir.read_parent(p)))?)))
+            .par_iter()
+            .map(|p| Ok((p.as_path(), matched(p, dir.read_parent(p))?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
-        let mut agents = dir
+        let agents = dir
             .agents
             .iter()
-            .map(|(id, p)| {
-                let log = readable(p, SessionLog::read(p));
-                Ok((id.clone(), p.as_path(), matched(log)?))
-            })
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(id, p)| Ok((id.clone(), p.as_path(), matched(p, SessionLog::read(p))?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
+        let unreadable: Vec<Unreadable> = parents
+            .iter()
+            .map(|(_, r)| &r.2)
+            .chain(agents.iter().map(|(_, _, r)| &r.2))
+            .flatten()
+            .cloned()
+            .collect();
+        let parents: Vec<(&Path, (SessionLog, Vec<RowKey>))> = parents
+            .into_iter()
+            .map(|(p, (log, keys, _))| (p, (log, keys)))
+            .collect();
+        let mut agents: Vec<Agent<'_>> = agents
+            .into_iter()
+            .map(|(id, p, (log, keys, _))| (id, p, (log, keys)))
+            .collect();
         // Sidechains written inline in a parent file (1.0.x) are agents too.
         for (path, (log, _)) in &parents {
             for (id, sub) in &log.inline_agents {
@@ -126,7 +143,6 @@ impl Catalog {
             .map(|k| k.id.clone())
             .collect();
         let attempts = FirstAttempts::build(cap, &named)?;
-        let caps = crate::capture::Pool::new(Capture::open(cap.path())?);
         // Rows are read and their facts taken per session file, in parallel (one
         // pooled read-only connection per task); results keep file order.
         let load = |path: &Path, log: &SessionLog, keys: &[RowKey]| {
@@ -149,7 +165,6 @@ impl Catalog {
                 links: log.links.iter().map(|l| l.agent_id.clone()).collect(),
             })
         };
-        use rayon::prelude::*;
         let parents = parents
             .par_iter()
             .map(|(p, (log, keys))| load(p, log, keys))
@@ -163,7 +178,7 @@ impl Catalog {
         Ok(Catalog {
             parents,
             agents,
-            unreadable: unreadable.into_inner(),
+            unreadable,
         })
     }
 }
@@ -241,18 +256,27 @@ pub fn validate(
     let files = trace_files(&opts.traces).map_err(ValidateError::Traces)?;
     let cap = Capture::open(&opts.db)?;
     let dir = SessionDir::scan(&opts.jsonl_dir)?;
-    let index = Capture::message_index_parallel(cap.path(), rayon::current_num_threads())?;
-    let catalog = Catalog::load(&cap, &dir, &index)?;
+    // The message-id pass and the session files' claims side by side (as the build).
+    let (index, _) = rayon::join(
+        || Capture::message_index_parallel(&opts.db, rayon::current_num_threads()),
+        || dir.load_claims(),
+    );
+    let catalog = Catalog::load(&cap, &dir, &index?)?;
     progress(0, files.len());
-    let traces = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let t = validate_one(f, &catalog, opts);
-            progress(i + 1, files.len());
-            t
-        })
-        .collect::<Vec<_>>();
+    // Traces are read and simulated in parallel; reports keep file order.
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let traces = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|f| {
+                let t = validate_one(f, &catalog, opts);
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(n, files.len());
+                t
+            })
+            .collect::<Vec<_>>()
+    };
     let valid: Vec<&TraceReport> = traces.iter().filter(|t| t.is_valid()).collect();
     let fold = |f: &dyn Fn(&TraceReport) -> f64, min: bool| {
         valid
