@@ -132,15 +132,19 @@ pub fn simulate_many(
             ..SimResult::default()
         })
         .collect();
-    // Per block (by slot): its last use, and per sorted cache the start of its current
-    // alive interval and its prefills.
+    // Per block (by slot): its last use (time and request), and per sorted cache the
+    // request that started its current alive interval and its prefills.
     let mut slots: FxHashMap<u128, usize> = FxHashMap::default();
     let mut last_use: Vec<f64> = Vec::new();
-    let mut alive_from: Vec<f64> = Vec::new();
+    let mut last_at: Vec<u32> = Vec::new();
+    let mut alive_at: Vec<u32> = Vec::new();
     let mut prefills: Vec<u32> = Vec::new();
-    let mut intervals: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n];
+    // Per sorted cache: alive intervals, as counts per request of those starting at its
+    // time and of those ending TTL after it.
+    let mut intervals: Vec<Intervals> = vec![Intervals::new(requests.len()); n];
     let mut hit_blocks = vec![usize::MAX; n];
-    for r in requests {
+    for (at, r) in requests.iter().enumerate() {
+        let at = at as u32;
         // The caches whose hit prefix has ended: sorted caches 0..ended. (A block met
         // twice in one request was first met at or after the end of the hit prefix, so
         // updating as we go leaves the prefix as it was before the request.)
@@ -160,9 +164,9 @@ pub fn simulate_many(
                         )
                     });
                     let row = slot * n;
-                    for (j, &ttl) in finite[..expired].iter().enumerate() {
-                        intervals[j].push((alive_from[row + j], last_use[slot] + ttl));
-                        alive_from[row + j] = r.t;
+                    for j in 0..expired {
+                        intervals[j].add(alive_at[row + j], Some(last_at[slot]));
+                        alive_at[row + j] = at;
                     }
                     if expired > ended {
                         hit_blocks[ended..expired].fill(k);
@@ -180,7 +184,8 @@ pub fn simulate_many(
                     let slot = last_use.len();
                     slots.insert(*d, slot);
                     last_use.push(r.t);
-                    alive_from.extend(std::iter::repeat_n(r.t, n));
+                    last_at.push(at);
+                    alive_at.extend(std::iter::repeat_n(at, n));
                     prefills.extend(std::iter::repeat_n(1, n));
                     for sim in res.iter_mut() {
                         sim.prefills += 1;
@@ -189,6 +194,7 @@ pub fn simulate_many(
                 }
             };
             last_use[slot] = r.t;
+            last_at[slot] = at;
         }
         for (sim, &hit) in res.iter_mut().zip(&hit_blocks) {
             sim.record(r, hit, block_size);
@@ -199,11 +205,11 @@ pub fn simulate_many(
         sim.prefilled_once = (0..last_use.len())
             .filter(|slot| prefills[slot * n + j] == 1)
             .count();
-        for (slot, &last) in last_use.iter().enumerate() {
-            let end = sim.ttl.map_or(f64::INFINITY, |ttl| last + ttl);
-            intervals[j].push((alive_from[slot * n + j], end));
+        let finite = sim.ttl.is_some();
+        for (slot, &last) in last_at.iter().enumerate() {
+            intervals[j].add(alive_at[slot * n + j], finite.then_some(last));
         }
-        working_set(sim, &intervals[j]);
+        intervals[j].sweep(sim, requests);
     }
     // Back to the order asked for.
     let mut out: Vec<Option<SimResult>> = vec![None; n];
@@ -213,11 +219,91 @@ pub fn simulate_many(
     out.into_iter().flatten().collect()
 }
 
-/// The working set over time and its peak, from the blocks' alive intervals.
+/// The alive intervals of one cache, counted per request: `starts[k]` begin at request
+/// k's time, `ends[k]` end TTL after it (a block is alive until TTL after its last use).
+#[derive(Debug, Clone)]
+struct Intervals {
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+}
+
+impl Intervals {
+    fn new(requests: usize) -> Intervals {
+        Intervals {
+            starts: vec![0; requests],
+            ends: vec![0; requests],
+        }
+    }
+
+    /// An interval from request `from` to TTL after request `last` (`None`: never ends).
+    fn add(&mut self, from: u32, last: Option<u32>) {
+        self.starts[from as usize] += 1;
+        if let Some(last) = last {
+            self.ends[last as usize] += 1;
+        }
+    }
+
+    /// The working set over time and its peak. Requests come in time order, so the start
+    /// times and the end times are each already sorted: merged in one pass, no sort.
+    /// (Requests out of order fall back to sorting the events.)
+    fn sweep(&self, res: &mut SimResult, requests: &[SimRequest<'_>]) {
+        let m = requests.len();
+        let t = |k: usize| requests[k].t;
+        let in_order = requests.iter().all(|r| r.t.is_finite())
+            && requests.windows(2).all(|w| w[0].t <= w[1].t);
+        if !in_order || res.ttl.is_some_and(|ttl| !ttl.is_finite()) {
+            // Out of order: the events, sorted.
+            let mut events: Vec<(f64, i8)> = Vec::new();
+            for k in 0..m {
+                events.extend(std::iter::repeat_n((t(k), 1), self.starts[k] as usize));
+                if let Some(ttl) = res.ttl {
+                    events.extend(std::iter::repeat_n((t(k) + ttl, -1), self.ends[k] as usize));
+                }
+            }
+            sweep_events(res, events);
+            return;
+        }
+        // Two cursors over the requests: the next start, and the next end (TTL later).
+        let next = |counts: &[u32], mut k: usize| {
+            while k < m && counts[k] == 0 {
+                k += 1;
+            }
+            k
+        };
+        // The infinite cache: no interval ends.
+        let (ttl, first_end) = match res.ttl {
+            Some(ttl) => (ttl, next(&self.ends, 0)),
+            None => (0.0, m),
+        };
+        let (mut i, mut k) = (next(&self.starts, 0), first_end);
+        let mut alive: i64 = 0;
+        let mut peak: i64 = 0;
+        while i < m || k < m {
+            let at = match (i < m, k < m) {
+                (true, true) => t(i).min(t(k) + ttl),
+                (true, false) => t(i),
+                _ => t(k) + ttl,
+            };
+            // All starts at `at`, then the peak, then all ends at `at`.
+            while i < m && t(i) == at {
+                alive += i64::from(self.starts[i]);
+                i = next(&self.starts, i + 1);
+            }
+            peak = peak.max(alive);
+            while k < m && t(k) + ttl == at {
+                alive -= i64::from(self.ends[k]);
+                k = next(&self.ends, k + 1);
+            }
+            res.working_set.push((at, alive.max(0) as usize));
+        }
+        res.peak_blocks = peak.max(0) as usize;
+    }
+}
+
+/// The working set over time and its peak, from the blocks' alive intervals (the oracle
+/// of [`Intervals::sweep`] in the tests).
+#[cfg(test)]
 fn working_set(res: &mut SimResult, intervals: &[(f64, f64)]) {
-    // Sweep: +1 at a start, −1 at an end; at one instant starts go first, because a
-    // block is alive up to and including TTL after its last use. (Events that compare
-    // equal are equal, so an unstable sort gives the same order.)
     let mut events: Vec<(f64, i8)> = Vec::with_capacity(intervals.len() * 2);
     for &(a, b) in intervals {
         events.push((a, 1));
@@ -225,6 +311,14 @@ fn working_set(res: &mut SimResult, intervals: &[(f64, f64)]) {
             events.push((b, -1));
         }
     }
+    sweep_events(res, events);
+}
+
+/// The working set over time and its peak from start (+1) and end (−1) events in any
+/// order: sorted, then swept. At one instant starts go first, because a block is alive
+/// up to and including TTL after its last use. (Events that compare equal are equal, so
+/// an unstable sort gives the same order.)
+fn sweep_events(res: &mut SimResult, mut events: Vec<(f64, i8)>) {
     events.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)));
     let mut alive: i64 = 0;
     let mut peak: i64 = 0;
@@ -358,6 +452,13 @@ mod tests {
         assert_eq!(many.len(), ttls.len());
         for (sim, &ttl) in many.iter().zip(&ttls) {
             assert_eq!(*sim, simulate_one(&reqs, 3, ttl), "ttl {ttl:?}");
+        }
+        // Out of time order (the working set then sorts its events): still equal.
+        let mut shuffled = reqs.clone();
+        shuffled.swap(3, 250);
+        shuffled.swap(17, 399);
+        for (sim, &ttl) in simulate_many(&shuffled, 3, &ttls).iter().zip(&ttls) {
+            assert_eq!(*sim, simulate_one(&shuffled, 3, ttl), "ttl {ttl:?}");
         }
         // The TTLs made a difference: the shortest cache hits least.
         assert!(many[5].read_tokens < many[3].read_tokens);
