@@ -69,9 +69,62 @@ where
     })
 }
 
+/// `f(i)` for `i` in `0..estimates.len()` on the current rayon pool, started largest
+/// estimate first (FIFO spawns, so every worker takes the next largest), results in index
+/// order. A barrier, unlike [`for_each_ordered`], but safe inside a pool's task (the
+/// calling thread works on the spawned tasks while it waits).
+pub fn map_largest_first<R: Send>(estimates: &[u64], f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let mut order: Vec<usize> = (0..estimates.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(estimates[i]));
+    let slots: Vec<std::sync::Mutex<Option<R>>> = (0..estimates.len())
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    rayon::scope_fifo(|scope| {
+        for i in order {
+            let (f, slots) = (&f, &slots);
+            scope.spawn_fifo(move |_| {
+                let r = f(i);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_first_results_keep_index_order() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let estimates: Vec<u64> = (0..29).map(|i| (i * 31 % 11) as u64).collect();
+        // Inside a task of a 2-thread pool too (no deadlock).
+        let got = pool.install(|| {
+            map_largest_first(&estimates, |i| {
+                std::thread::sleep(std::time::Duration::from_micros(estimates[i] * 40));
+                (i, estimates[i])
+            })
+        });
+        let want: Vec<(usize, u64)> = estimates.iter().copied().enumerate().collect();
+        assert_eq!(got, want);
+        // On one thread the largest run first.
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let started = std::sync::Mutex::new(Vec::new());
+        one.install(|| map_largest_first(&[3, 9, 1, 5], |i| started.lock().unwrap().push(i)));
+        assert_eq!(started.into_inner().unwrap(), [1, 3, 0, 2]);
+    }
 
     #[test]
     fn results_come_in_order_whatever_the_sizes_and_window() {

@@ -21,7 +21,6 @@ pub mod rebuild;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rayon::prelude::*;
 use rebuild::{Chain, LoggedRequest, Replay};
 
 use crate::conversation::{Counts, Gathered, GatheredAgent};
@@ -143,9 +142,24 @@ impl<'a> LogsGatherer<'a> {
             ratio: Ratio::choose(ratio, Vec::new()),
             prefixes: BTreeMap::new(),
         };
-        let learned: Vec<Learned> = parents
-            .par_iter()
-            .map_init(Tokenizer::default, |tk, path| g.learn(tk, path))
+        // Largest conversations first, so the pass does not end with one alone (a
+        // tokenizer per task, borrowed from a small pool so caches live on).
+        let estimates: Vec<u64> = parents
+            .iter()
+            .map(|p| crate::conversation::ordered::work_estimate(p))
+            .collect();
+        let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
+        let learned: Vec<Learned> =
+            crate::conversation::ordered::map_largest_first(&estimates, |i| {
+                let popped = tokenizers.lock().ok().and_then(|mut t| t.pop());
+                let mut tk = popped.unwrap_or_default();
+                let learned = g.learn(&mut tk, parents[i]);
+                if let Ok(mut t) = tokenizers.lock() {
+                    t.push(tk);
+                }
+                learned
+            })
+            .into_iter()
             .flatten()
             .collect();
         let measured = learned.iter().filter_map(|l| l.ratio).collect();
