@@ -292,7 +292,7 @@ pub fn build_with(
     // of the one being assembled; this thread assembles and writes them strictly in order
     // as they arrive, so workers never wait for each other, for the sequential id
     // assignment, or for writes, and memory stays bounded by the window.
-    let gather_one = |path: &Path| -> Result<Gathered, CaptureError> {
+    let gather_one = |path: &Path| -> Result<Ready, CaptureError> {
         let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
         let (mut cap, mut tk) = popped.unwrap_or((None, Tokenizer::default()));
         let g = match &logs {
@@ -311,7 +311,17 @@ pub fn build_with(
             s.push((cap, tk));
         }
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-        g
+        // With ids local to each trace (the default), nothing of the assembly depends on
+        // the conversations before: assembled here, on the pool, not on the main thread.
+        let mut g = g?;
+        let assembled = opts.shape.local_ids.then(|| {
+            let mut local = IdMap::new();
+            let traces = assemble::assemble(&g, &opts.shape, &mut local);
+            g.requests = Vec::new();
+            g.agents = Vec::new();
+            (traces, local.len())
+        });
+        Ok(Ready { g, assembled })
     };
     let (tx, rx) = std::sync::mpsc::channel::<Done>();
     let estimates: Vec<u64> = parents
@@ -327,7 +337,7 @@ pub fn build_with(
     let result = pool.in_place_scope(|scope| -> Result<(), BuildError> {
         let mut spawned = 0usize;
         let mut next = 0usize;
-        let mut ready: std::collections::BTreeMap<usize, Result<Gathered, CaptureError>> =
+        let mut ready: std::collections::BTreeMap<usize, Result<Ready, CaptureError>> =
             std::collections::BTreeMap::new();
         // Conversations that became eligible are started largest first, so a big one met
         // late does not run alone at the end while the other workers idle.
@@ -374,20 +384,18 @@ pub fn build_with(
             ready.insert(i, g);
             while let Some(g) = ready.remove(&next) {
                 next += 1;
-                let g = g?;
+                let Ready { g, assembled: pre } = g?;
                 summary.skipped.add(&g.counts);
                 summary.journaled_prefixes += g.counts.journaled_prefixes;
                 summary.journaled_messages += g.counts.journaled_messages;
                 summary
                     .unreadable_files
                     .extend(g.unreadable.iter().cloned());
-                let mut local = IdMap::new();
-                let ids = if opts.shape.local_ids {
-                    &mut local
-                } else {
-                    &mut *global
+                let (traces, local) = match pre {
+                    Some(done) => done,
+                    None => (assemble::assemble(&g, &opts.shape, global), 0),
                 };
-                for mut t in assemble::assemble(&g, &opts.shape, ids) {
+                for mut t in traces {
                     if opts.logs_only {
                         t.doc.source = Some(crate::fromlogs::SOURCE);
                     }
@@ -409,7 +417,7 @@ pub fn build_with(
                     });
                     assembled += 1;
                 }
-                max_local = max_local.max(local.len());
+                max_local = max_local.max(local);
                 spawn_more(&mut spawned, next);
             }
         }
@@ -428,10 +436,17 @@ pub fn build_with(
     Ok(summary)
 }
 
+/// A gathered conversation; with ids local to each trace, already assembled (its traces
+/// and how many ids the largest took), its requests dropped.
+struct Ready {
+    g: Gathered,
+    assembled: Option<(Vec<BuiltTrace>, usize)>,
+}
+
 /// What a task of [`build_with`]'s pool hands back: a conversation gathered (by its place
 /// in output order), or a trace laid out (by its place among the traces).
 enum Done {
-    Gathered(usize, Result<Gathered, CaptureError>),
+    Gathered(usize, Result<Ready, CaptureError>),
     LaidOut(usize, BuiltTrace),
 }
 
