@@ -354,7 +354,7 @@ pub fn build_with(
             for i in eligible {
                 let (path, tx, gather_one) = (parents[i], tx.clone(), &gather_one);
                 scope.spawn(move |_| {
-                    let _ = tx.send(Done::Gathered(i, gather_one(path)));
+                    let _ = tx.send(Done::caught(|| Done::Gathered(i, gather_one(path))));
                 });
             }
             *spawned = end;
@@ -369,6 +369,7 @@ pub fn build_with(
             let Ok(done) = rx.recv() else { break };
             let (i, g) = match done {
                 Done::Gathered(i, g) => (i, g),
+                Done::Panicked(panic) => std::panic::resume_unwind(panic),
                 Done::LaidOut(k, t) => {
                     laid_out.insert(k, t);
                     while let Some(t) = laid_out.remove(&emitted) {
@@ -412,8 +413,10 @@ pub fn build_with(
                     }
                     let (k, tx) = (assembled, tx.clone());
                     scope.spawn(move |_| {
-                        t.layout = Some(t.doc.to_json().to_layout());
-                        let _ = tx.send(Done::LaidOut(k, t));
+                        let _ = tx.send(Done::caught(move || {
+                            t.layout = Some(t.doc.to_json().to_layout());
+                            Done::LaidOut(k, t)
+                        }));
                     });
                     assembled += 1;
                 }
@@ -448,6 +451,16 @@ struct Ready {
 enum Done {
     Gathered(usize, Result<Ready, CaptureError>),
     LaidOut(usize, BuiltTrace),
+    /// A task panicked: resumed on the main thread, which would otherwise wait for the
+    /// task's result forever.
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+impl Done {
+    /// Run a task's work, its panic caught and handed over as [`Done::Panicked`].
+    fn caught(work: impl FnOnce() -> Done) -> Done {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(Done::Panicked)
+    }
 }
 
 /// Build and write the traces; returns the summary with the files written.

@@ -37,7 +37,10 @@ where
 {
     let n = estimates.len();
     let window = window.max(1);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
+    // A task that panics hands over its panic, which is resumed here (the results before
+    // it are handed over first), instead of leaving this thread waiting for its result.
+    type Outcome<R> = std::thread::Result<R>;
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Outcome<R>)>();
     rayon::in_place_scope(|scope| {
         let work = &work;
         let mut spawned = 0usize;
@@ -48,19 +51,23 @@ where
             for i in eligible {
                 let tx = tx.clone();
                 scope.spawn(move |_| {
-                    let _ = tx.send((i, work(i)));
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i)));
+                    let _ = tx.send((i, r));
                 });
             }
             *spawned = (*spawned).max(end);
         };
         spawn_upto(&mut spawned, window);
-        let mut ready: BTreeMap<usize, R> = BTreeMap::new();
+        let mut ready: BTreeMap<usize, Outcome<R>> = BTreeMap::new();
         let mut next = 0usize;
         while next < n {
             let Ok((i, r)) = rx.recv() else { break };
             ready.insert(i, r);
             while let Some(r) = ready.remove(&next) {
-                sink(next, r)?;
+                match r {
+                    Ok(r) => sink(next, r)?,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
                 next += 1;
             }
             spawn_upto(&mut spawned, next + window);
@@ -180,6 +187,20 @@ mod tests {
         assert_eq!(seen, [0, 1, 2, 3]);
         // Nothing past the window of the failing result was started.
         assert!(started.load(std::sync::atomic::Ordering::Relaxed) <= 3 + 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "task 5 failed")]
+    fn a_task_that_panics_panics_the_caller_instead_of_hanging() {
+        let _ = for_each_ordered(
+            &[1; 9],
+            3,
+            |i| {
+                assert!(i != 5, "task {i} failed");
+                i
+            },
+            |_, _| Ok::<(), ()>(()),
+        );
     }
 
     #[test]
