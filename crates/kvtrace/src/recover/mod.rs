@@ -389,6 +389,9 @@ fn run_in_pool(
     let mut sessions: FxHashMap<String, u32> = FxHashMap::default();
     let mut chained_rows: Vec<usize> = Vec::new();
     let mut lineages: FxHashMap<u64, Lineage> = FxHashMap::default();
+    // One connection and one tokenizer (its caches) per running task, lent and returned.
+    let caps = crate::capture::Pool::new(Capture::open(db)?);
+    let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
     for window in turns.chunks(WINDOW) {
         let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
         let mut slot: FxHashMap<u64, usize> = FxHashMap::default();
@@ -400,43 +403,54 @@ fn run_in_pool(
             });
             groups[g].1.push(pos);
         }
-        let work: Vec<(u64, Lineage, Vec<usize>)> = groups
+        // Lineages with the most turns first: a window ends with its longest lineage (its
+        // turns are digested in order on one thread), so that one must not start last.
+        let estimates: Vec<u64> = groups.iter().map(|(_, m)| m.len() as u64).collect();
+        /// A lineage and the places of its turns in the window, taken by the task.
+        type Work = std::sync::Mutex<Option<(u64, Lineage, Vec<usize>)>>;
+        let work: Vec<Work> = groups
             .into_iter()
-            .map(|(key, members)| (key, lineages.remove(&key).unwrap_or_default(), members))
+            .map(|(key, members)| {
+                let st = lineages.remove(&key).unwrap_or_default();
+                std::sync::Mutex::new(Some((key, st, members)))
+            })
             .collect();
         /// A lineage after its group of turns was processed, with each turn's outcome.
         type Done = (u64, Lineage, Vec<(usize, Outcome)>);
-        let done: Vec<Result<Done, CaptureError>> = work
-            .into_par_iter()
-            .map_init(
-                || (None::<Capture>, Tokenizer::default()),
-                |(cap, tk), (key, mut st, members)| {
-                    if cap.is_none() {
-                        *cap = Some(Capture::open(db)?);
-                    }
-                    let mut out = Vec::with_capacity(members.len());
-                    if let Some(cap) = cap.as_ref() {
-                        for pos in members {
-                            let row = &rows[window[pos].rep];
-                            let o = digest_turn(
-                                cap,
-                                tk,
-                                &mut st,
-                                &salt,
-                                &row.id,
-                                opts.min_prefix_tokens,
-                            )?;
-                            st.last_micros = row.ts.micros;
-                            out.push((pos, o));
-                        }
-                    }
-                    Ok((key, st, out))
-                },
-            )
-            .collect();
+        let done: Vec<Result<Option<Done>, CaptureError>> =
+            crate::conversation::ordered::map_largest_first(&estimates, |g| {
+                let Some((key, mut st, members)) = work[g].lock().ok().and_then(|mut w| w.take())
+                else {
+                    return Ok(None);
+                };
+                let cap = caps.get()?;
+                let mut tk = tokenizers
+                    .lock()
+                    .ok()
+                    .and_then(|mut t| t.pop())
+                    .unwrap_or_default();
+                let mut out = Vec::with_capacity(members.len());
+                for pos in members {
+                    let row = &rows[window[pos].rep];
+                    let o = digest_turn(
+                        &cap,
+                        &mut tk,
+                        &mut st,
+                        &salt,
+                        &row.id,
+                        opts.min_prefix_tokens,
+                    )?;
+                    st.last_micros = row.ts.micros;
+                    out.push((pos, o));
+                }
+                if let Ok(mut t) = tokenizers.lock() {
+                    t.push(tk);
+                }
+                Ok(Some((key, st, out)))
+            });
         let mut outcomes: Vec<Option<Outcome>> = (0..window.len()).map(|_| None).collect();
         for d in done {
-            let (key, st, out) = d?;
+            let Some((key, st, out)) = d? else { continue };
             lineages.insert(key, st);
             for (pos, o) in out {
                 outcomes[pos] = Some(o);
