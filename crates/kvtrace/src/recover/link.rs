@@ -12,6 +12,7 @@
 //! names the agent id on current Claude Code (`agentId: …`) and says whether it was
 //! launched in the background.
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
@@ -114,15 +115,25 @@ pub fn link(
     }
     let mut order: Vec<usize> = (0..convs.len()).filter(|&c| !convs[c].is_empty()).collect();
     order.sort_by_key(|&c| (rows[convs[c][0]].started.micros, rows[convs[c][0]].order));
+    // Rows are read and parsed in parallel (one pooled connection per task); the choices
+    // below are made in order, as before.
+    let caps = crate::capture::Pool::new(Capture::open(cap.path())?);
+    let first_texts: Vec<Vec<String>> = order
+        .par_iter()
+        .map(|&c| {
+            let first = &rows[convs[c][0]];
+            Ok(caps
+                .get()?
+                .with_row(&first.id, |row| row.body.map(first_message_texts))?
+                .flatten()
+                .unwrap_or_default())
+        })
+        .collect::<Result<_, CaptureError>>()?;
     let mut claimed: FxHashSet<CallKey> = FxHashSet::default();
     let mut is_child = vec![false; convs.len()];
     let mut found: Vec<(usize, CallKey)> = Vec::new();
-    for c in order {
+    for (c, texts) in order.into_iter().zip(first_texts) {
         let first = &rows[convs[c][0]];
-        let texts = cap
-            .with_row(&first.id, |row| row.body.map(first_message_texts))?
-            .flatten()
-            .unwrap_or_default();
         let mut best: Option<(i64, CallKey)> = None;
         for key in texts
             .iter()
@@ -153,27 +164,60 @@ pub fn link(
             found.push((c, key));
         }
     }
-    let mut results: FxHashMap<usize, FxHashMap<String, ResultFacts>> = FxHashMap::default();
+    // Each call's result, looked for in the spawning turn's next requests: the calls of
+    // one turn (siblings share those requests) in one task, in parallel.
+    let mut by_turn: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    {
+        let mut slot: FxHashMap<(usize, usize), usize> = FxHashMap::default();
+        for (n, (_, (parent, turn, _))) in found.iter().enumerate() {
+            let g = *slot.entry((*parent, *turn)).or_insert_with(|| {
+                by_turn.push(((*parent, *turn), Vec::new()));
+                by_turn.len() - 1
+            });
+            by_turn[g].1.push(n);
+        }
+    }
+    let looked_up: Vec<Vec<(usize, Option<ResultFacts>)>> = by_turn
+        .par_iter()
+        .map(|&((parent, turn), ref calls)| {
+            let cap = caps.get()?;
+            let mut results: FxHashMap<usize, FxHashMap<String, ResultFacts>> =
+                FxHashMap::default();
+            let mut out = Vec::with_capacity(calls.len());
+            for &n in calls {
+                let (_, (_, _, j)) = found[n];
+                let call = &rows[convs[parent][turn]].spawns[j];
+                let mut result = None;
+                let after = convs[parent].iter().enumerate().skip(turn + 1);
+                for (later, &r) in after.take(RESULT_HORIZON) {
+                    let facts = match results.entry(r) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                            cap.with_row(&rows[r].id, |row| {
+                                row.body.map(|b| tool_results(b, later))
+                            })?
+                            .flatten()
+                            .unwrap_or_default(),
+                        ),
+                    };
+                    if let Some(f) = facts.get(&call.tool_use_id) {
+                        result = Some(f.clone());
+                        break;
+                    }
+                }
+                out.push((n, result));
+            }
+            Ok(out)
+        })
+        .collect::<Result<_, CaptureError>>()?;
+    let mut results: Vec<Option<ResultFacts>> = vec![None; found.len()];
+    for (n, r) in looked_up.into_iter().flatten() {
+        results[n] = r;
+    }
     let mut links = Vec::with_capacity(found.len());
     let mut used: FxHashSet<(usize, String)> = FxHashSet::default();
-    for (child, (parent, turn, j)) in found {
+    for ((child, (parent, turn, j)), result) in found.into_iter().zip(results) {
         let call = rows[convs[parent][turn]].spawns[j].clone();
-        let mut result = None;
-        let after = convs[parent].iter().enumerate().skip(turn + 1);
-        for (later, &r) in after.take(RESULT_HORIZON) {
-            let facts = match results.entry(r) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    cap.with_row(&rows[r].id, |row| row.body.map(|b| tool_results(b, later)))?
-                        .flatten()
-                        .unwrap_or_default(),
-                ),
-            };
-            if let Some(f) = facts.get(&call.tool_use_id) {
-                result = Some(f.clone());
-                break;
-            }
-        }
         let named = result.as_ref().and_then(|f| f.agent_id.clone());
         let agent_id = match named.filter(|id| !used.contains(&(parent, id.clone()))) {
             Some(id) => id,
