@@ -71,6 +71,13 @@ pub struct Conversation {
     pub links: Vec<String>,
 }
 
+/// A session file read and matched: its log, its rows, and why it could not be read.
+struct Matched {
+    log: SessionLog,
+    keys: Vec<RowKey>,
+    unreadable: Option<Unreadable>,
+}
+
 /// All conversations and agent files of a capture.
 pub struct Catalog {
     pub parents: Vec<Conversation>,
@@ -91,54 +98,53 @@ impl Catalog {
         // per task, results in file order): the rows no file names are the candidates for
         // first attempts.
         dir.load_claims();
-        type Read = (SessionLog, Vec<RowKey>, Option<Unreadable>);
-        type Agent<'a> = (String, &'a Path, (SessionLog, Vec<RowKey>));
-        let matched = |p: &Path, log: std::io::Result<SessionLog>| -> Result<Read, CaptureError> {
-            let (log, unreadable) = match log {
-                Ok(log) => (log, None),
-                Err(e) => (SessionLog::default(), Some(Unreadable::new(p, &e))),
+        let matched =
+            |p: &Path, log: std::io::Result<SessionLog>| -> Result<Matched, CaptureError> {
+                let (log, unreadable) = match log {
+                    Ok(log) => (log, None),
+                    Err(e) => (SessionLog::default(), Some(Unreadable::new(p, &e))),
+                };
+                let keys = matched_rows(&*caps.get()?, index, &log, &mut Counts::default())?;
+                Ok(Matched {
+                    log,
+                    keys,
+                    unreadable,
+                })
             };
-            let keys = matched_rows(&*caps.get()?, index, &log, &mut Counts::default())?;
-            Ok((log, keys, unreadable))
-        };
         let parents = dir
             .parents
             .par_iter()
             .map(|p| Ok((p.as_path(), matched(p, dir.read_parent(p))?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
-        let agents = dir
+        let mut agents = dir
             .agents
             .iter()
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(id, p)| Ok((id.clone(), p.as_path(), matched(p, SessionLog::read(p))?)))
             .collect::<Result<Vec<_>, CaptureError>>()?;
-        let unreadable: Vec<Unreadable> = parents
-            .iter()
-            .map(|(_, r)| &r.2)
-            .chain(agents.iter().map(|(_, _, r)| &r.2))
-            .flatten()
-            .cloned()
-            .collect();
-        let parents: Vec<(&Path, (SessionLog, Vec<RowKey>))> = parents
-            .into_iter()
-            .map(|(p, (log, keys, _))| (p, (log, keys)))
-            .collect();
-        let mut agents: Vec<Agent<'_>> = agents
-            .into_iter()
-            .map(|(id, p, (log, keys, _))| (id, p, (log, keys)))
-            .collect();
         // Sidechains written inline in a parent file (1.0.x) are agents too.
-        for (path, (log, _)) in &parents {
-            for (id, sub) in &log.inline_agents {
+        for (path, m) in &parents {
+            for (id, sub) in &m.log.inline_agents {
                 let keys = matched_rows(cap, index, sub, &mut Counts::default())?;
-                agents.push((id.clone(), *path, (sub.clone(), keys)));
+                let m = Matched {
+                    log: sub.clone(),
+                    keys,
+                    unreadable: None,
+                };
+                agents.push((id.clone(), *path, m));
             }
         }
+        let unreadable: Vec<Unreadable> = parents
+            .iter()
+            .map(|(_, m)| m)
+            .chain(agents.iter().map(|(_, _, m)| m))
+            .filter_map(|m| m.unreadable.clone())
+            .collect();
         let named: FxHashSet<String> = parents
             .iter()
-            .map(|(_, (_, keys))| keys)
-            .chain(agents.iter().map(|(_, _, (_, keys))| keys))
+            .map(|(_, m)| &m.keys)
+            .chain(agents.iter().map(|(_, _, m)| &m.keys))
             .flatten()
             .map(|k| k.id.clone())
             .collect();
@@ -167,11 +173,11 @@ impl Catalog {
         };
         let parents = parents
             .par_iter()
-            .map(|(p, (log, keys))| load(p, log, keys))
+            .map(|(p, m)| load(p, &m.log, &m.keys))
             .collect::<Result<_, _>>()?;
         let agents = agents
             .par_iter()
-            .map(|(id, p, (log, keys))| Ok((id.clone(), load(p, log, keys)?)))
+            .map(|(id, p, m)| Ok((id.clone(), load(p, &m.log, &m.keys)?)))
             .collect::<Result<Vec<_>, CaptureError>>()?
             .into_iter()
             .collect();
