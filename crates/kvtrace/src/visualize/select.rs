@@ -362,13 +362,67 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         pairs_merged: 0,
         unreadable,
     };
-    let mut streams: FxHashMap<usize, (Lineage, KeyMaker)> = FxHashMap::default();
-    let mut tk = Tokenizer::default();
-    for (_, id) in keyed {
+    // Each source is its own stream (tokenizer state, key maker): the sources are loaded
+    // in parallel, largest first, each holding its state only while it runs; the requests
+    // are then put back in the time order above.
+    let mut groups: Vec<(usize, Vec<(usize, String)>)> = Vec::new();
+    let mut slot: FxHashMap<usize, usize> = FxHashMap::default();
+    for (place, (_, id)) in keyed.into_iter().enumerate() {
         let source = owner.get(&id).copied().unwrap_or(unknown);
-        let (stream, keys) = streams.entry(source).or_default();
-        load(inputs, stream, keys, &mut tk, &id, source, &mut sel)?;
+        let g = *slot.entry(source).or_insert_with(|| {
+            groups.push((source, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push((place, id));
     }
+    let estimates: Vec<u64> = groups.iter().map(|(_, rows)| rows.len() as u64).collect();
+    let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
+    let loaded = crate::conversation::ordered::map_largest_first(&estimates, |g| {
+        let (source, rows) = &groups[g];
+        let mut tk = tokenizers
+            .lock()
+            .ok()
+            .and_then(|mut t| t.pop())
+            .unwrap_or_default();
+        let (mut stream, mut keys) = (Lineage::default(), KeyMaker::default());
+        let mut part = Selection {
+            name: String::new(),
+            block_size,
+            sources: Vec::new(),
+            requests: Vec::new(),
+            skipped: 0,
+            pairs_merged: 0,
+            unreadable: Vec::new(),
+        };
+        let mut places = Vec::with_capacity(rows.len());
+        for (place, id) in rows {
+            let before = part.requests.len();
+            load(
+                inputs,
+                &mut stream,
+                &mut keys,
+                &mut tk,
+                id,
+                *source,
+                &mut part,
+            )?;
+            if part.requests.len() > before {
+                places.push(*place);
+            }
+        }
+        if let Ok(mut t) = tokenizers.lock() {
+            t.push(tk);
+        }
+        Ok::<_, VisualizeError>((places, part))
+    });
+    let mut placed: Vec<(usize, Request)> = Vec::new();
+    for r in loaded {
+        let (places, part) = r?;
+        sel.skipped += part.skipped;
+        placed.extend(places.into_iter().zip(part.requests));
+    }
+    placed.sort_by_key(|(place, _)| *place);
+    sel.requests = placed.into_iter().map(|(_, r)| r).collect();
     sel.pairs_merged = merge_pairs(&mut sel.requests);
     finish(&mut sel);
     Ok(sel)
