@@ -140,6 +140,8 @@ pub struct Inputs {
     pub dir: SessionDir,
     /// First attempts of fallback twins, whose usage the API figures show.
     pub attempts: crate::capture::FirstAttempts,
+    /// Tokenizers (and their caches) lent to the tasks that load streams.
+    tokenizers: std::sync::Mutex<Vec<Tokenizer>>,
 }
 
 impl Inputs {
@@ -158,11 +160,23 @@ impl Inputs {
             index,
             dir,
             attempts,
+            tokenizers: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
 
 impl Inputs {
+    /// Run `f` with a tokenizer lent for the time of the call (its caches live on).
+    fn with_tokenizer<T>(&self, f: impl FnOnce(&mut Tokenizer) -> T) -> T {
+        let popped = self.tokenizers.lock().ok().and_then(|mut t| t.pop());
+        let mut tk = popped.unwrap_or_default();
+        let out = f(&mut tk);
+        if let Ok(mut t) = self.tokenizers.lock() {
+            t.push(tk);
+        }
+        out
+    }
+
     /// A connection to the capture for this task.
     pub fn cap(&self) -> Result<crate::capture::Pooled<'_>, crate::capture::CaptureError> {
         self.caps.get()
@@ -251,21 +265,32 @@ pub fn conversation(
         pairs_merged: 0,
         unreadable: Vec::new(),
     };
-    let mut tk = Tokenizer::default();
-    for (source, rows) in plan {
-        let mut stream = Lineage::default();
-        let mut keys = KeyMaker::default();
-        for id in rows {
-            load(
-                inputs,
-                &mut stream,
-                &mut keys,
-                &mut tk,
-                &id,
-                source,
-                &mut sel,
-            )?;
-        }
+    // The parent and each sub-agent are separate streams: loaded in parallel, largest
+    // first, and appended in plan order (time order is restored, stably, by `finish`).
+    let estimates: Vec<u64> = plan.iter().map(|(_, rows)| rows.len() as u64).collect();
+    let loaded = crate::conversation::ordered::map_largest_first(&estimates, |p| {
+        let (source, rows) = &plan[p];
+        let (mut stream, mut keys) = (Lineage::default(), KeyMaker::default());
+        let mut part = Selection {
+            name: String::new(),
+            block_size,
+            sources: Vec::new(),
+            requests: Vec::new(),
+            skipped: 0,
+            pairs_merged: 0,
+            unreadable: Vec::new(),
+        };
+        inputs.with_tokenizer(|tk| {
+            for id in rows {
+                load(inputs, &mut stream, &mut keys, tk, id, *source, &mut part)?;
+            }
+            Ok::<_, VisualizeError>(part)
+        })
+    });
+    for part in loaded {
+        let part = part?;
+        sel.skipped += part.skipped;
+        sel.requests.extend(part.requests);
     }
     finish(&mut sel);
     Ok(sel)
@@ -376,14 +401,8 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         groups[g].1.push((place, id));
     }
     let estimates: Vec<u64> = groups.iter().map(|(_, rows)| rows.len() as u64).collect();
-    let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
     let loaded = crate::conversation::ordered::map_largest_first(&estimates, |g| {
         let (source, rows) = &groups[g];
-        let mut tk = tokenizers
-            .lock()
-            .ok()
-            .and_then(|mut t| t.pop())
-            .unwrap_or_default();
         let (mut stream, mut keys) = (Lineage::default(), KeyMaker::default());
         let mut part = Selection {
             name: String::new(),
@@ -395,25 +414,16 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
             unreadable: Vec::new(),
         };
         let mut places = Vec::with_capacity(rows.len());
-        for (place, id) in rows {
-            let before = part.requests.len();
-            load(
-                inputs,
-                &mut stream,
-                &mut keys,
-                &mut tk,
-                id,
-                *source,
-                &mut part,
-            )?;
-            if part.requests.len() > before {
-                places.push(*place);
+        inputs.with_tokenizer(|tk| {
+            for (place, id) in rows {
+                let before = part.requests.len();
+                load(inputs, &mut stream, &mut keys, tk, id, *source, &mut part)?;
+                if part.requests.len() > before {
+                    places.push(*place);
+                }
             }
-        }
-        if let Ok(mut t) = tokenizers.lock() {
-            t.push(tk);
-        }
-        Ok::<_, VisualizeError>((places, part))
+            Ok::<_, VisualizeError>((places, part))
+        })
     });
     let mut placed: Vec<(usize, Request)> = Vec::new();
     for r in loaded {
