@@ -265,32 +265,14 @@ pub fn conversation(
         pairs_merged: 0,
         unreadable: Vec::new(),
     };
-    // The parent and each sub-agent are separate streams: loaded in parallel, largest
-    // first, and appended in plan order (time order is restored, stably, by `finish`).
-    let estimates: Vec<u64> = plan.iter().map(|(_, rows)| rows.len() as u64).collect();
-    let loaded = crate::conversation::ordered::map_largest_first(&estimates, |p| {
-        let (source, rows) = &plan[p];
-        let (mut stream, mut keys) = (Lineage::default(), KeyMaker::default());
-        let mut part = Selection {
-            name: String::new(),
-            block_size,
-            sources: Vec::new(),
-            requests: Vec::new(),
-            skipped: 0,
-            pairs_merged: 0,
-            unreadable: Vec::new(),
-        };
-        inputs.with_tokenizer(|tk| {
-            for id in rows {
-                load(inputs, &mut stream, &mut keys, tk, id, *source, &mut part)?;
-            }
-            Ok::<_, VisualizeError>(part)
-        })
-    });
-    for part in loaded {
-        let part = part?;
-        sel.skipped += part.skipped;
-        sel.requests.extend(part.requests);
+    // The parent and each sub-agent are separate streams, appended in plan order (time
+    // order is restored, stably, by `finish`).
+    let plan: Vec<(usize, Vec<(usize, String)>)> = plan
+        .into_iter()
+        .map(|(source, rows)| (source, rows.into_iter().enumerate().collect()))
+        .collect();
+    for (_, request) in load_streams(inputs, &plan, block_size, &mut sel.skipped)? {
+        sel.requests.push(request);
     }
     finish(&mut sel);
     Ok(sel)
@@ -400,9 +382,26 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
         });
         groups[g].1.push((place, id));
     }
-    let estimates: Vec<u64> = groups.iter().map(|(_, rows)| rows.len() as u64).collect();
+    let mut placed = load_streams(inputs, &groups, block_size, &mut sel.skipped)?;
+    placed.sort_by_key(|(place, _)| *place);
+    sel.requests = placed.into_iter().map(|(_, r)| r).collect();
+    sel.pairs_merged = merge_pairs(&mut sel.requests);
+    finish(&mut sel);
+    Ok(sel)
+}
+
+/// Load streams of rows, each `(source, [(place, request id)])` in its own order with its
+/// own tokenizer state, in parallel, largest first; returns the loaded requests with their
+/// places, stream by stream in the order given, and adds the rows skipped to `skipped`.
+fn load_streams(
+    inputs: &Inputs,
+    streams: &[(usize, Vec<(usize, String)>)],
+    block_size: usize,
+    skipped: &mut usize,
+) -> Result<Vec<(usize, Request)>, VisualizeError> {
+    let estimates: Vec<u64> = streams.iter().map(|(_, rows)| rows.len() as u64).collect();
     let loaded = crate::conversation::ordered::map_largest_first(&estimates, |g| {
-        let (source, rows) = &groups[g];
+        let (source, rows) = &streams[g];
         let (mut stream, mut keys) = (Lineage::default(), KeyMaker::default());
         let mut part = Selection {
             name: String::new(),
@@ -425,17 +424,13 @@ pub fn combined(inputs: &Inputs, block_size: usize) -> Result<Selection, Visuali
             Ok::<_, VisualizeError>((places, part))
         })
     });
-    let mut placed: Vec<(usize, Request)> = Vec::new();
+    let mut placed = Vec::new();
     for r in loaded {
         let (places, part) = r?;
-        sel.skipped += part.skipped;
+        *skipped += part.skipped;
         placed.extend(places.into_iter().zip(part.requests));
     }
-    placed.sort_by_key(|(place, _)| *place);
-    sel.requests = placed.into_iter().map(|(_, r)| r).collect();
-    sel.pairs_merged = merge_pairs(&mut sel.requests);
-    finish(&mut sel);
-    Ok(sel)
+    Ok(placed)
 }
 
 /// Old-proxy pairs: drop a streaming request when a non-streaming one with the same
