@@ -13,13 +13,14 @@ pub mod vocabulary;
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::capture::{Capture, CaptureError};
 use crate::conversation::gather::{self, Context, Gathered};
+use crate::conversation::ordered::Lender;
 use crate::conversation::Counts;
 use crate::encode::blocks::{IdMap, Salt};
 use crate::encode::Tokenizer;
@@ -262,8 +263,8 @@ pub fn build_with(
     });
     // Per-thread state (a read-only connection, a tokenizer with its caches), lent to
     // tasks and returned, so caches live for the whole run.
-    let states: Mutex<Vec<(Option<Capture>, Tokenizer)>> =
-        Mutex::new(vec![(cap, Tokenizer::default())]);
+    let states: Lender<(Option<Capture>, Tokenizer)> =
+        Lender::new(vec![(cap, Tokenizer::default())]);
     let done = AtomicUsize::new(0);
     let total = parents.len();
     let window = pool.current_num_threads().max(1) * WINDOW_PER_THREAD;
@@ -289,27 +290,23 @@ pub fn build_with(
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
     // Conversations are gathered as independent tasks on the pool, at most `window` ahead
-    // of the one being assembled; this thread assembles and writes them strictly in order
-    // as they arrive, so workers never wait for each other, for the sequential id
-    // assignment, or for writes, and memory stays bounded by the window.
+    // of the one being handed over; this thread takes them strictly in order as they
+    // arrive, so workers never wait for each other, for the sequential numbering (or, with
+    // global ids, the sequential id assignment), or for writes, and memory stays bounded by
+    // the window.
     let gather_one = |path: &Path| -> Result<Ready, CaptureError> {
-        let popped = states.lock().map(|mut s| s.pop()).unwrap_or(None);
-        let (mut cap, mut tk) = popped.unwrap_or((None, Tokenizer::default()));
-        let g = match &logs {
-            Some(logs) => Ok(logs.gather(&mut tk, path)),
+        let g = states.with(|(cap, tk)| match &logs {
+            Some(logs) => Ok(logs.gather(tk, path)),
             None => {
                 let c = match cap.take() {
                     Some(c) => c,
                     None => Capture::open(&opts.db)?,
                 };
-                let g = gather::gather(&c, &mut tk, &ctx, path);
-                cap = Some(c);
+                let g = gather::gather(&c, tk, &ctx, path);
+                *cap = Some(c);
                 g
             }
-        };
-        if let Ok(mut s) = states.lock() {
-            s.push((cap, tk));
-        }
+        });
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         // With ids local to each trace (the default), nothing of the assembly depends on
         // the conversations before: assembled here, on the pool, not on the main thread.
@@ -360,8 +357,8 @@ pub fn build_with(
             *spawned = end;
         };
         spawn_more(&mut spawned, next);
-        // Traces are assembled in order on this thread (ids are given by first
-        // appearance), laid out as JSON on the pool, and emitted in order again.
+        // Traces are numbered (and, with global ids, assembled) in order on this thread,
+        // laid out as JSON on the pool, and emitted in order again.
         let mut assembled = 0usize;
         let mut laid_out: std::collections::BTreeMap<usize, BuiltTrace> =
             std::collections::BTreeMap::new();

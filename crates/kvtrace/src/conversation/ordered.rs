@@ -103,6 +103,36 @@ pub fn map_largest_first<R: Send>(estimates: &[u64], f: impl Fn(usize) -> R + Sy
         .collect()
 }
 
+/// Values with state worth keeping (tokenizers and their caches) lent to tasks and
+/// returned: at most one per task running at once is ever made, and each lives for the run.
+pub struct Lender<T>(std::sync::Mutex<Vec<T>>);
+
+impl<T> Default for Lender<T> {
+    fn default() -> Self {
+        Lender(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Lender<T> {
+    /// A lender that starts with `free`.
+    pub fn new(free: Vec<T>) -> Self {
+        Lender(std::sync::Mutex::new(free))
+    }
+}
+
+impl<T: Default> Lender<T> {
+    /// Run `f` with a value lent for the time of the call (a new one when none is free).
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let popped = self.0.lock().ok().and_then(|mut free| free.pop());
+        let mut value = popped.unwrap_or_default();
+        let out = f(&mut value);
+        if let Ok(mut free) = self.0.lock() {
+            free.push(value);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +231,19 @@ mod tests {
             },
             |_, _| Ok::<(), ()>(()),
         );
+    }
+
+    #[test]
+    fn a_lent_value_comes_back_with_its_state() {
+        let lender: Lender<Vec<u32>> = Lender::default();
+        lender.with(|v| v.push(1));
+        // Free again: the same value, not a new one.
+        assert_eq!(lender.with(|v| v.clone()), [1]);
+        // Two at once: the second is a new one.
+        lender.with(|outer| {
+            outer.push(2);
+            assert!(lender.with(|inner| inner.is_empty()));
+        });
     }
 
     #[test]

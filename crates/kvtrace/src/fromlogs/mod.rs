@@ -148,16 +148,10 @@ impl<'a> LogsGatherer<'a> {
             .iter()
             .map(|p| crate::conversation::ordered::work_estimate(p))
             .collect();
-        let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
+        let tokenizers = crate::conversation::ordered::Lender::<Tokenizer>::default();
         let learned: Vec<Learned> =
             crate::conversation::ordered::map_largest_first(&estimates, |i| {
-                let popped = tokenizers.lock().ok().and_then(|mut t| t.pop());
-                let mut tk = popped.unwrap_or_default();
-                let learned = g.learn(&mut tk, parents[i]);
-                if let Ok(mut t) = tokenizers.lock() {
-                    t.push(tk);
-                }
-                learned
+                tokenizers.with(|tk| g.learn(tk, parents[i]))
             })
             .into_iter()
             .flatten()

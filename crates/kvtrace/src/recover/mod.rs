@@ -391,7 +391,7 @@ fn run_in_pool(
     let mut lineages: FxHashMap<u64, Lineage> = FxHashMap::default();
     // One connection and one tokenizer (its caches) per running task, lent and returned.
     let caps = crate::capture::Pool::new(Capture::open(db)?);
-    let tokenizers = std::sync::Mutex::new(Vec::<Tokenizer>::new());
+    let tokenizers = crate::conversation::ordered::Lender::<Tokenizer>::default();
     for window in turns.chunks(WINDOW) {
         let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
         let mut slot: FxHashMap<u64, usize> = FxHashMap::default();
@@ -424,28 +424,17 @@ fn run_in_pool(
                     return Ok(None);
                 };
                 let cap = caps.get()?;
-                let mut tk = tokenizers
-                    .lock()
-                    .ok()
-                    .and_then(|mut t| t.pop())
-                    .unwrap_or_default();
                 let mut out = Vec::with_capacity(members.len());
-                for pos in members {
-                    let row = &rows[window[pos].rep];
-                    let o = digest_turn(
-                        &cap,
-                        &mut tk,
-                        &mut st,
-                        &salt,
-                        &row.id,
-                        opts.min_prefix_tokens,
-                    )?;
-                    st.last_micros = row.ts.micros;
-                    out.push((pos, o));
-                }
-                if let Ok(mut t) = tokenizers.lock() {
-                    t.push(tk);
-                }
+                tokenizers.with(|tk| {
+                    for pos in members {
+                        let row = &rows[window[pos].rep];
+                        let o =
+                            digest_turn(&cap, tk, &mut st, &salt, &row.id, opts.min_prefix_tokens)?;
+                        st.last_micros = row.ts.micros;
+                        out.push((pos, o));
+                    }
+                    Ok::<_, CaptureError>(())
+                })?;
                 Ok(Some((key, st, out)))
             });
         let mut outcomes: Vec<Option<Outcome>> = (0..window.len()).map(|_| None).collect();

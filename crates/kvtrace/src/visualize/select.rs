@@ -141,7 +141,7 @@ pub struct Inputs {
     /// First attempts of fallback twins, whose usage the API figures show.
     pub attempts: crate::capture::FirstAttempts,
     /// Tokenizers (and their caches) lent to the tasks that load streams.
-    tokenizers: std::sync::Mutex<Vec<Tokenizer>>,
+    tokenizers: crate::conversation::ordered::Lender<Tokenizer>,
 }
 
 impl Inputs {
@@ -160,23 +160,12 @@ impl Inputs {
             index,
             dir,
             attempts,
-            tokenizers: std::sync::Mutex::new(Vec::new()),
+            tokenizers: Default::default(),
         })
     }
 }
 
 impl Inputs {
-    /// Run `f` with a tokenizer lent for the time of the call (its caches live on).
-    fn with_tokenizer<T>(&self, f: impl FnOnce(&mut Tokenizer) -> T) -> T {
-        let popped = self.tokenizers.lock().ok().and_then(|mut t| t.pop());
-        let mut tk = popped.unwrap_or_default();
-        let out = f(&mut tk);
-        if let Ok(mut t) = self.tokenizers.lock() {
-            t.push(tk);
-        }
-        out
-    }
-
     /// A connection to the capture for this task.
     pub fn cap(&self) -> Result<crate::capture::Pooled<'_>, crate::capture::CaptureError> {
         self.caps.get()
@@ -413,7 +402,7 @@ fn load_streams(
             unreadable: Vec::new(),
         };
         let mut places = Vec::with_capacity(rows.len());
-        inputs.with_tokenizer(|tk| {
+        inputs.tokenizers.with(|tk| {
             for (place, id) in rows {
                 let before = part.requests.len();
                 load(inputs, &mut stream, &mut keys, tk, id, *source, &mut part)?;
