@@ -552,29 +552,43 @@ impl Capture {
 }
 
 impl Capture {
-    /// The `X-Claude-Code-Session-Id` request header of a row (current Claude Code sends
-    /// it; a sub-agent's requests carry their parent's): `None` when the row, the header
-    /// or a readable `headers` column is missing.
-    pub fn session_header(&self, id: &str) -> Result<Option<String>, CaptureError> {
-        let headers = self.by_id("SELECT headers FROM requests WHERE id = ?1", id, |r| {
-            text_of(r.get_ref(0).ok()).and_then(|t| serde_json::from_str(t).ok())
-        })?;
-        let Some(Some(serde_json::Value::Object(headers))) = headers else {
-            return Ok(None);
-        };
-        let value = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("x-claude-code-session-id"))
-            .map(|(_, v)| v);
-        Ok(match value {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Array(a)) => {
-                a.first().and_then(|v| v.as_str()).map(str::to_owned)
-            }
-            _ => None,
-        }
-        .filter(|s| !s.is_empty()))
+    /// [`Capture::with_row`], `f` also given the row's stored `headers` text (for
+    /// [`session_of_headers`]; `None` when NULL or unreadable): one query for both.
+    pub fn with_row_headers<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(RowRef<'_>, Option<&str>) -> T,
+    ) -> Result<Option<T>, CaptureError> {
+        let sql = "SELECT id, timestamp, body, response, headers FROM requests WHERE id = ?1";
+        self.by_id(sql, id, |r| {
+            let row = RowRef {
+                id,
+                timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
+                body: text_of(r.get_ref(2).ok()),
+                response: text_of(r.get_ref(3).ok()),
+            };
+            f(row, text_of(r.get_ref(4).ok()))
+        })
     }
+}
+
+/// The `X-Claude-Code-Session-Id` request header in a stored `headers` JSON object
+/// (current Claude Code sends it; a sub-agent's requests carry their parent's; the first
+/// of a list of values); `None` when it is missing, empty or the text is not an object.
+pub fn session_of_headers(text: &str) -> Option<String> {
+    let Ok(serde_json::Value::Object(headers)) = serde_json::from_str(text) else {
+        return None;
+    };
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-claude-code-session-id"))
+        .map(|(_, v)| v);
+    match value {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Array(a)) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty())
 }
 
 /// A request id: TEXT (or UTF-8 BLOB) as stored, an INTEGER in decimal (a table whose
@@ -654,5 +668,24 @@ impl MessageIndex {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_of_headers;
+
+    #[test]
+    fn session_header_of_stored_headers() {
+        let id = |t: &str| session_of_headers(t);
+        let want = Some("s-1".to_owned());
+        assert_eq!(id(r#"{"X-Claude-Code-Session-Id":"s-1"}"#), want);
+        // Any case; the proxy may keep a header's values as a list (the first counts).
+        assert_eq!(id(r#"{"x-claude-code-session-id":["s-1","s-2"]}"#), want);
+        assert_eq!(id(r#"{"user-agent":"claude-cli/2.1.7"}"#), None);
+        assert_eq!(id(r#"{"X-Claude-Code-Session-Id":""}"#), None);
+        assert_eq!(id(r#"{"X-Claude-Code-Session-Id":7}"#), None);
+        assert_eq!(id(r#"["X-Claude-Code-Session-Id"]"#), None);
+        assert_eq!(id("not json"), None);
     }
 }

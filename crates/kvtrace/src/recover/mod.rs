@@ -28,7 +28,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::capture::{Capture, CaptureError, MessageIndex, Response};
+use crate::capture::{session_of_headers, Capture, CaptureError, MessageIndex, Response};
 use crate::encode::blocks::{chain_digests_from, Digest64, Salt, SaltError};
 use crate::encode::{Stream, Tokenizer};
 use crate::session::SessionDirError;
@@ -318,15 +318,13 @@ fn run_in_pool(
                 }
                 let out = match cap.as_ref() {
                     Some(c) => {
-                        match c
-                            .with_row(id, |row| scan::describe(row, order, mid, scratch, memo))?
-                        {
-                            Some(Ok(mut info)) => {
-                                info.session = c.session_header(id)?;
-                                Ok(Some(Ok(info)))
-                            }
-                            other => Ok(other),
-                        }
+                        // The session header comes with the row (one query).
+                        c.with_row_headers(id, |row, headers| {
+                            scan::describe(row, order, mid, scratch, memo).map(|mut info| {
+                                info.session = headers.and_then(session_of_headers);
+                                info
+                            })
+                        })
                     }
                     None => Ok(None),
                 };
