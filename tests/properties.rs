@@ -2,23 +2,43 @@
 //! CPython-compatible serializer agrees with an independent model of
 //! `json.dumps(json.loads(text), separators=(',', ':'))` (ensure_ascii).
 //!
-//! Run with `cargo test -p kvtrace-cli --test properties`; `PROPTEST_CASES=5000` runs more
-//! cases. Failures print a minimal input and are replayed from
-//! `tests/properties.proptest-regressions` when that file exists.
+//! Run with `cargo test -p kvtrace-cli --test properties`. The cases come from a fixed
+//! seed, so a run (CI's included) is repeatable and a failure replays with the same
+//! command. To explore: `PROPTEST_SEED=random` draws a fresh seed (`PROPTEST_SEED=<n>`
+//! a chosen one) and `PROPTEST_CASES=5000` runs more cases; a failure prints the seed and
+//! a minimal input, to be kept as an example test.
 
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 use kvtrace::capture::envelope::{parse_sse_line, Response};
 use kvtrace::pyjson;
 use kvtrace::session::SessionLog;
 
+/// The seed of the default (gate) run.
+const GATE_SEED: u64 = 0x6b76_7472;
+
 fn config() -> ProptestConfig {
+    let seed = match std::env::var("PROPTEST_SEED").as_deref() {
+        Err(_) => GATE_SEED,
+        // A fresh seed from the standard library's randomly keyed hasher.
+        Ok("random") => std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::process::id(),
+        ),
+        Ok(n) => n
+            .parse()
+            .expect("PROPTEST_SEED is `random` or an unsigned integer"),
+    };
+    // Shown with the output of a failing test.
+    println!("PROPTEST_SEED={seed}");
     ProptestConfig {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(256),
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
