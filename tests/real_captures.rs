@@ -254,6 +254,41 @@ fn fallback_twins_report_the_first_attempts_cache_figures() {
     assert!((a - b).abs() < 1.0, "unmodified {a} vs event {b}");
 }
 
+/// The API read share visualize-cache reports for every turn of a capture (`combined`).
+fn dashboard_api_read_share(name: &str) -> f64 {
+    let dir = capture(name);
+    let tmp = tempfile::tempdir().unwrap();
+    ok(
+        "visualize-cache",
+        &[
+            dir.join("requests.db").as_os_str(),
+            "--jsonl-dir".as_ref(),
+            dir.join("jsonl").as_os_str(),
+            "--conversation-id".as_ref(),
+            "combined".as_ref(),
+            "--text-only".as_ref(),
+            "--output-dir".as_ref(),
+            tmp.path().as_os_str(),
+            "--quiet".as_ref(),
+        ],
+    );
+    let text = std::fs::read_to_string(tmp.path().join("cache_combined_stats.txt")).unwrap();
+    let (_, rest) = text
+        .split_once("API read share ")
+        .expect("API read share line");
+    rest.split('%').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn dashboards_count_the_first_attempts_too() {
+    // As validation does: the repeat of an unmodified proxy's turn counts its streaming
+    // twin's usage (the repeat reads what the twin just wrote: ~100 % read share).
+    let a = dashboard_api_read_share("cc2.1-unmodified-proxy");
+    let b = dashboard_api_read_share("cc2.1-event-proxy");
+    assert!(a < 90.0, "fallback repeats counted: API read share {a}");
+    assert!((a - b).abs() < 1.0, "unmodified {a} vs event {b}");
+}
+
 #[test]
 fn validation_accuracy_on_every_real_trace() {
     // By default the fake API caches by the documented breakpoint rules (reads only at
