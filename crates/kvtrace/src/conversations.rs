@@ -99,7 +99,7 @@ pub fn list(db: &Path, jsonl_dir: &Path) -> Result<Listing, ConversationsError> 
             let usage = cap.with_row(&key.id, |r| {
                 r.response
                     .and_then(Response::parse)
-                    .map(|resp| attempts.usage_for(r, resp.usage, &mut keys))
+                    .map(|resp| attempts.usage_for(r, resp.usage, None, &mut keys))
             })?;
             if let Some(Some(u)) = usage {
                 has_cache |= u.has_cache_fields();

@@ -130,9 +130,16 @@ impl FirstAttempts {
     }
 
     /// The usage the API side counts for a matched row: its first attempt's when it has
-    /// one, else `own`.
-    pub fn usage_for(&self, row: RowRef<'_>, own: Usage, keys: &mut KeyMaker) -> Usage {
-        if self.is_empty() {
+    /// one, else `own`. Only a row that does not stream has a first attempt: `streaming`,
+    /// when the caller already split the body, spares making the key of one that does.
+    pub fn usage_for(
+        &self,
+        row: RowRef<'_>,
+        own: Usage,
+        streaming: Option<bool>,
+        keys: &mut KeyMaker,
+    ) -> Usage {
+        if self.is_empty() || streaming == Some(true) {
             return own;
         }
         // No candidate at all in the row's window: no need for its key.

@@ -493,11 +493,7 @@ fn load(
     let got = inputs.cap()?.with_row(id, |row| {
         describe(stream, tk, row, bs, source).map(|mut r| {
             let own = r.usage;
-            // Only a matched row that does not stream takes its first attempt's usage: a
-            // streaming row keeps its own, and its first-attempt key is not made.
-            if !r.streaming {
-                r.usage = inputs.attempts.usage_for(row, own, keys);
-            }
+            r.usage = inputs.attempts.usage_for(row, own, Some(r.streaming), keys);
             // `out` stays the matched row's own (the reply the log names).
             r.usage.output = own.output;
             r
