@@ -526,6 +526,23 @@ impl Capture {
         Ok(rows.next().map_err(err)?.map(f))
     }
 
+    /// Run `f` inside one read transaction: the queries it makes see one snapshot of the
+    /// capture, and SQLite takes its shared lock (and checks the file for a hot journal
+    /// and for changes) once instead of once per query.
+    pub fn in_snapshot<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, CaptureError>,
+    ) -> Result<T, CaptureError> {
+        let err = |e| classify(&self.path, e);
+        self.conn.execute_batch("BEGIN").map_err(err)?;
+        let out = f();
+        // A read transaction has nothing to commit; ending it releases the lock.
+        let end = self.conn.execute_batch("COMMIT").map_err(err);
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
     /// The `timestamp` of a request id (`None`: no such row).
     pub fn timestamp_of(&self, id: &str) -> Result<Option<String>, CaptureError> {
         self.by_id("SELECT timestamp FROM requests WHERE id = ?1", id, |r| {

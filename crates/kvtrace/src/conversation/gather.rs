@@ -51,6 +51,21 @@ pub struct Context<'a> {
     pub form: crate::pyjson::Form,
 }
 
+/// The rows a session file names, processed in order: how many matched, and the
+/// requests. Its queries share one read snapshot (one lock, one check of the file).
+fn requests_of(
+    cap: &Capture,
+    log: &SessionLog,
+    tk: &mut Tokenizer,
+    ctx: &Context<'_>,
+    counts: &mut Counts,
+) -> Result<(usize, Vec<Processed>), CaptureError> {
+    cap.in_snapshot(|| {
+        let rows = matched_rows(cap, ctx.index, log, counts)?;
+        Ok((rows.len(), process_rows(cap, &rows, tk, ctx, counts)?))
+    })
+}
+
 fn process_rows(
     cap: &Capture,
     rows: &[RowKey],
@@ -97,9 +112,7 @@ pub fn gather(
     counts.unparseable_lines += log.unparseable_lines;
     counts.duplicate_links += log.duplicate_links;
     counts.claimed_elsewhere += log.claimed_elsewhere;
-    let rows = matched_rows(cap, ctx.index, &log, &mut counts)?;
-    let indexed = rows.len();
-    let requests = process_rows(cap, &rows, tk, ctx, &mut counts)?;
+    let (indexed, requests) = requests_of(cap, &log, tk, ctx, &mut counts)?;
     let mut agents = Vec::new();
     if ctx.include_subagents {
         for link in &log.links {
@@ -124,8 +137,7 @@ pub fn gather(
                 }
             };
             counts.unparseable_lines += agent_log.unparseable_lines;
-            let rows = matched_rows(cap, ctx.index, &agent_log, &mut counts)?;
-            let requests = process_rows(cap, &rows, tk, ctx, &mut counts)?;
+            let (_, requests) = requests_of(cap, &agent_log, tk, ctx, &mut counts)?;
             if requests.is_empty() {
                 continue;
             }
