@@ -187,6 +187,7 @@ fn readable(u: &Usage) -> bool {
 /// output equals a transcoding from scratch).
 pub struct KeyMaker {
     messages: pyjson::ArrayTranscoder,
+    known: pyjson::KnownMembers,
     scratch: String,
 }
 
@@ -194,6 +195,7 @@ impl Default for KeyMaker {
     fn default() -> Self {
         KeyMaker {
             messages: pyjson::ArrayTranscoder::new(Form::Raw),
+            known: pyjson::KnownMembers::default(),
             scratch: String::new(),
         }
     }
@@ -207,10 +209,14 @@ impl KeyMaker {
         // The messages value is transcoded while the body is split (scanned once).
         let mut stepped = None;
         let transcoder = &mut self.messages;
-        let body = pyjson::split_body_with(row.body?, &mut |lx| {
-            stepped = Some(transcoder.step_over(lx)?);
-            Ok(())
-        })
+        let body = pyjson::split_body_with(
+            row.body?,
+            &mut |lx| {
+                stepped = Some(transcoder.step_over(lx)?);
+                Ok(())
+            },
+            Some(&mut self.known),
+        )
         .ok()?;
         let text = match (body.messages, stepped) {
             (Some(raw), Some(transcoded)) => {

@@ -216,6 +216,8 @@ pub type Tokenized = (Vec<Token>, usize, usize);
 pub struct Stream {
     messages: IncrementalEncoder,
     messages_json: pyjson::ArrayTranscoder,
+    /// The last body's tools and system values, stepped over by a compare when repeated.
+    known: pyjson::KnownMembers,
     scratch: String,
     prev_tokens: Vec<Token>,
     /// Reused buffer for the next request's tokens (swapped with `prev_tokens`), so large
@@ -275,10 +277,14 @@ impl Stream {
     fn split_transcoding<'a>(&mut self, text: &'a str) -> Result<(Body<'a>, bool), Skip> {
         let mut transcoded = false;
         let json = &mut self.messages_json;
-        let body = pyjson::split_body_with(text, &mut |lx| {
-            transcoded = json.step_over(lx)?;
-            Ok(())
-        })
+        let body = pyjson::split_body_with(
+            text,
+            &mut |lx| {
+                transcoded = json.step_over(lx)?;
+                Ok(())
+            },
+            Some(&mut self.known),
+        )
         .map_err(|_| Skip::BadBody)?;
         Ok((body, transcoded))
     }

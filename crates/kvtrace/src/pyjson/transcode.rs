@@ -38,15 +38,28 @@ pub struct Body<'a> {
 
 /// Locate the members of a body object without transcoding them.
 pub fn split_body(text: &str) -> Result<Body<'_>, JsonError> {
-    split_body_with(text, &mut |lx| skip_value(lx, 0))
+    split_body_with(text, &mut |lx| skip_value(lx, 0), None)
+}
+
+/// The `tools` and `system` values (stored bytes) of the last body split with it. The
+/// bodies of one conversation repeat them byte for byte, tens of kilobytes each time: a
+/// body that does is stepped over them with one compare instead of lexing them again.
+/// Only values opening with `[`, `{` or `"` are kept: such a value ends where its closing
+/// byte is, whatever follows, so the same bytes are the same value, valid the same way.
+#[derive(Debug, Default)]
+pub struct KnownMembers {
+    tools: Vec<u8>,
+    system: Vec<u8>,
 }
 
 /// [`split_body`], stepping over each `messages` value with `messages`, which must leave
 /// the lexer just past the value (or fail): a caller that transcodes the messages anyway
-/// does it here, so the body's largest member is scanned once, not twice.
+/// does it here, so the body's largest member is scanned once, not twice. With `known`,
+/// `tools` and `system` values equal to the last body's are not lexed again.
 pub(crate) fn split_body_with<'a>(
     text: &'a str,
     messages: &mut dyn FnMut(&mut Lexer<'a>) -> Result<(), JsonError>,
+    mut known: Option<&mut KnownMembers>,
 ) -> Result<Body<'a>, JsonError> {
     let mut lx = Lexer::new(text);
     let mut body = Body::default();
@@ -79,8 +92,23 @@ pub(crate) fn split_body_with<'a>(
                 body.model = Some(super::unescape(&scratch));
             }
             _ => {
+                let kept = match (known.as_deref_mut(), key.as_str()) {
+                    (Some(k), "tools") => Some(&mut k.tools),
+                    (Some(k), "system") => Some(&mut k.system),
+                    _ => None,
+                };
                 if key == "messages" {
                     messages(&mut lx)?;
+                } else if let Some(kept) = kept {
+                    if !kept.is_empty() && lx.s[start..].starts_with(kept) {
+                        lx.i += kept.len();
+                    } else {
+                        kept.clear();
+                        skip_value(&mut lx, 0)?;
+                        if matches!(lx.s[start], b'[' | b'{' | b'"') {
+                            kept.extend_from_slice(&lx.s[start..lx.i]);
+                        }
+                    }
                 } else {
                     skip_value(&mut lx, 0)?;
                 }
@@ -960,10 +988,14 @@ mod tests {
                     (b, out)
                 });
                 let mut last = None;
-                let got = split_body_with(text, &mut |lx| {
-                    last = Some(at.step_over(lx)?);
-                    Ok(())
-                })
+                let got = split_body_with(
+                    text,
+                    &mut |lx| {
+                        last = Some(at.step_over(lx)?);
+                        Ok(())
+                    },
+                    None,
+                )
                 .ok()
                 .map(|b| {
                     let out = b.messages.map(|_| match last {
@@ -979,6 +1011,41 @@ mod tests {
                 assert_eq!(got, want, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn known_members_split_as_lexing_does() {
+        // One KnownMembers across a stream of bodies (as a conversation's rows): every
+        // split equals a split from scratch, errors included.
+        let tools = r#"[{"name":"Read","description":"Reads a \"file\"","input_schema":{"type":"object"}}]"#;
+        let bodies = [
+            format!(r#"{{"model":"m","tools":{tools},"system":"s","messages":[]}}"#),
+            format!(
+                r#"{{"model":"m","tools":{tools},"system":"s","messages":[{{"role":"user","content":"a"}}]}}"#
+            ),
+            // The known bytes, then more of an unfinished value: both refuse it.
+            format!(r#"{{"tools":{tools}1,"messages":[]}}"#),
+            format!(r#"{{"tools":{tools}"#),
+            // A prefix of the known value only.
+            format!(r#"{{"tools":{},"messages":[]}}"#, &tools[..20]),
+            format!(r#"{{"tools":{tools} ,"system" : "s"  ,"messages":[]}}"#),
+            // Changed values, numbers and literals (never kept: their end depends on
+            // what follows), a repeated key.
+            r#"{"tools":[],"system":[{"type":"text","text":"x"}],"messages":[]}"#.to_owned(),
+            r#"{"tools":5,"system":"s","messages":[]}"#.to_owned(),
+            r#"{"tools":56,"system":"s","messages":[]}"#.to_owned(),
+            r#"{"tools":null,"system":"s","system":"t","messages":[]}"#.to_owned(),
+            r#"{"tools":nul,"system":"s","messages":[]}"#.to_owned(),
+            format!(r#"{{"tools":{tools},"system":"s\q","messages":[]}}"#),
+            format!(r#"{{"tools":{tools},"system":"s","messages":[]}}"#),
+            format!(r#"{{"tools":{tools},"tools":{tools},"messages":[]}}"#),
+        ];
+        let mut known = KnownMembers::default();
+        for text in &bodies {
+            let got = split_body_with(text, &mut |lx| skip_value(lx, 0), Some(&mut known));
+            assert_eq!(got, split_body(text), "{text}");
+        }
+        assert_eq!(known.tools, tools.as_bytes());
     }
 
     #[test]

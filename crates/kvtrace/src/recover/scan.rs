@@ -127,6 +127,7 @@ pub fn usable_message_id(response: Option<&str>) -> Option<String> {
 #[derive(Default)]
 pub struct SectionMemo {
     keys: FxHashMap<u128, Option<u128>>,
+    known: pyjson::KnownMembers,
     transcoders: Vec<(u64, pyjson::ArrayTranscoder)>,
     next: usize,
 }
@@ -172,12 +173,18 @@ impl SectionMemo {
         text: &'a str,
     ) -> Result<(pyjson::Body<'a>, Option<(usize, bool)>), RowSkip> {
         let mut transcoded = None;
-        let body = pyjson::split_body_with(text, &mut |lx| {
-            let at = self.transcoder_for(&lx.s[lx.i..]);
-            transcoded = Some((at, self.transcoders[at].1.step_over(lx)?));
-            Ok(())
-        })
-        .map_err(|_| RowSkip::BadBody)?;
+        let mut known = std::mem::take(&mut self.known);
+        let body = pyjson::split_body_with(
+            text,
+            &mut |lx| {
+                let at = self.transcoder_for(&lx.s[lx.i..]);
+                transcoded = Some((at, self.transcoders[at].1.step_over(lx)?));
+                Ok(())
+            },
+            Some(&mut known),
+        );
+        self.known = known;
+        let body = body.map_err(|_| RowSkip::BadBody)?;
         Ok((body, transcoded))
     }
 
