@@ -397,15 +397,28 @@ impl Stream {
             Some(ready) => ready,
             None => self.transcode_messages(raw)?,
         };
+        let known = self.known_prefix(ready);
         let text = transcoded_messages(&self.messages_json, raw, ready, &mut self.scratch)?;
         if is_empty_text(text) {
             return Ok((head, false));
         }
         let before = self.messages.fresh_bytes;
-        self.messages.encode(&mut tk.enc, text);
-        self.encoded_call = None;
+        self.messages.encode_keeping_known(&mut tk.enc, text, known);
+        self.encoded_call = ready.then(|| self.messages_json.calls());
         tk.fresh_bytes += self.messages.fresh_bytes - before;
         Ok((head, true))
+    }
+
+    /// How many leading bytes of the transcoder's output (when `transcoded`: it holds the
+    /// messages about to be encoded) equal the text the incremental encoder saw last: the
+    /// bytes the transcoder kept from its previous output, when that output is the text
+    /// the encoder encoded last; they need no compare.
+    fn known_prefix(&self, transcoded: bool) -> usize {
+        let json = &self.messages_json;
+        match self.encoded_call {
+            Some(c) if transcoded && c + 1 == json.calls() => json.kept_output(),
+            _ => 0,
+        }
     }
 
     /// The block digests of a request's `tokens`, those of the token prefix it shares
@@ -488,20 +501,14 @@ impl Stream {
         let mut shared_messages = 0;
         let mut encoded = false;
         if let Some(raw) = body.messages {
+            let known = self.known_prefix(transcoded);
             let text =
                 transcoded_messages(&self.messages_json, raw, transcoded, &mut self.scratch)?;
             if !is_empty_text(text) {
-                // The bytes the transcoder kept from its previous output need no compare
-                // when that output is the text the encoder saw last.
-                let json = &self.messages_json;
-                let known = match self.encoded_call {
-                    Some(c) if transcoded && c + 1 == json.calls() => json.kept_output(),
-                    _ => 0,
-                };
                 let before = self.messages.fresh_bytes;
                 let common = self.messages.encode_keeping_known(&mut tk.enc, text, known);
                 tk.fresh_bytes += self.messages.fresh_bytes - before;
-                self.encoded_call = transcoded.then(|| json.calls());
+                self.encoded_call = transcoded.then(|| self.messages_json.calls());
                 if synced {
                     shared_messages = common.min(self.prev_messages);
                 }

@@ -52,7 +52,21 @@ struct Parts {
     log: SessionLog,
     main: Part,
     agents: Vec<AgentPart>,
+    /// Bytes of the log files read for it.
+    bytes: u64,
 }
+
+/// A conversation rebuilt by the first pass and kept for the second, with what reading
+/// it counted.
+struct Rebuilt {
+    parts: Parts,
+    counts: Counts,
+    unreadable: Vec<Unreadable>,
+}
+
+/// Bytes of log files whose rebuilt conversations the first pass keeps for the second
+/// (which otherwise reads and rebuilds them again); bounds the memory they take.
+const KEEP_REBUILT_BYTES: u64 = 128 << 20;
 
 /// API tokens per token of ours, used to size stand-in prefixes, and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -118,6 +132,10 @@ pub struct LogsGatherer<'a> {
     pub ratio: Ratio,
     /// Prefix size in our tokens, by key.
     pub prefixes: BTreeMap<String, usize>,
+    /// Conversations the first pass rebuilt and kept, by parent log path.
+    rebuilt: std::sync::Mutex<rustc_hash::FxHashMap<std::path::PathBuf, Rebuilt>>,
+    /// Log bytes of the conversations kept so far.
+    kept_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl<'a> LogsGatherer<'a> {
@@ -141,6 +159,8 @@ impl<'a> LogsGatherer<'a> {
             form,
             ratio: Ratio::choose(ratio, Vec::new()),
             prefixes: BTreeMap::new(),
+            rebuilt: Default::default(),
+            kept_bytes: Default::default(),
         };
         // Largest conversations first, so the pass does not end with one alone (a
         // tokenizer per task, borrowed from a small pool so caches live on).
@@ -171,43 +191,59 @@ impl<'a> LogsGatherer<'a> {
         g
     }
 
-    /// Pass one over a conversation: what each of its streams tells of the prefix.
+    /// Pass one over a conversation: what each of its streams tells of the prefix. The
+    /// rebuilt conversation is kept for pass two while [`KEEP_REBUILT_BYTES`] allows.
     fn learn(&self, tk: &mut Tokenizer, path: &Path) -> Vec<Learned> {
         let mut counts = Counts::default();
-        let Some(parts) = self.parts(path, &mut counts, &mut Vec::new()) else {
+        let mut unreadable = Vec::new();
+        let Some(parts) = self.parts(path, &mut counts, &mut unreadable) else {
             return Vec::new();
         };
-        let all = std::iter::once(parts.main).chain(parts.agents.into_iter().map(|a| a.part));
-        all.map(|part| {
-            // Journaled requests carry their own tools and system prompt: the first of
-            // them with usage measures the ratio (its prefix, which dominates it, is the
-            // kind of text a stand-in replaces). The others give points of the estimate.
-            let (mut whole, mut sections) =
-                (Stream::new(false, self.form), Stream::new(false, self.form));
-            let mut replay = Replay::default();
-            let mut ratio = None;
-            let mut points = Vec::new();
-            for r in &part.requests {
-                let messages = replay.apply(&r.messages);
-                let Some(api) = r.api_prompt_tokens.map(|a| a as f64) else {
-                    continue;
-                };
-                if r.shape.is_none() {
-                    if let Some(m) = message_tokens(&mut sections, tk, messages) {
-                        points.push((m as f64, api));
+        let all = std::iter::once(&parts.main).chain(parts.agents.iter().map(|a| &a.part));
+        let learned = all
+            .map(|part| {
+                // Journaled requests carry their own tools and system prompt: the first of
+                // them with usage measures the ratio (its prefix, which dominates it, is the
+                // kind of text a stand-in replaces). The others give points of the estimate.
+                let (mut whole, mut sections) =
+                    (Stream::new(false, self.form), Stream::new(false, self.form));
+                let mut replay = Replay::default();
+                let mut ratio = None;
+                let mut points = Vec::new();
+                for r in &part.requests {
+                    let messages = replay.apply(&r.messages);
+                    let Some(api) = r.api_prompt_tokens.map(|a| a as f64) else {
+                        continue;
+                    };
+                    if r.shape.is_none() {
+                        if let Some(m) = message_tokens(&mut sections, tk, messages) {
+                            points.push((m as f64, api));
+                        }
+                    } else if ratio.is_none() && r.journaled {
+                        let ours = whole.count(tk, &body_of(r, messages)).unwrap_or(0) as f64;
+                        ratio = (ours > 0.0).then(|| api / ours);
                     }
-                } else if ratio.is_none() && r.journaled {
-                    let ours = whole.count(tk, &body_of(r, messages)).unwrap_or(0) as f64;
-                    ratio = (ours > 0.0).then(|| api / ours);
                 }
+                Learned {
+                    key: part.key.clone(),
+                    points,
+                    ratio,
+                }
+            })
+            .collect();
+        use std::sync::atomic::Ordering;
+        let before = self.kept_bytes.fetch_add(parts.bytes, Ordering::Relaxed);
+        if before + parts.bytes <= KEEP_REBUILT_BYTES {
+            if let Ok(mut kept) = self.rebuilt.lock() {
+                let rebuilt = Rebuilt {
+                    parts,
+                    counts,
+                    unreadable,
+                };
+                kept.insert(path.to_owned(), rebuilt);
             }
-            Learned {
-                key: part.key,
-                points,
-                ratio,
-            }
-        })
-        .collect()
+        }
+        learned
     }
 
     /// The parent log and the parts of one conversation (`None`: unreadable, counted).
@@ -242,13 +278,15 @@ impl<'a> LogsGatherer<'a> {
             .find_map(|r| r.version.clone())
             .unwrap_or_else(|| "unknown".to_owned());
         let mut agents = Vec::new();
+        let mut read = bytes.len() as u64;
         if self.include_subagents {
             for link in &log.links {
-                let Some((agent_log, requests)) =
+                let Some((agent_log, requests, agent_bytes)) =
                     self.agent(&log, &bytes, link, counts, unreadable)
                 else {
                     continue;
                 };
+                read += agent_bytes;
                 let subagent_type = log.spawn_for(link).and_then(|s| s.subagent_type.clone());
                 agents.push(AgentPart {
                     link: link.clone(),
@@ -268,6 +306,7 @@ impl<'a> LogsGatherer<'a> {
             },
             log,
             agents,
+            bytes: read,
         })
     }
 
@@ -276,7 +315,16 @@ impl<'a> LogsGatherer<'a> {
         let mut counts = Counts::default();
         let mut unreadable = Vec::new();
         let id = crate::session::dir::stem(path);
-        let Some(parts) = self.parts(path, &mut counts, &mut unreadable) else {
+        let kept = self.rebuilt.lock().ok().and_then(|mut k| k.remove(path));
+        let parts = match kept {
+            Some(r) => {
+                counts = r.counts;
+                unreadable = r.unreadable;
+                Some(r.parts)
+            }
+            None => self.parts(path, &mut counts, &mut unreadable),
+        };
+        let Some(parts) = parts else {
             return Gathered {
                 id,
                 indexed: 0,
@@ -316,7 +364,8 @@ impl<'a> LogsGatherer<'a> {
         }
     }
 
-    /// A linked sub-agent's log and rebuilt requests (`None`: no such file, counted).
+    /// A linked sub-agent's log, rebuilt requests and file size (`None`: no such file,
+    /// counted).
     fn agent(
         &self,
         log: &SessionLog,
@@ -324,11 +373,11 @@ impl<'a> LogsGatherer<'a> {
         link: &AgentLink,
         counts: &mut Counts,
         unreadable: &mut Vec<Unreadable>,
-    ) -> Option<(SessionLog, Vec<LoggedRequest>)> {
+    ) -> Option<(SessionLog, Vec<LoggedRequest>, u64)> {
         if let Some(inline) = log.inline_agent(&link.agent_id) {
             let root = link.agent_id.strip_prefix("sidechain-")?.to_owned();
             let requests = rebuild::requests_of(parent_bytes, &Chain::Inline(root));
-            return Some((inline.clone(), requests));
+            return Some((inline.clone(), requests, 0));
         }
         let Some(file) = self.dir.agents.get(&link.agent_id) else {
             counts.missing_agent_files += 1;
@@ -342,7 +391,8 @@ impl<'a> LogsGatherer<'a> {
         match read {
             Ok((agent_log, bytes)) => {
                 counts.unparseable_lines += agent_log.unparseable_lines;
-                Some((agent_log, rebuild::requests_of(&bytes, &Chain::Whole)))
+                let requests = rebuild::requests_of(&bytes, &Chain::Whole);
+                Some((agent_log, requests, bytes.len() as u64))
             }
             Err(e) => {
                 counts.unreadable_files += 1;

@@ -216,8 +216,9 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
     // The request journal, when the log has one (2.1.x), and which version of each
     // transcript message it has hashed: (index, text or block count).
     let mut journal = super::journal::Journal::default();
-    // The previous request's messages, whole (each request keeps only its delta).
-    let mut last = String::new();
+    // The previous request's messages, whole (each request keeps only its delta): the
+    // journal's copy, or `texts`' (rebuilt) text.
+    let mut last: Option<String> = None;
     let mut texts = Texts::default();
     let mut hashed: Vec<(bool, usize)> = Vec::new();
     for line in bytes.split(|&b| b == b'\n') {
@@ -327,9 +328,27 @@ pub fn requests_of(bytes: &[u8], chain: &Chain) -> Vec<LoggedRequest> {
                     .and_then(|r| journal.take(&r))
                     .unwrap_or_default();
                 let journaled = sent.messages.is_some();
-                let text = sent.messages.unwrap_or_else(|| texts.serialize(&messages));
-                let delta = Delta::between(&last, &text);
-                last = text;
+                let delta = match sent.messages {
+                    Some(text) => {
+                        let before = last.as_deref().unwrap_or(texts.text());
+                        let delta = Delta::between(before, &text);
+                        last = Some(text);
+                        delta
+                    }
+                    None => {
+                        let keep = texts.update(&messages);
+                        let text = texts.text();
+                        match last.take() {
+                            // After a journaled request.
+                            Some(before) => Delta::between(&before, text),
+                            // After a rebuilt one, or the first (`keep` is 0).
+                            None => Delta {
+                                keep,
+                                tail: text[keep..].to_owned(),
+                            },
+                        }
+                    }
+                };
                 out.push(LoggedRequest {
                     message_id: id.clone(),
                     time,
@@ -413,13 +432,17 @@ fn push(messages: &mut Vec<Message>, role: &'static str, content: Value) {
     }
 }
 
-/// The messages as the API's `messages` array, serialized, each message's text kept
-/// until it changes: a request re-sends every message of the one before, and serializing
-/// them all again per request grew with the square of the conversation's length.
+/// The messages as the API's `messages` array, serialized, updated in place: a request
+/// re-sends every message of the one before, so only the messages from the first that
+/// changed are serialized again, and the text before them is kept (re-serializing and
+/// copying every message per request grew with the square of the conversation's length).
 #[derive(Default)]
 struct Texts {
-    texts: Vec<String>,
-    /// How many leading texts are the current messages'.
+    /// The text of the messages as last updated.
+    text: String,
+    /// The end in `text` of each message's serialization.
+    ends: Vec<usize>,
+    /// How many leading messages are unchanged since the last update.
     valid: usize,
 }
 
@@ -429,31 +452,42 @@ impl Texts {
         self.valid = self.valid.min(i);
     }
 
-    fn serialize(&mut self, messages: &[Message]) -> String {
-        self.texts.truncate(self.valid.min(messages.len()));
-        for m in &messages[self.texts.len()..] {
-            let mut out = String::from("{\"role\":\"");
-            out.push_str(m.role);
-            out.push_str("\",\"content\":");
-            match &m.content {
-                Content::Text(v) => v.write_to(&mut out),
-                Content::Blocks(b) => Value::Array(b.clone()).write_to(&mut out),
-            }
-            out.push('}');
-            self.texts.push(out);
+    /// The text as last updated (empty before the first update).
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Bring the text up to `messages`; returns how many of its leading bytes are
+    /// unchanged from the text before (0 on the first update).
+    fn update(&mut self, messages: &[Message]) -> usize {
+        let unchanged = self.valid.min(self.ends.len()).min(messages.len());
+        let keep = match unchanged {
+            _ if self.text.is_empty() => 0,
+            0 => 1,
+            n => self.ends[n - 1],
+        };
+        self.text.truncate(keep);
+        if keep == 0 {
+            self.text.push('[');
         }
-        self.valid = messages.len();
-        let size = self.texts.iter().map(|t| t.len() + 1).sum::<usize>() + 1;
-        let mut out = String::with_capacity(size);
-        out.push('[');
-        for (i, t) in self.texts.iter().enumerate() {
+        self.ends.truncate(unchanged);
+        for (i, m) in messages.iter().enumerate().skip(unchanged) {
             if i > 0 {
-                out.push(',');
+                self.text.push(',');
             }
-            out.push_str(t);
+            self.text.push_str("{\"role\":\"");
+            self.text.push_str(m.role);
+            self.text.push_str("\",\"content\":");
+            match &m.content {
+                Content::Text(v) => v.write_to(&mut self.text),
+                Content::Blocks(b) => Value::Array(b.clone()).write_to(&mut self.text),
+            }
+            self.text.push('}');
+            self.ends.push(self.text.len());
         }
-        out.push(']');
-        out
+        self.text.push(']');
+        self.valid = messages.len();
+        keep
     }
 }
 
@@ -547,5 +581,58 @@ mod tests {
         // é and è share their first UTF-8 byte: the delta keeps whole characters.
         let d = Delta::between("\u{e9}", "\u{e8}");
         assert_eq!((d.keep, d.tail.as_str()), (0, "\u{e8}"));
+    }
+
+    #[test]
+    fn texts_updated_in_place_equal_texts_from_scratch() {
+        // Messages appended, extended, replaced and cleared (a compaction), as requests_of
+        // does between requests: each update equals a serialization from scratch, and the
+        // bytes it reports unchanged are the previous text's.
+        let text = |s: &str| Content::Text(Value::Str(s.into()));
+        let block = |s: &str| Value::Str(s.into());
+        let mut messages: Vec<Message> = Vec::new();
+        let mut texts = Texts::default();
+        let mut before = String::new();
+        for step in 0..40 {
+            match step % 7 {
+                0 | 3 => {
+                    messages.push(Message {
+                        role: if messages.len() % 2 == 0 {
+                            "user"
+                        } else {
+                            "assistant"
+                        },
+                        content: text(&format!("m{step}")),
+                    });
+                    texts.changed(messages.len() - 1);
+                }
+                1 => {
+                    messages.push(Message {
+                        role: "assistant",
+                        content: Content::Blocks(vec![block("b")]),
+                    });
+                    texts.changed(messages.len() - 1);
+                }
+                2 | 5 => {
+                    let at = step % messages.len().max(1);
+                    if let Some(m) = messages.get_mut(at) {
+                        m.content = Content::Blocks(vec![block("x"), block(&step.to_string())]);
+                        texts.changed(at);
+                    }
+                }
+                4 if step > 20 => {
+                    messages.clear();
+                    texts.changed(0);
+                }
+                _ => {}
+            }
+            let keep = texts.update(&messages);
+            let mut fresh = Texts::default();
+            assert_eq!(fresh.update(&messages), 0);
+            assert_eq!(texts.text(), fresh.text(), "step {step}");
+            assert_eq!(texts.text()[..keep], before[..keep], "step {step}");
+            before = texts.text().to_owned();
+        }
+        assert!(before.starts_with('[') && before.ends_with(']'));
     }
 }
