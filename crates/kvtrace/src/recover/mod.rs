@@ -49,6 +49,9 @@ const LINEAGE_IDLE_MICROS: i64 = 3600 * 1_000_000;
 /// the open conversations).
 const WINDOW: usize = 256;
 
+/// Rows described per read snapshot (one shared lock and file check for the run).
+const DESCRIBE_RUN: usize = 64;
+
 /// Why a recovery cannot run.
 #[derive(Debug, Error)]
 pub enum RecoverError {
@@ -307,34 +310,49 @@ fn run_in_pool(
     let total = usable.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress(0, total);
-    let described: Vec<Result<Option<Result<RowInfo, RowSkip>>, CaptureError>> = usable
-        .par_iter()
+    // Rows are described in runs of DESCRIBE_RUN in table order, each run's queries in
+    // one read snapshot; results keep table order.
+    type Described = Result<Option<Result<RowInfo, RowSkip>>, CaptureError>;
+    let described: Vec<Described> = usable
+        .par_chunks(DESCRIBE_RUN)
         .enumerate()
         .map_init(
             || (None::<Capture>, String::new(), scan::SectionMemo::default()),
-            |(cap, scratch, memo), (order, (id, mid))| {
+            |(cap, scratch, memo), (run, rows)| {
                 if cap.is_none() {
-                    *cap = Some(Capture::open(db)?);
+                    match Capture::open(db) {
+                        Ok(c) => *cap = Some(c),
+                        Err(e) => return vec![Err(e)],
+                    }
                 }
-                let out = match cap.as_ref() {
-                    Some(c) => {
+                let Some(c) = cap.as_ref() else {
+                    return Vec::new();
+                };
+                let mut out = Vec::with_capacity(rows.len());
+                let read = c.in_snapshot(|| {
+                    for (i, (id, mid)) in rows.iter().enumerate() {
+                        let order = run * DESCRIBE_RUN + i;
                         // The session header comes with the row (one query).
-                        c.with_row_headers(id, |row, headers| {
+                        out.push(c.with_row_headers(id, |row, headers| {
                             scan::describe(row, order, mid, scratch, memo).map(|mut info| {
                                 info.session = headers.and_then(session_of_headers);
                                 info
                             })
-                        })
+                        }));
+                        progress(
+                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                            total,
+                        );
                     }
-                    None => Ok(None),
-                };
-                progress(
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                    total,
-                );
+                    Ok(())
+                });
+                if let Err(e) = read {
+                    out.push(Err(e));
+                }
                 out
             },
         )
+        .flatten()
         .collect();
     drop(usable);
     let mut rows: Vec<RowInfo> = Vec::with_capacity(described.len());
@@ -423,15 +441,18 @@ fn run_in_pool(
                 };
                 let cap = caps.get()?;
                 let mut out = Vec::with_capacity(members.len());
+                // The lineage's turns in this window are read in one snapshot.
                 tokenizers.with(|tk| {
-                    for pos in members {
-                        let row = &rows[window[pos].rep];
-                        let o =
-                            digest_turn(&cap, tk, &mut st, &salt, &row.id, opts.min_prefix_tokens)?;
-                        st.last_micros = row.ts.micros;
-                        out.push((pos, o));
-                    }
-                    Ok::<_, CaptureError>(())
+                    cap.in_snapshot(|| {
+                        for pos in members {
+                            let row = &rows[window[pos].rep];
+                            let min = opts.min_prefix_tokens;
+                            let o = digest_turn(&cap, tk, &mut st, &salt, &row.id, min)?;
+                            st.last_micros = row.ts.micros;
+                            out.push((pos, o));
+                        }
+                        Ok(())
+                    })
                 })?;
                 Ok(Some((key, st, out)))
             });
