@@ -8,6 +8,7 @@
 //! Every field is read on its own, so one odd value never loses the others (§4.9.8).
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 use crate::stamp::Stamp;
 
@@ -512,7 +513,7 @@ struct Members<'a> {
     #[serde(borrow, rename = "isStreaming")]
     is_streaming: Raw<'a>,
     #[serde(borrow, rename = "streamingChunks")]
-    streaming_chunks: Raw<'a>,
+    streaming_chunks: Lines<'a>,
     #[serde(borrow, rename = "bodyText")]
     body_text: Raw<'a>,
     #[serde(borrow)]
@@ -525,6 +526,105 @@ struct Members<'a> {
     stop_reason: Raw<'a>,
     #[serde(borrow)]
     content: Raw<'a>,
+}
+
+/// `streamingChunks` read in the envelope's own pass (not skipped, then split, then
+/// unescaped line by line): each element's text, `None` for an element that is no string;
+/// `None` overall when the member is no array.
+#[derive(Default)]
+struct Lines<'a>(Option<Vec<Option<Cow<'a, str>>>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Lines<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LinesVisitor(std::marker::PhantomData))
+            .map(Lines)
+    }
+}
+
+/// A string element's text (`None`: any other value, skipped).
+struct Line<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Line<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LineVisitor(std::marker::PhantomData))
+            .map(Line)
+    }
+}
+
+/// Reads an array of lines; any other value is skipped and read as `None`.
+struct LinesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+/// Reads a string; any other value is skipped and read as `None`.
+struct LineVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+/// The `visit_*` methods of a visitor that reads every value but the kinds it cares about
+/// as `None` (containers are drained, so the document is still read whole).
+macro_rules! none_for_other_values {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut map: M,
+        ) -> Result<Self::Value, M::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    };
+}
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for LinesVisitor<'a> {
+    type Value = Option<Vec<Option<Cow<'a, str>>>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut lines = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Line(line)) = seq.next_element()? {
+            lines.push(line);
+        }
+        Ok(Some(lines))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    none_for_other_values!();
+}
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for LineVisitor<'a> {
+    type Value = Option<Cow<'a, str>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    none_for_other_values!();
 }
 
 /// `(name, member)` pairs as a map of trees, the absent ones left out; `None` when
@@ -606,23 +706,16 @@ fn fast_response(text: &str) -> Option<Response> {
             }
         }
     }
-    let chunks = match (env.streaming_chunks.first(), env.streaming_chunks.0) {
-        (Some(b'['), Some(raw)) => {
-            let lines: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw.get()).ok()?;
-            let mut s = StreamSummary::default();
-            for line in lines {
-                let event = if line.get().starts_with('"') {
-                    let line: std::borrow::Cow<str> = serde_json::from_str(line.get()).ok()?;
-                    Event::of_line_fast(&line).unwrap_or_else(|| Event::of_line(&line))
-                } else {
-                    Event::Bad
-                };
-                s.add(event);
-            }
-            Some(s)
+    let chunks = env.streaming_chunks.0.as_ref().map(|lines| {
+        let mut s = StreamSummary::default();
+        for line in lines {
+            s.add(match line {
+                Some(line) => Event::of_line_fast(line).unwrap_or_else(|| Event::of_line(line)),
+                None => Event::Bad,
+            });
         }
-        _ => None,
-    };
+        s
+    });
     Some(Response::assemble(
         &env_tree,
         &msg_tree,
@@ -823,6 +916,10 @@ mod tests {
                 lines.join(",")
             ),
             r#"{"streamingChunks":"data: x"}"#.into(),
+            r#"{"streamingChunks":{"a":["data: x"]},"isStreaming":true}"#.into(),
+            r#"{"streamingChunks":[["data: x"],{"b":"data: y"},true,1.5,-2,"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"z\"}}"]}"#.into(),
+            r#"{"streamingChunks":7}"#.into(),
+            r#"{"streamingChunks":[],"streamingChunks":["data: x"]}"#.into(),
             r#"{"streamingChunks":null,"statusCode":"200","ttft":null}"#.into(),
             r#"{"body":{"content":[{"type":"text","text":"hi"},7,{"text":"no type"},{"type":9},[{"type":"x"}]]}}"#.into(),
             r#"{"body":{"content":[{"type":"a","type":"b"}]}}"#.into(),
