@@ -93,6 +93,40 @@ fn extra_columns_change_nothing() {
 }
 
 #[test]
+fn the_four_required_columns_are_enough() {
+    // A capture keeping only id, timestamp, body and response (another proxy, an export):
+    // every tool reads it, the traces do not change, and recover-conversations works
+    // without the `headers` column (no session header to group by).
+    let c = Cap::new();
+    c.sql(
+        "CREATE TABLE r2 (id TEXT PRIMARY KEY, timestamp TEXT, body TEXT, response TEXT);
+         INSERT INTO r2 SELECT id, timestamp, body, response FROM requests ORDER BY rowid;
+         DROP TABLE requests;
+         ALTER TABLE r2 RENAME TO requests;",
+    );
+    let runs = db_tools(&c);
+    runs.all_ok();
+    assert_eq!(
+        common::dir_files(&c.p("out")),
+        common::dir_files(&golden().join("expected/run02")),
+        "dropping the optional columns changed the traces"
+    );
+    let out = c.p("rec");
+    let r = run(
+        "recover-conversations",
+        &[
+            c.db().as_os_str(),
+            "--output-dir".as_ref(),
+            out.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    let v = r.ok().stdout_json();
+    assert!(v["turns"].as_u64().unwrap() > 0, "{v}");
+    assert!(!common::dir_files(&out).is_empty());
+}
+
+#[test]
 fn a_table_without_rowids_reads_like_the_proxy_table() {
     // A fork may store `requests` WITHOUT ROWID (rows kept in id order): the parallel
     // rowid-range scans fall back to one scan in table order, with the same results here.

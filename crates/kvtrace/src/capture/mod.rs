@@ -61,6 +61,8 @@ pub const MAPPED_RANGE_BYTES: u64 = 16 << 20;
 pub struct Capture {
     conn: Connection,
     path: PathBuf,
+    /// Whether `requests` has a `headers` column (optional: older or other proxies).
+    has_headers: bool,
 }
 
 impl Capture {
@@ -100,6 +102,7 @@ impl Capture {
         Ok(Capture {
             conn,
             path: path.to_owned(),
+            has_headers: columns.iter().any(|c| c == "headers"),
         })
     }
 
@@ -570,13 +573,18 @@ impl Capture {
 
 impl Capture {
     /// [`Capture::with_row`], `f` also given the row's stored `headers` text (for
-    /// [`session_of_headers`]; `None` when NULL or unreadable): one query for both.
+    /// [`session_of_headers`]; `None` when NULL, unreadable or the table has no `headers`
+    /// column): one query for both.
     pub fn with_row_headers<T>(
         &self,
         id: &str,
         f: impl FnOnce(RowRef<'_>, Option<&str>) -> T,
     ) -> Result<Option<T>, CaptureError> {
-        let sql = "SELECT id, timestamp, body, response, headers FROM requests WHERE id = ?1";
+        let sql = if self.has_headers {
+            "SELECT id, timestamp, body, response, headers FROM requests WHERE id = ?1"
+        } else {
+            "SELECT id, timestamp, body, response, NULL FROM requests WHERE id = ?1"
+        };
         self.by_id(sql, id, |r| {
             let row = RowRef {
                 id,
