@@ -281,6 +281,58 @@ impl Capture {
         }))
     }
 
+    /// Every row with its `headers` text (`None` when NULL or the table has no such
+    /// column), read as rowid ranges in parallel (each through its own memory-mapped
+    /// connection, see [`Capture::message_index_parallel`]): `f(state, row, headers)` for
+    /// each row with a usable id, with a fresh `state` per range; the values it returns in
+    /// table order, and how many rows had a usable id and how many had none. `Ok(None)`
+    /// when the table has no rowid.
+    pub fn rows_parallel<S: Default, T: Send>(
+        path: &Path,
+        parts: usize,
+        f: impl Fn(&mut S, RowRef<'_>, Option<&str>) -> T + Sync,
+    ) -> Result<Option<(Vec<T>, u64, u64)>, CaptureError> {
+        let headers = if Capture::open(path)?.has_headers {
+            "headers"
+        } else {
+            "NULL"
+        };
+        let sql = format!(
+            "SELECT id, timestamp, body, response, {headers} FROM requests \
+             WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid"
+        );
+        let scanned = Capture::ranges_parallel(path, parts, |cap, a, b| {
+            let err = |e| classify(path, e);
+            let mut stmt = cap.conn.prepare(&sql).map_err(err)?;
+            let mut rows = stmt.query([a, b]).map_err(err)?;
+            let mut state = S::default();
+            let (mut out, mut without_id) = (Vec::new(), 0);
+            while let Some(r) = rows.next().map_err(err)? {
+                let Some(id) = id_of(r.get_ref(0).ok()) else {
+                    without_id += 1;
+                    continue;
+                };
+                let row = RowRef {
+                    id: &id,
+                    timestamp: text_of(r.get_ref(1).ok()).unwrap_or_default(),
+                    body: text_of(r.get_ref(2).ok()),
+                    response: text_of(r.get_ref(3).ok()),
+                };
+                out.push(f(&mut state, row, text_of(r.get_ref(4).ok())));
+            }
+            Ok((out, without_id))
+        })?;
+        Ok(scanned.map(|parts| {
+            let (mut all, mut without_id) = (Vec::new(), 0);
+            for (part, none) in parts {
+                all.extend(part);
+                without_id += none;
+            }
+            let rows = all.len() as u64;
+            (all, rows, without_id)
+        }))
+    }
+
     /// [`Capture::for_each_row_where`] as rowid ranges in parallel (each through its own
     /// memory-mapped connection, see [`Capture::message_index_parallel`]): `f(state, rowid,
     /// row)` for every row with a usable id that `want` accepts, with a fresh `state` per

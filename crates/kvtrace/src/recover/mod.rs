@@ -2,9 +2,11 @@
 //! logs are lost (algorithm and limits in docs/recovery.md).
 //!
 //! The run, in order:
-//! 1. **Scan** ([`scan`]): one streamed pass over `(id, response)` builds the message-id
-//!    map and the list of candidate rows; each candidate is then described in parallel
-//!    (time, stream flag, normalized-content key, lineage key, one message or more).
+//! 1. **Scan** ([`scan`]): one pass over the rows (rowid ranges in parallel) builds the
+//!    message-id map and describes each row whose response did not fail (time, stream
+//!    flag, normalized-content key, lineage key, one message or more); the candidates are
+//!    those the map resolves to. (A table without rowids: its responses first, then the
+//!    candidates' rows by id.)
 //! 2. **Fold old-proxy pairs** ([`scan::fold_pairs`]) into turns; drop turns that a
 //!    session log under `--exclude-indexed` already names (either row of a pair).
 //! 3. **Digest and chain**, in time-ordered windows: the window's turns are tokenized in
@@ -253,67 +255,17 @@ pub fn run(
     pool.install(|| run_in_pool(opts, progress))
 }
 
-fn run_in_pool(
-    opts: &RecoverOptions,
+/// The candidates' rows fetched by id and described (a table without rowids), in runs
+/// of [`DESCRIBE_RUN`] per read snapshot; results in the candidates' order.
+fn describe_by_id(
+    db: &Path,
+    usable: &[(String, String)],
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<RecoverSummary, RecoverError> {
-    let mut s = RecoverSummary {
-        output_dir: opts.output_dir.display().to_string(),
-        ..RecoverSummary::default()
-    };
-    let salt = match &opts.salt {
-        Some(salt) => salt.clone(),
-        None => Salt::random()?,
-    };
-    let db = opts.db.as_path();
-
-    // 1. The message-id map (as build-minimal-traces builds it) and the candidates.
-    // Read as rowid ranges in parallel (a table without rowids: one scan in order).
-    let mut index = MessageIndex::default();
-    let mut usable: Vec<(String, String)> = Vec::new();
-    let classify = |id: &str, response: Option<&str>| {
-        let r = response.and_then(Response::parse)?;
-        let mid = r.message_id.filter(|m| m.starts_with("msg_"))?;
-        Some((id.to_owned(), mid, r.status_code.is_some_and(|c| c >= 400)))
-    };
-    let scan = match Capture::responses_parallel(db, rayon::current_num_threads(), |id, r| {
-        Some(classify(id, r))
-    })? {
-        Some(scan) => scan,
-        None => {
-            let mut scan = crate::capture::ResponseScan::default();
-            scan.without_id = Capture::open(db)?.for_each_response(|id, r| {
-                scan.rows += 1;
-                scan.items.push(classify(id, r));
-            })?;
-            scan
-        }
-    };
-    s.rows = scan.rows;
-    s.rows_without_id = scan.without_id;
-    for row in scan.items {
-        let Some((id, mid, failed)) = row else {
-            s.unusable_responses += 1;
-            continue;
-        };
-        index.insert(mid.clone(), id.clone());
-        if failed {
-            s.unusable_responses += 1;
-            continue;
-        }
-        usable.push((id, mid));
-    }
-    let before = usable.len();
-    usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
-    s.superseded = (before - usable.len()) as u64;
-
+) -> Vec<Result<Option<Result<RowInfo, RowSkip>>, CaptureError>> {
     let total = usable.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress(0, total);
-    // Rows are described in runs of DESCRIBE_RUN in table order, each run's queries in
-    // one read snapshot; results keep table order.
-    type Described = Result<Option<Result<RowInfo, RowSkip>>, CaptureError>;
-    let described: Vec<Described> = usable
+    usable
         .par_chunks(DESCRIBE_RUN)
         .enumerate()
         .map_init(
@@ -353,8 +305,111 @@ fn run_in_pool(
             },
         )
         .flatten()
-        .collect();
-    drop(usable);
+        .collect()
+}
+
+fn run_in_pool(
+    opts: &RecoverOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RecoverSummary, RecoverError> {
+    let mut s = RecoverSummary {
+        output_dir: opts.output_dir.display().to_string(),
+        ..RecoverSummary::default()
+    };
+    let salt = match &opts.salt {
+        Some(salt) => salt.clone(),
+        None => Salt::random()?,
+    };
+    let db = opts.db.as_path();
+
+    // 1. The message-id map (as build-minimal-traces builds it) and the candidates.
+    // Read as rowid ranges in parallel (a table without rowids: one scan in order).
+    let mut index = MessageIndex::default();
+    let classify = |id: &str, response: Option<&str>| {
+        let r = response.and_then(Response::parse)?;
+        let mid = r.message_id.filter(|m| m.starts_with("msg_"))?;
+        Some((id.to_owned(), mid, r.status_code.is_some_and(|c| c >= 400)))
+    };
+    type Described = Result<Option<Result<RowInfo, RowSkip>>, CaptureError>;
+    // One pass over the table (rowid ranges in parallel): each row's response classified
+    // and, unless it failed, its body described on the way, so every row is read once.
+    // Rows a later row supersedes are described for nothing (few).
+    let threads = rayon::current_num_threads();
+    let merged = Capture::rows_parallel(
+        db,
+        threads,
+        |(scratch, memo): &mut (String, scan::SectionMemo), row, headers| {
+            let (id, mid, failed) = classify(row.id, row.response)?;
+            let info = (!failed).then(|| {
+                scan::describe(row, 0, &mid, scratch, memo).map(|mut info| {
+                    info.session = headers.and_then(session_of_headers);
+                    info
+                })
+            });
+            Some((id, mid, failed, info))
+        },
+    )?;
+    let described: Vec<Described> = match merged {
+        Some((items, rows, without_id)) => {
+            s.rows = rows;
+            s.rows_without_id = without_id;
+            let mut candidates = Vec::new();
+            for row in items {
+                let Some((id, mid, failed, info)) = row else {
+                    s.unusable_responses += 1;
+                    continue;
+                };
+                index.insert(mid.clone(), id.clone());
+                match info {
+                    Some(info) if !failed => candidates.push((id, mid, info)),
+                    _ => s.unusable_responses += 1,
+                }
+            }
+            let before = candidates.len();
+            candidates.retain(|(id, mid, _)| index.get(mid) == Some(id.as_str()));
+            s.superseded = (before - candidates.len()) as u64;
+            progress(candidates.len(), candidates.len());
+            // `order`: the place among the candidates, in table order.
+            candidates
+                .into_iter()
+                .enumerate()
+                .map(|(order, (_, _, info))| {
+                    Ok(Some(info.map(|mut info| {
+                        info.order = order;
+                        info
+                    })))
+                })
+                .collect()
+        }
+        // A table without rowids: one scan of the responses in order, then the
+        // candidates' rows fetched by id.
+        None => {
+            let mut usable: Vec<(String, String)> = Vec::new();
+            let mut scan = crate::capture::ResponseScan::default();
+            scan.without_id = Capture::open(db)?.for_each_response(|id, r| {
+                scan.rows += 1;
+                scan.items.push(classify(id, r));
+            })?;
+            s.rows = scan.rows;
+            s.rows_without_id = scan.without_id;
+            for row in scan.items {
+                let Some((id, mid, failed)) = row else {
+                    s.unusable_responses += 1;
+                    continue;
+                };
+                index.insert(mid.clone(), id.clone());
+                if failed {
+                    s.unusable_responses += 1;
+                    continue;
+                }
+                usable.push((id, mid));
+            }
+            let before = usable.len();
+            usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
+            s.superseded = (before - usable.len()) as u64;
+            describe_by_id(db, &usable, progress)
+        }
+    };
     let mut rows: Vec<RowInfo> = Vec::with_capacity(described.len());
     for d in described {
         match d? {
