@@ -111,6 +111,14 @@ fn the_four_required_columns_are_enough() {
         common::dir_files(&golden().join("expected/run02")),
         "dropping the optional columns changed the traces"
     );
+    let (v, files) = recover(&c);
+    assert!(v["turns"].as_u64().unwrap() > 0 && files > 0, "{v}");
+    assert_eq!((v, files), recover(&Cap::new()));
+}
+
+/// recover-conversations' `--json` summary (without its output folder) and how many
+/// files it wrote.
+fn recover(c: &Cap) -> (serde_json::Value, usize) {
     let out = c.p("rec");
     let r = run(
         "recover-conversations",
@@ -121,30 +129,15 @@ fn the_four_required_columns_are_enough() {
             "--json".as_ref(),
         ],
     );
-    let v = r.ok().stdout_json();
-    assert!(v["turns"].as_u64().unwrap() > 0, "{v}");
-    assert!(!common::dir_files(&out).is_empty());
+    let mut v = r.ok().stdout_json();
+    v.as_object_mut().unwrap().remove("output_dir");
+    (v, common::dir_files(&out).len())
 }
 
 #[test]
 fn a_table_without_rowids_reads_like_the_proxy_table() {
     // A fork may store `requests` WITHOUT ROWID (rows kept in id order): the parallel
     // rowid-range scans fall back to one scan in table order, with the same results here.
-    let recover = |c: &Cap| {
-        let out = c.p("rec");
-        let r = run(
-            "recover-conversations",
-            &[
-                c.db().as_os_str(),
-                "--output-dir".as_ref(),
-                out.as_os_str(),
-                "--json".as_ref(),
-            ],
-        );
-        let mut v = r.ok().stdout_json();
-        v.as_object_mut().unwrap().remove("output_dir");
-        (v, common::dir_files(&out).len())
-    };
     let plain = Cap::new();
     let c = Cap::new();
     c.sql(
