@@ -51,9 +51,6 @@ const LINEAGE_IDLE_MICROS: i64 = 3600 * 1_000_000;
 /// the open conversations).
 const WINDOW: usize = 256;
 
-/// Rows described per read snapshot (one shared lock and file check for the run).
-const DESCRIBE_RUN: usize = 64;
-
 /// Why a recovery cannot run.
 #[derive(Debug, Error)]
 pub enum RecoverError {
@@ -255,57 +252,70 @@ pub fn run(
     pool.install(|| run_in_pool(opts, progress))
 }
 
-/// The candidates' rows fetched by id and described (a table without rowids), in runs
-/// of [`DESCRIBE_RUN`] per read snapshot; results in the candidates' order.
+/// The candidates' rows fetched by id and described in parallel (a table without rowids);
+/// results in the candidates' order.
 fn describe_by_id(
     db: &Path,
-    usable: &[(String, String)],
+    usable: &[(String, String, ())],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<Result<Option<Result<RowInfo, RowSkip>>, CaptureError>> {
     let total = usable.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     progress(0, total);
     usable
-        .par_chunks(DESCRIBE_RUN)
+        .par_iter()
         .enumerate()
         .map_init(
             || (None::<Capture>, String::new(), scan::SectionMemo::default()),
-            |(cap, scratch, memo), (run, rows)| {
+            |(cap, scratch, memo), (order, (id, mid, ()))| {
                 if cap.is_none() {
-                    match Capture::open(db) {
-                        Ok(c) => *cap = Some(c),
-                        Err(e) => return vec![Err(e)],
-                    }
+                    *cap = Some(Capture::open(db)?);
                 }
-                let Some(c) = cap.as_ref() else {
-                    return Vec::new();
+                let out = match cap.as_ref() {
+                    // The session header comes with the row (one query).
+                    Some(c) => c.with_row_headers(id, |row, headers| {
+                        scan::describe(row, order, mid, scratch, memo).map(|mut info| {
+                            info.session = headers.and_then(session_of_headers);
+                            info
+                        })
+                    }),
+                    None => Ok(None),
                 };
-                let mut out = Vec::with_capacity(rows.len());
-                let read = c.in_snapshot(|| {
-                    for (i, (id, mid)) in rows.iter().enumerate() {
-                        let order = run * DESCRIBE_RUN + i;
-                        // The session header comes with the row (one query).
-                        out.push(c.with_row_headers(id, |row, headers| {
-                            scan::describe(row, order, mid, scratch, memo).map(|mut info| {
-                                info.session = headers.and_then(session_of_headers);
-                                info
-                            })
-                        }));
-                        progress(
-                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                            total,
-                        );
-                    }
-                    Ok(())
-                });
-                if let Err(e) = read {
-                    out.push(Err(e));
-                }
+                progress(
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                    total,
+                );
                 out
             },
         )
-        .flatten()
         .collect()
+}
+
+/// The candidates among classified rows (`None`: a response without a usable message
+/// id), in table order: each row's message id goes into `index`; rows whose response
+/// failed, or whose message id a later row took over, are counted in `s` and left out.
+fn candidates<X>(
+    items: Vec<Option<(String, String, bool, X)>>,
+    index: &mut MessageIndex,
+    s: &mut RecoverSummary,
+) -> Vec<(String, String, X)> {
+    let mut usable = Vec::new();
+    for row in items {
+        let Some((id, mid, failed, x)) = row else {
+            s.unusable_responses += 1;
+            continue;
+        };
+        index.insert(mid.clone(), id.clone());
+        if failed {
+            s.unusable_responses += 1;
+            continue;
+        }
+        usable.push((id, mid, x));
+    }
+    let before = usable.len();
+    usable.retain(|(id, mid, _)| index.get(mid) == Some(id.as_str()));
+    s.superseded = (before - usable.len()) as u64;
+    usable
 }
 
 fn run_in_pool(
@@ -353,60 +363,34 @@ fn run_in_pool(
         Some((items, rows, without_id)) => {
             s.rows = rows;
             s.rows_without_id = without_id;
-            let mut candidates = Vec::new();
-            for row in items {
-                let Some((id, mid, failed, info)) = row else {
-                    s.unusable_responses += 1;
-                    continue;
-                };
-                index.insert(mid.clone(), id.clone());
-                match info {
-                    Some(info) if !failed => candidates.push((id, mid, info)),
-                    _ => s.unusable_responses += 1,
-                }
-            }
-            let before = candidates.len();
-            candidates.retain(|(id, mid, _)| index.get(mid) == Some(id.as_str()));
-            s.superseded = (before - candidates.len()) as u64;
-            progress(candidates.len(), candidates.len());
+            let usable = candidates(items, &mut index, &mut s);
+            progress(usable.len(), usable.len());
             // `order`: the place among the candidates, in table order.
-            candidates
+            usable
                 .into_iter()
                 .enumerate()
                 .map(|(order, (_, _, info))| {
-                    Ok(Some(info.map(|mut info| {
-                        info.order = order;
-                        info
-                    })))
+                    Ok(info.map(|info| {
+                        info.map(|mut info| {
+                            info.order = order;
+                            info
+                        })
+                    }))
                 })
                 .collect()
         }
         // A table without rowids: one scan of the responses in order, then the
         // candidates' rows fetched by id.
         None => {
-            let mut usable: Vec<(String, String)> = Vec::new();
             let mut scan = crate::capture::ResponseScan::default();
             scan.without_id = Capture::open(db)?.for_each_response(|id, r| {
                 scan.rows += 1;
-                scan.items.push(classify(id, r));
+                scan.items
+                    .push(classify(id, r).map(|(id, mid, failed)| (id, mid, failed, ())));
             })?;
             s.rows = scan.rows;
             s.rows_without_id = scan.without_id;
-            for row in scan.items {
-                let Some((id, mid, failed)) = row else {
-                    s.unusable_responses += 1;
-                    continue;
-                };
-                index.insert(mid.clone(), id.clone());
-                if failed {
-                    s.unusable_responses += 1;
-                    continue;
-                }
-                usable.push((id, mid));
-            }
-            let before = usable.len();
-            usable.retain(|(id, mid)| index.get(mid) == Some(id.as_str()));
-            s.superseded = (before - usable.len()) as u64;
+            let usable = candidates(scan.items, &mut index, &mut s);
             describe_by_id(db, &usable, progress)
         }
     };
