@@ -511,9 +511,16 @@ impl<'a> Lexer<'a> {
         self.i += 1; // opening quote
         let s = self.s;
         loop {
-            // Fast path: a run of bytes that need no escaping on output.
+            // Fast path: a run of bytes copied as they are: plain bytes, and the escapes
+            // CPython writes the same way (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`).
             let run_start = self.i;
-            self.i = plain_run_end(s, self.i);
+            loop {
+                self.i = plain_run_end(s, self.i);
+                match s.get(self.i..self.i + 2) {
+                    Some([b'\\', b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f']) => self.i += 2,
+                    _ => break,
+                }
+            }
             if self.i > run_start {
                 // Printable ASCII bytes are char boundaries, so the slice is valid.
                 out.push_str(&self.text[run_start..self.i]);
@@ -738,6 +745,19 @@ mod tests {
             reserialize(r#"{"a":1,"b":2,"a":3}"#).unwrap(),
             r#"{"a":3,"b":2}"#
         );
+    }
+
+    #[test]
+    fn every_escape_comes_out_as_cpython_writes_it() {
+        // Expected output from CPython 3: json.dumps(json.loads(text), separators=(",", ":")).
+        // Escapes CPython writes the same way are copied with the plain bytes around them;
+        // `\/`, `\u` of printable characters, non-ASCII and raw controls are rewritten.
+        let text = r#"["a\"b\\c\/d\be\ff\ng\rh\ti\u0041j\u00e9k\ud83d\ude00l\u00c9\u003c\u001f","\\\\n\\u0041\/","\\","é\u0001x"]"#;
+        let want = r#"["a\"b\\c/d\be\ff\ng\rh\tiAj\u00e9k\ud83d\ude00l\u00c9<\u001f","\\\\n\\u0041/","\\","\u00e9\u0001x"]"#;
+        assert_eq!(reserialize(text).unwrap(), want);
+        let mut out = String::new();
+        transcode(text, &mut out).unwrap();
+        assert_eq!(out, want);
     }
 
     #[test]

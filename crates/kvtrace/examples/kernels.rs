@@ -1,0 +1,121 @@
+//! Throughput of the build's inner kernels on a capture's own bytes, one core:
+//! `cargo run --release -p kvtrace --example kernels -- requests.db [MB]`.
+//!
+//! Whole-program runs on the project's VM vary by ±15–30 %; a kernel timed alone over the
+//! same bytes (median of 7) moves by a few percent, enough to tell a change to one of them
+//! apart from noise. Reads every body and response in table order (bodies up to MB
+//! megabytes, default 64, spread over the table by taking every k-th), then times:
+//!
+//! - `split_body`: locating a body's top-level members (the whole body lexed);
+//! - `transcode`: each body's `messages` rewritten as CPython's `json.dumps` writes them;
+//! - `tokenize`: that text encoded with one [`Encoder`] (its piece cache warm, as a
+//!   worker's is), MB/s of text;
+//! - `Response::parse`: every stored response's envelope;
+//! - `message_id_of`: the message-id pass's look at each response.
+
+use std::time::Instant;
+
+use kvtrace::capture::Response;
+use kvtrace::pyjson::{split_body, transcode};
+use kvtrace::tokens::Encoder;
+use rusqlite::{types::ValueRef, Connection, OpenFlags};
+
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Median seconds of 7 runs of `f`, and what the last run returned.
+fn time<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut secs = Vec::new();
+    let mut last = None;
+    for _ in 0..7 {
+        let t = Instant::now();
+        let out = f();
+        secs.push(t.elapsed().as_secs_f64());
+        last = Some(out);
+    }
+    secs.sort_by(f64::total_cmp);
+    (secs[secs.len() / 2], last.expect("seven runs"))
+}
+
+fn report(name: &str, bytes: usize, secs: f64) {
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "{name:<16} {mb:>8.1} MB {secs:>8.4} s {:>8.1} MB/s",
+        mb / secs
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or("usage: kernels requests.db [MB]")?;
+    let budget: usize = args.next().map_or(Ok(64), |a| a.parse())? << 20;
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let total: usize = conn.query_row(
+        "SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM requests",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as usize;
+    let every = total.div_ceil(budget.max(1)).max(1);
+    let mut bodies = Vec::new();
+    let mut responses = Vec::new();
+    let mut stmt = conn.prepare("SELECT body, response FROM requests ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    let mut k = 0usize;
+    while let Some(r) = rows.next()? {
+        if k % every == 0 {
+            bodies.extend(text(r.get_ref(0)?));
+        }
+        k += 1;
+        responses.extend(text(r.get_ref(1)?));
+    }
+    println!(
+        "{} bodies (every {every}), {} responses",
+        bodies.len(),
+        responses.len()
+    );
+
+    let body_bytes: usize = bodies.iter().map(String::len).sum();
+    let (s, messages) = time(|| {
+        bodies
+            .iter()
+            .filter_map(|b| split_body(b).ok()?.messages)
+            .collect::<Vec<&str>>()
+    });
+    report("split_body", body_bytes, s);
+
+    let raw_bytes: usize = messages.iter().map(|m| m.len()).sum();
+    let (s, texts) = time(|| {
+        messages
+            .iter()
+            .map(|m| {
+                let mut out = String::with_capacity(m.len());
+                transcode(m, &mut out).ok().map(|()| out)
+            })
+            .collect::<Vec<Option<String>>>()
+    });
+    report("transcode", raw_bytes, s);
+
+    let texts: Vec<String> = texts.into_iter().flatten().collect();
+    let text_bytes: usize = texts.iter().map(String::len).sum();
+    let mut encoder = Encoder::new();
+    let (s, tokens) = time(|| texts.iter().map(|t| encoder.encode(t).len()).sum::<usize>());
+    report("tokenize", text_bytes, s);
+    println!("{:<16} {tokens} tokens", "");
+
+    let response_bytes: usize = responses.iter().map(String::len).sum();
+    let (s, parsed) = time(|| responses.iter().filter_map(|r| Response::parse(r)).count());
+    report("Response::parse", response_bytes, s);
+    let (s, ids) = time(|| {
+        responses
+            .iter()
+            .filter_map(|r| Response::message_id_of(r))
+            .count()
+    });
+    report("message_id_of", response_bytes, s);
+    println!("{:<16} {parsed} parsed, {ids} message ids", "");
+    Ok(())
+}
