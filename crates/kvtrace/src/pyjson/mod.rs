@@ -296,7 +296,9 @@ fn plain_run_end(s: &[u8], mut i: usize) -> usize {
             | has_byte(x, 0x5c)
             | has_byte(x, 0x7f);
         if special != 0 {
-            break;
+            // The lowest flagged byte is exact (a borrow only flags bytes above a true
+            // one), so it is the first special byte.
+            return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -548,15 +550,10 @@ impl<'a> Lexer<'a> {
                         b'r' => out.push_str("\\r"),
                         b't' => out.push_str("\\t"),
                         b'u' => {
-                            let hex = self
-                                .text
+                            let unit = s
                                 .get(self.i..self.i + 4)
+                                .and_then(hex4)
                                 .ok_or(self.err("bad \\u escape"))?;
-                            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
-                                return Err(self.err("bad \\u escape"));
-                            }
-                            let unit = u16::from_str_radix(hex, 16)
-                                .map_err(|_| self.err("bad \\u escape"))?;
                             self.i += 4;
                             // Surrogates (paired or lone) come out as their own \uXXXX, so
                             // each UTF-16 unit maps independently.
@@ -588,6 +585,20 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// The value of four hexadecimal digits (either case); `None` if any byte is not one.
+#[inline]
+fn hex4(digits: &[u8]) -> Option<u16> {
+    digits.iter().try_fold(0u16, |acc, &h| {
+        let d = match h {
+            b'0'..=b'9' => h - b'0',
+            b'a'..=b'f' => h - b'a' + 10,
+            b'A'..=b'F' => h - b'A' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u16::from(d))
+    })
+}
+
 /// Append one UTF-16 code unit as CPython's `ensure_ascii` encoder writes it.
 fn push_code_unit(out: &mut String, u: u16) {
     match u {
@@ -600,7 +611,12 @@ fn push_code_unit(out: &mut String, u: u16) {
         0x0c => out.push_str("\\f"),
         0x20..=0x7e => out.push(char::from(u as u8)),
         _ => {
-            let _ = write!(out, "\\u{u:04x}");
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let digit = |shift: u16| char::from(HEX[usize::from((u >> shift) & 0xf)]);
+            out.push_str("\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(digit(shift));
+            }
         }
     }
 }
@@ -745,6 +761,37 @@ mod tests {
             reserialize(r#"{"a":1,"b":2,"a":3}"#).unwrap(),
             r#"{"a":3,"b":2}"#
         );
+    }
+
+    #[test]
+    fn plain_run_ends_at_the_first_special_byte() {
+        let naive =
+            |s: &[u8], i: usize| i + s[i..].iter().take_while(|&&b| PLAIN[b as usize]).count();
+        // Bytes around the class edges: a borrow in the word test must never move the end.
+        let bytes = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0xc3,
+            0xff,
+        ];
+        for len in [7, 8, 9, 16, 17, 24] {
+            for p in 0..len {
+                for &a in &bytes {
+                    for q in p..len {
+                        for &b in &bytes {
+                            let mut s = vec![b'x'; len];
+                            s[p] = a;
+                            s[q] = b;
+                            for start in [0, 1.min(len - 1)] {
+                                assert_eq!(
+                                    plain_run_end(&s, start),
+                                    naive(&s, start),
+                                    "{s:?} from {start}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,12 +16,17 @@
 
 use super::{pretok, Encoder, Token};
 
+/// Bytes between two recorded restart boundaries (see [`IncrementalEncoder::piece_ends`]).
+const RESTART_SPAN: usize = 64;
+
 /// Tokenizes a sequence of texts, reusing the previous text's pieces.
 #[derive(Default)]
 pub struct IncrementalEncoder {
     text: Vec<u8>,
     tokens: Vec<Token>,
-    /// Per piece: end byte offset in `text` and token count up to and including it.
+    /// Piece boundaries to restart from: a piece's end byte offset in `text` and the token
+    /// count up to and including it, for one piece in about every [`RESTART_SPAN`] bytes
+    /// (a new text re-tokenizes at most that much of what it shares with the last one).
     piece_ends: Vec<(u32, u32)>,
     /// Bytes tokenized afresh since creation (for benchmarks).
     pub fresh_bytes: u64,
@@ -91,10 +96,14 @@ impl IncrementalEncoder {
         self.text.extend_from_slice(&s[start..]);
         self.fresh_bytes += (s.len() - start) as u64;
         let mut i = start;
+        let mut next_restart = start + RESTART_SPAN;
         while i < s.len() {
             let e = pretok::piece_end(s, i);
             enc.encode_piece(&s[i..e], &mut self.tokens);
-            self.piece_ends.push((e as u32, self.tokens.len() as u32));
+            if e >= next_restart {
+                self.piece_ends.push((e as u32, self.tokens.len() as u32));
+                next_restart = e + RESTART_SPAN;
+            }
             i = e;
         }
         let kept = self.tokens.len().min(ntok);
@@ -171,6 +180,50 @@ mod tests {
             let expected = prev.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
             assert_eq!(common, expected, "text {t:?}");
             prev = tokens;
+        }
+    }
+
+    #[test]
+    fn long_texts_cut_anywhere_match_full_encoding_and_reuse_their_prefix() {
+        // Kilobytes of JSON-like text (words, digit runs, space runs, punctuation), then
+        // texts that extend it or diverge from it at every kind of byte: restarts come from
+        // the recorded boundaries, one per RESTART_SPAN bytes or so.
+        let words = [
+            "alpha", " beta", "  gamma", "12345", "\\n", "{\"k\":", "'ll", "   ", "x9", ".",
+        ];
+        let mut seed = 7u32;
+        let mut base = String::new();
+        while base.len() < 6000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            base.push_str(words[(seed >> 16) as usize % words.len()]);
+        }
+        let mut enc = Encoder::new();
+        let mut full = Encoder::new();
+        let mut inc = IncrementalEncoder::new();
+        let mut prev: Vec<Token> = Vec::new();
+        let mut prev_text = String::new();
+        for cut in [
+            6000, 5999, 4000, 4001, 4063, 4064, 4065, 130, 129, 64, 63, 2, 0, 3000,
+        ] {
+            for tail in ["", " tail 42", "   ", "7"] {
+                let text = format!("{}{tail}", &base[..cut.min(base.len())]);
+                let before = inc.fresh_bytes;
+                let common = inc.encode_keeping(&mut enc, &text);
+                let tokens = full.encode(&text);
+                assert_eq!(inc.tokens(), tokens, "cut {cut} tail {tail:?}");
+                let expected = prev.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+                assert_eq!(common, expected, "cut {cut} tail {tail:?}");
+                // Only the bytes past what it shares with the last text, and at most about
+                // one restart span before them, are tokenized again.
+                let shared = common_prefix(prev_text.as_bytes(), text.as_bytes());
+                let fresh = inc.fresh_bytes - before;
+                assert!(
+                    fresh <= (text.len() - shared + 2 * RESTART_SPAN + 16) as u64,
+                    "cut {cut} tail {tail:?}: {fresh} fresh bytes, {shared} shared"
+                );
+                prev_text = text;
+                prev = tokens;
+            }
         }
     }
 

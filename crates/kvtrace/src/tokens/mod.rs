@@ -157,11 +157,19 @@ impl Encoder {
     }
 
     /// Append the tokens of one pre-tokenizer piece (printable ASCII).
+    #[inline(always)]
     pub(crate) fn encode_piece(&mut self, piece: &[u8], out: &mut Vec<Token>) {
         if let Some(rank) = self.whole_piece_rank(piece) {
             out.push(rank);
             return;
         }
+        self.encode_split_piece(piece, out);
+    }
+
+    /// [`Encoder::encode_piece`] for a piece that is not one token: from the piece cache,
+    /// or merged.
+    #[inline(never)]
+    fn encode_split_piece(&mut self, piece: &[u8], out: &mut Vec<Token>) {
         if let Some(tokens) = self.cache.get(piece) {
             out.extend_from_slice(tokens);
             return;
@@ -180,6 +188,7 @@ impl Encoder {
     }
 
     /// The rank of `piece` if it is one token, through [`Encoder::front`] for short ones.
+    #[inline(always)]
     fn whole_piece_rank(&mut self, piece: &[u8]) -> Option<Token> {
         if piece.len() > SHORT {
             return self.ranks.get(piece);

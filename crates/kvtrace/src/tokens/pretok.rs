@@ -43,6 +43,7 @@ fn is_punct(b: u8) -> bool {
 }
 
 /// End of the piece that starts at `i` (`i < s.len()`, `s` printable ASCII).
+#[inline(always)]
 pub fn piece_end(s: &[u8], i: usize) -> usize {
     let n = s.len();
     let c = s[i];
