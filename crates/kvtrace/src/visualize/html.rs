@@ -18,7 +18,7 @@ use super::select::{Part, Selection};
 use rustc_hash::FxHashMap;
 
 use super::svg::{
-    duration, ellipsize, esc, short, text_width, ticks, Frame, Key, Swatch, TimeAxis, TICK_PX,
+    duration, ellipsize, esc, short, text_width, ticks, Frame, Key, Px, Swatch, TimeAxis, TICK_PX,
 };
 use super::text::{Section, TTLS};
 use crate::report::table::Cell;
@@ -303,10 +303,11 @@ fn tokens_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
                 let y0 = f.sy(base as f64);
                 let _ = write!(
                     o,
-                    "<rect x=\"{:.1}\" y=\"{y0:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"{opacity}\"/>",
-                    x + cw * (0.05 + bar * 0.9),
-                    (cw * 0.42).max(0.4),
-                    (y1 - y0).max(0.3)
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"{opacity}\"/>",
+                    Px(x + cw * (0.05 + bar * 0.9)),
+                    Px(y0),
+                    Px((cw * 0.42).max(0.4)),
+                    Px((y1 - y0).max(0.3))
                 );
             }
         }
@@ -342,10 +343,11 @@ fn output_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
         let y = f.sy(*v as f64);
         let _ = write!(
             o,
-            "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"#5e35b1\"><title>{}: {} output tokens</title></rect>",
-            f.sx(k as f64) + cw * 0.1,
-            (cw * 0.8).max(0.4),
-            (f.sy(0.0) - y).max(0.3),
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"#5e35b1\"><title>{}: {} output tokens</title></rect>",
+            Px(f.sx(k as f64) + cw * 0.1),
+            Px(y),
+            Px((cw * 0.8).max(0.4)),
+            Px((f.sy(0.0) - y).max(0.3)),
             range_label(b),
             v
         );
@@ -433,10 +435,11 @@ fn composition_chart(d: &Dashboard<'_>, cols: &Columns) -> String {
         for (ya, yb, part, h) in cells {
             let _ = write!(
                 o,
-                "<rect x=\"{:.1}\" y=\"{yb:.0}\" width=\"{:.2}\" height=\"{:.0}\" fill=\"{}\"{}/>",
-                f.sx(k as f64) + cw * 0.08,
-                (cw * 0.84).max(0.4),
-                ya - yb,
+                "<rect x=\"{:.1}\" y=\"{:.0}\" width=\"{:.2}\" height=\"{:.0}\" fill=\"{}\"{}/>",
+                Px(f.sx(k as f64) + cw * 0.08),
+                Px(yb),
+                Px((cw * 0.84).max(0.4)),
+                Px(ya - yb),
                 part_colour(part),
                 if h { "" } else { " fill-opacity=\"0.3\"" }
             );
@@ -735,16 +738,17 @@ fn hit_rate_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
         } else {
             0.0
         };
+        let (px, simp) = (Px(x), Px(sim));
         let _ = write!(
             path,
-            "{}{x:.1},{:.1}",
+            "{}{px:.1},{:.1}",
             if i == 0 { "M" } else { "L" },
-            f.sy(cum)
+            Px(f.sy(cum))
         );
         let _ = write!(
             o,
-            "<circle cx=\"{x:.1}\" cy=\"{:.1}\" r=\"2.6\" fill=\"{SIM}\"><title>request {} at {}: simulated {sim:.1}%</title></circle>",
-            f.sy(sim),
+            "<circle cx=\"{px:.1}\" cy=\"{:.1}\" r=\"2.6\" fill=\"{SIM}\"><title>request {} at {}: simulated {simp:.1}%</title></circle>",
+            Px(f.sy(sim)),
             i + 1,
             clock(r.t)
         );
@@ -752,10 +756,11 @@ fn hit_rate_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
             let y = f.sy(a);
             let _ = write!(
                 o,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"4\" height=\"4\" fill=\"{API}\"><title>request {}: API {a:.1}%</title></rect>",
-                x - 2.0,
-                y - 2.0,
-                i + 1
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"4\" height=\"4\" fill=\"{API}\"><title>request {}: API {:.1}%</title></rect>",
+                Px(x - 2.0),
+                Px(y - 2.0),
+                i + 1,
+                Px(a)
             );
         }
     }
@@ -809,7 +814,7 @@ fn context_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
     for (i, r) in sel.requests.iter().enumerate() {
         let k = lanes.lane(r.source);
         let colour = Lanes::colour(k);
-        let (x, y) = (f.sx(ax.map(r.t)), f.sy(r.tokens_in as f64));
+        let (x, y) = (Px(f.sx(ax.map(r.t))), Px(f.sy(r.tokens_in as f64)));
         let src = sel.sources.get(r.source);
         let unrelated = sel.name == "combined" && src.is_none_or(|s| s.conversation.is_empty());
         if let (false, Some(p)) = (unrelated, paths.get_mut(r.source)) {
@@ -993,8 +998,8 @@ fn working_chart(d: &Dashboard<'_>, lanes: &Lanes) -> String {
         let mut path = String::new();
         for (c, v) in colmax.iter().enumerate() {
             let Some(v) = v else { continue };
-            let x = f.left + c as f64;
-            let y = f.sy(*v as f64 * bs);
+            let x = Px(f.left + c as f64);
+            let y = Px(f.sy(*v as f64 * bs));
             let _ = write!(path, "{}{x:.0},{y:.1}", if c == 0 { "M" } else { "L" });
         }
         let _ = write!(

@@ -25,6 +25,65 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// A coordinate or percentage written as `{:.N}` writes an `f64` (N ≤ 3), without the
+/// general float formatter where the rounding is plain: the charts write tens of
+/// thousands of them. `Px(x)` and `x` print the same text with every format spec.
+#[derive(Debug, Clone, Copy)]
+pub struct Px(pub f64);
+
+impl std::fmt::Display for Px {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plain = f.width().is_none() && !f.sign_plus() && !f.alternate();
+        match f.precision() {
+            Some(p) if p <= 3 && plain => match fixed(self.0, p) {
+                Some((buf, len)) => f.write_str(std::str::from_utf8(&buf[..len]).unwrap_or("")),
+                None => std::fmt::Display::fmt(&self.0, f),
+            },
+            _ => std::fmt::Display::fmt(&self.0, f),
+        }
+    }
+}
+
+/// `v` with `p` decimals, rounded to nearest, when the rounding cannot be in doubt: the
+/// scaled value is below 10^12 (so the product `|v| * 10^p` is within 2^-14 of the exact
+/// one) and its fraction is not within 10^-3 of one half. `None`: format it in full.
+fn fixed(v: f64, p: usize) -> Option<([u8; 24], usize)> {
+    const SCALE: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    const UNIT: [u64; 4] = [1, 10, 100, 1000];
+    let scaled = v.abs() * SCALE[p];
+    // Also turns away NaN and the infinities.
+    if !scaled.is_finite() || scaled >= 1e12 {
+        return None;
+    }
+    let whole = scaled.floor();
+    let frac = scaled - whole;
+    if (frac - 0.5).abs() < 1e-3 {
+        return None;
+    }
+    let n = whole as u64 + u64::from(frac > 0.5);
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    if v.is_sign_negative() {
+        buf[0] = b'-';
+        len = 1;
+    }
+    let mut int = itoa::Buffer::new();
+    let digits = int.format(n / UNIT[p]).as_bytes();
+    buf[len..len + digits.len()].copy_from_slice(digits);
+    len += digits.len();
+    if p > 0 {
+        buf[len] = b'.';
+        len += 1;
+        let mut rest = n % UNIT[p];
+        for k in (0..p).rev() {
+            buf[len + k] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        len += p;
+    }
+    Some((buf, len))
+}
+
 /// Compact tick label: `950`, `12k`, `1.5M`, `0.25`.
 pub fn short(v: f64) -> String {
     let a = v.abs();
@@ -764,6 +823,65 @@ pub const TICK_CHAINS: [[f64; 17]; 2] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn px_prints_what_the_float_formatter_prints() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.05,
+            0.15,
+            0.25,
+            0.35,
+            2.5,
+            -2.5,
+            0.045,
+            1.005,
+            1e11,
+            999_999_999_999.9,
+            1e12,
+            1e15,
+            -0.04,
+            -0.06,
+            123.456,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.95,
+            9.95,
+            99.95,
+            0.0005,
+            0.0015,
+        ];
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let unit = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            let magnitude = 10f64.powi((seed % 16) as i32 - 4);
+            let sign = if seed & 1 == 0 { 1.0 } else { -1.0 };
+            values.push(sign * unit * magnitude);
+            // Values on and next to the half-way points of each precision.
+            let half = ((seed >> 20) % 100_000) as f64 + 0.5;
+            values.push(half / 10f64.powi((seed % 4) as i32));
+        }
+        for v in values {
+            for (got, want) in [
+                (format!("{:.0}", Px(v)), format!("{v:.0}")),
+                (format!("{:.1}", Px(v)), format!("{v:.1}")),
+                (format!("{:.2}", Px(v)), format!("{v:.2}")),
+                (format!("{:.3}", Px(v)), format!("{v:.3}")),
+                (format!("{:>9.1}", Px(v)), format!("{v:>9.1}")),
+                (format!("{:+.1}", Px(v)), format!("{v:+.1}")),
+                (format!("{}", Px(v)), format!("{v}")),
+            ] {
+                assert_eq!(got, want, "{v:e}");
+            }
+        }
+    }
 
     #[test]
     fn ticks_are_round() {
