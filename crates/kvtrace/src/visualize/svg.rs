@@ -34,12 +34,16 @@ pub struct Px(pub f64);
 impl std::fmt::Display for Px {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let plain = f.width().is_none() && !f.sign_plus() && !f.alternate();
-        match f.precision() {
-            Some(p) if p <= 3 && plain => match fixed(self.0, p) {
-                Some((buf, len)) => f.write_str(std::str::from_utf8(&buf[..len]).unwrap_or("")),
-                None => std::fmt::Display::fmt(&self.0, f),
+        let fast = f
+            .precision()
+            .filter(|&p| p <= 3 && plain)
+            .and_then(|p| fixed(self.0, p));
+        match &fast {
+            Some((buf, len)) => match std::str::from_utf8(&buf[..*len]) {
+                Ok(text) => f.write_str(text),
+                Err(_) => std::fmt::Display::fmt(&self.0, f),
             },
-            _ => std::fmt::Display::fmt(&self.0, f),
+            None => std::fmt::Display::fmt(&self.0, f),
         }
     }
 }
