@@ -613,20 +613,11 @@ fn write_sessions<'l>(
         model: rows[r].model.as_deref().unwrap_or("unknown"),
         ts: rows[r].ts,
     };
-    let write = |path: PathBuf, text: String| -> Result<PathBuf, RecoverError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| RecoverError::OutputDir {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        crate::trace::write_atomic(&path, text.as_bytes()).map_err(|source| {
-            RecoverError::Write {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        Ok(path)
+    // The files are laid out here, in order, and written together at the end.
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let mut write = |path: PathBuf, text: String| -> PathBuf {
+        files.push((path.clone(), text));
+        path
     };
     for (c, members) in conversations.iter().enumerate() {
         let Some(&first) = members.first() else {
@@ -682,7 +673,7 @@ fn write_sessions<'l>(
         for (_, e) in entries.iter().filter(|(at, _)| at.is_none()) {
             w.link(e);
         }
-        written.push(write(dir.join(format!("{stem}.jsonl")), w.finish())?);
+        written.push(write(dir.join(format!("{stem}.jsonl")), w.finish()));
         for l in &mine {
             let child = &conversations[l.child];
             let mut a = output::SessionWriter::new(&stem, Some(&l.agent_id));
@@ -694,11 +685,19 @@ fn write_sessions<'l>(
                 .join(&stem)
                 .join("subagents")
                 .join(format!("agent-{}.jsonl", l.agent_id));
-            written.push(write(path, a.finish())?);
+            written.push(write(path, a.finish()));
             stems[l.child] = format!("{stem}/agent-{}", l.agent_id);
         }
         stems[c] = stem;
     }
+    crate::trace::write_files_atomic(&files).map_err(|(path, source)| {
+        // A folder that could not be made is named as such.
+        if written.contains(&path) {
+            RecoverError::Write { path, source }
+        } else {
+            RecoverError::OutputDir { path, source }
+        }
+    })?;
     Ok((stems, written))
 }
 

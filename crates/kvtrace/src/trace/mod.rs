@@ -6,7 +6,7 @@ pub mod json;
 pub mod read;
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, flushed
 /// and renamed over the target, so readers never see a partial file.
@@ -49,7 +49,88 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Threads [`write_files_atomic`] writes with at most. Each waits on its file's flush to
+/// disk far longer than it computes: several flushes in flight share the file system's
+/// journal commits, so many small files take a few commits' time, not one each.
+const WRITERS: usize = 8;
+
+/// A failed write: the path that could not be made (a file's folder, or the file) and why.
+pub type WriteFailure = (PathBuf, std::io::Error);
+
+/// [`write_atomic`] of every `(path, text)`, its folder created first, on up to
+/// [`WRITERS`] threads. On failure, the first file's (in the given order). Each file is
+/// atomic; which of the others were written when one fails is not.
+pub fn write_files_atomic(files: &[(PathBuf, String)]) -> Result<(), WriteFailure> {
+    let write = |path: &Path, text: &str| -> Result<(), WriteFailure> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
+        }
+        write_atomic(path, text.as_bytes()).map_err(|e| (path.to_owned(), e))
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..WRITERS.min(files.len()) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((path, text)) = files.get(k) else {
+                    break;
+                };
+                if let Err(failure) = write(path, text) {
+                    failures
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((k, failure));
+                }
+            });
+        }
+    });
+    let failures = failures
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match failures.into_iter().min_by_key(|(k, _)| *k) {
+        Some((_, failure)) => Err(failure),
+        None => Ok(()),
+    }
+}
+
 /// Whether an output path names standard output (`-` or `/dev/stdout`).
 pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-" || path.as_os_str() == "/dev/stdout"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_files_are_written_whole_and_the_first_failure_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(PathBuf, String)> = (0..40)
+            .map(|i| {
+                let path = dir.path().join(format!("s{}/sub/f{i}.jsonl", i % 3));
+                (path, format!("line {i}\n").repeat(i + 1))
+            })
+            .collect();
+        write_files_atomic(&files).unwrap();
+        for (path, text) in &files {
+            assert_eq!(&std::fs::read_to_string(path).unwrap(), text);
+        }
+        // A folder that is a file: every file below it fails; the first in order is named,
+        // by the folder that could not be made; the others are still written.
+        std::fs::write(dir.path().join("blocker"), "x").unwrap();
+        let mixed: Vec<(PathBuf, String)> = vec![
+            (dir.path().join("ok/a.json"), "a".into()),
+            (dir.path().join("blocker/x/b.json"), "b".into()),
+            (dir.path().join("blocker/y/c.json"), "c".into()),
+            (dir.path().join("ok/d.json"), "d".into()),
+        ];
+        let (path, _) = write_files_atomic(&mixed).unwrap_err();
+        assert_eq!(path, dir.path().join("blocker/x"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ok/d.json")).unwrap(),
+            "d"
+        );
+        assert!(write_files_atomic(&[]).is_ok());
+    }
 }
