@@ -59,8 +59,17 @@ pub type WriteFailure = (PathBuf, std::io::Error);
 
 /// [`write_atomic`] of every `(path, text)`, its folder created first, on up to
 /// [`WRITERS`] threads. On failure, the first file's (in the given order). Each file is
-/// atomic; which of the others were written when one fails is not.
+/// atomic; which of the others were written when one fails is not. A path given twice
+/// ends with its last text, as if the files were written one after another.
 pub fn write_files_atomic(files: &[(PathBuf, String)]) -> Result<(), WriteFailure> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<&(PathBuf, String)> = files
+        .iter()
+        .rev()
+        .filter(|(path, _)| seen.insert(path))
+        .collect();
+    last.reverse();
+    let files = last;
     let write = |path: &Path, text: &str| -> Result<(), WriteFailure> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
@@ -132,5 +141,14 @@ mod tests {
             "d"
         );
         assert!(write_files_atomic(&[]).is_ok());
+        // A path given twice ends with its last text.
+        let twice: Vec<(PathBuf, String)> = (0..20)
+            .map(|i| (dir.path().join("twice.json"), format!("{i}")))
+            .collect();
+        write_files_atomic(&twice).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("twice.json")).unwrap(),
+            "19"
+        );
     }
 }
