@@ -41,12 +41,18 @@ fn time<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     (secs[secs.len() / 2], last.expect("seven runs"))
 }
 
-fn report(name: &str, bytes: usize, secs: f64) {
+fn report(name: &str, bytes: usize, secs: f64) -> std::io::Result<()> {
     let mb = bytes as f64 / 1e6;
-    println!(
+    say(&format!(
         "{name:<16} {mb:>8.1} MB {secs:>8.4} s {:>8.1} MB/s",
         mb / secs
-    );
+    ))
+}
+
+/// A line on standard output; an error (a closed pipe) ends the run instead of a panic.
+fn say(line: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout().lock(), "{line}")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -72,11 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         k += 1;
         responses.extend(text(r.get_ref(1)?));
     }
-    println!(
+    say(&format!(
         "{} bodies (every {every}), {} responses",
         bodies.len(),
         responses.len()
-    );
+    ))?;
 
     let body_bytes: usize = bodies.iter().map(String::len).sum();
     let (s, messages) = time(|| {
@@ -85,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .filter_map(|b| split_body(b).ok()?.messages)
             .collect::<Vec<&str>>()
     });
-    report("split_body", body_bytes, s);
+    report("split_body", body_bytes, s)?;
 
     let raw_bytes: usize = messages.iter().map(|m| m.len()).sum();
     let (s, texts) = time(|| {
@@ -97,25 +103,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect::<Vec<Option<String>>>()
     });
-    report("transcode", raw_bytes, s);
+    report("transcode", raw_bytes, s)?;
 
     let texts: Vec<String> = texts.into_iter().flatten().collect();
     let text_bytes: usize = texts.iter().map(String::len).sum();
     let mut encoder = Encoder::new();
     let (s, tokens) = time(|| texts.iter().map(|t| encoder.encode(t).len()).sum::<usize>());
-    report("tokenize", text_bytes, s);
-    println!("{:<16} {tokens} tokens", "");
+    report("tokenize", text_bytes, s)?;
+    say(&format!("{:<16} {tokens} tokens", ""))?;
 
     let response_bytes: usize = responses.iter().map(String::len).sum();
     let (s, parsed) = time(|| responses.iter().filter_map(|r| Response::parse(r)).count());
-    report("Response::parse", response_bytes, s);
+    report("Response::parse", response_bytes, s)?;
     let (s, ids) = time(|| {
         responses
             .iter()
             .filter_map(|r| Response::message_id_of(r))
             .count()
     });
-    report("message_id_of", response_bytes, s);
-    println!("{:<16} {parsed} parsed, {ids} message ids", "");
+    report("message_id_of", response_bytes, s)?;
+    say(&format!("{:<16} {parsed} parsed, {ids} message ids", ""))?;
     Ok(())
 }
