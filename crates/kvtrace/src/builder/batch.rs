@@ -339,16 +339,8 @@ pub fn merge_shards(
         for file in files {
             let (rel, bytes) = merged_trace(dir, file, new_ids, &mut anonymized)?;
             let target = output_dir.join(rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| BatchError::Write {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
-            write_atomic(&target, bytes.as_bytes()).map_err(|source| BatchError::Write {
-                path: target.clone(),
-                source,
-            })?;
+            crate::trace::write_in_folder(&target, bytes.as_bytes())
+                .map_err(|(path, source)| BatchError::Write { path, source })?;
             traces += 1;
             written.push(target);
         }

@@ -25,7 +25,6 @@ use crate::conversation::Counts;
 use crate::encode::blocks::{IdMap, Salt};
 use crate::encode::Tokenizer;
 use crate::session::{SessionDir, SessionDirError};
-use crate::trace::write_atomic;
 pub use assemble::{BuiltTrace, Shape};
 
 /// Where traces go.
@@ -477,12 +476,6 @@ pub fn run_with(
     // The output folder is created with the first trace: a run that fails on its input,
     // or writes nothing, leaves nothing behind.
     let write = |path: PathBuf, t: &BuiltTrace| -> Result<PathBuf, BuildError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| BuildError::Write {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
         let laid_out;
         let text = match &t.layout {
             Some(text) => text,
@@ -491,10 +484,8 @@ pub fn run_with(
                 &laid_out
             }
         };
-        write_atomic(&path, text.as_bytes()).map_err(|source| BuildError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        crate::trace::write_in_folder(&path, text.as_bytes())
+            .map_err(|(path, source)| BuildError::Write { path, source })?;
         Ok(path)
     };
     let mut files = Vec::new();

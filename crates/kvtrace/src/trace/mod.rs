@@ -49,6 +49,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// [`write_atomic`] after creating the file's folder (and its parents) if needed; on
+/// failure, the path that could not be made (the folder, or the file) and why.
+pub fn write_in_folder(path: &Path, bytes: &[u8]) -> Result<(), WriteFailure> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
+    }
+    write_atomic(path, bytes).map_err(|e| (path.to_owned(), e))
+}
+
 /// Threads [`write_files_atomic`] writes with at most. Each waits on its file's flush to
 /// disk far longer than it computes: several flushes in flight share the file system's
 /// journal commits, so many small files take a few commits' time, not one each.
@@ -70,12 +79,6 @@ pub fn write_files_atomic(files: &[(PathBuf, String)]) -> Result<(), WriteFailur
         .collect();
     last.reverse();
     let files = last;
-    let write = |path: &Path, text: &str| -> Result<(), WriteFailure> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| (parent.to_owned(), e))?;
-        }
-        write_atomic(path, text.as_bytes()).map_err(|e| (path.to_owned(), e))
-    };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -85,7 +88,7 @@ pub fn write_files_atomic(files: &[(PathBuf, String)]) -> Result<(), WriteFailur
                 let Some((path, text)) = files.get(k) else {
                     break;
                 };
-                if let Err(failure) = write(path, text) {
+                if let Err(failure) = write_in_folder(path, text.as_bytes()) {
                     failures
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
