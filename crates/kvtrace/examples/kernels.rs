@@ -8,6 +8,8 @@
 //!
 //! - `split_body`: locating a body's top-level members (the whole body lexed);
 //! - `transcode`: each body's `messages` rewritten as CPython's `json.dumps` writes them;
+//! - `pre-tok (scalar)`, `pre-tok (masks)`: that text cut into pre-tokenizer pieces by
+//!   [`kvtrace::tokens::pretok::piece_end`] and by [`kvtrace::tokens::pretok::Pieces`];
 //! - `tokenize`: that text encoded with one [`Encoder`] (its piece cache warm, as a
 //!   worker's is), MB/s of text;
 //! - `Response::parse`: every stored response's envelope;
@@ -107,6 +109,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let texts: Vec<String> = texts.into_iter().flatten().collect();
     let text_bytes: usize = texts.iter().map(String::len).sum();
+    let (s, pieces) = time(|| {
+        texts
+            .iter()
+            .map(|t| {
+                let (b, mut i, mut n) = (t.as_bytes(), 0, 0usize);
+                while i < b.len() {
+                    i = kvtrace::tokens::pretok::piece_end(b, i);
+                    n += 1;
+                }
+                n
+            })
+            .sum::<usize>()
+    });
+    report("pre-tok (scalar)", text_bytes, s)?;
+    let (s, masked) = time(|| {
+        texts
+            .iter()
+            .map(|t| kvtrace::tokens::pretok::Pieces::new(t.as_bytes(), 0).count())
+            .sum::<usize>()
+    });
+    report("pre-tok (masks)", text_bytes, s)?;
+    say(&format!("{:<16} {pieces} pieces, {masked} by masks", ""))?;
     let mut encoder = Encoder::new();
     let (s, tokens) = time(|| texts.iter().map(|t| encoder.encode(t).len()).sum::<usize>());
     report("tokenize", text_bytes, s)?;

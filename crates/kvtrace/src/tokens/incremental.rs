@@ -97,9 +97,8 @@ impl IncrementalEncoder {
         self.fresh_bytes += (s.len() - start) as u64;
         let mut i = start;
         let mut next_restart = start + RESTART_SPAN;
-        while i < s.len() {
-            let e = pretok::piece_end(s, i);
-            enc.encode_piece(&s[i..e], &mut self.tokens);
+        for e in pretok::Pieces::new(s, start) {
+            enc.encode_piece(s, i, e, &mut self.tokens);
             if e >= next_restart {
                 self.piece_ends.push((e as u32, self.tokens.len() as u32));
                 next_restart = e + RESTART_SPAN;
