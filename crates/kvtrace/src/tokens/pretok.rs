@@ -231,6 +231,15 @@ fn classes(block: &[u8]) -> Classes {
     }
 }
 
+/// Bits 0, 3, 6, … 63.
+const EVERY_THIRD: u64 = 0x9249_2492_4924_9249;
+
+/// The low `n` bits set (`n <= 64`).
+#[inline(always)]
+fn low_bits(n: u32) -> u64 {
+    u64::MAX.checked_shr(64 - n).unwrap_or(0)
+}
+
 /// Length of the contraction (`'s 'd 'm 't 'll 've 're`, any case) at `s[i]`, else 0.
 fn contraction(s: &[u8], i: usize) -> usize {
     let lower = |k: usize| s.get(i + k).map(u8::to_ascii_lowercase);
@@ -302,18 +311,21 @@ impl<'a> Pieces<'a> {
         // Digit runs longer than three: a piece every three digits from the run's start.
         let t = k.digit_tail;
         let long = d & (d << 1 | t >> 2) & (d << 2 | t >> 1) & (d << 3 | t);
-        if long != 0 {
-            let mut run = k.digit_run;
-            for i in 0..end - base {
-                if d >> i & 1 == 1 {
-                    if run > 0 && run % 3 == 0 {
-                        bits |= 1 << i;
-                    }
-                    run += 1;
-                } else {
-                    run = 0;
-                }
-            }
+        let mut rest = long;
+        while rest != 0 {
+            // One run at a time: from its start (in an earlier block when no non-digit
+            // comes before it here), every third digit after the start, to the run's end.
+            let at = rest.trailing_zeros();
+            let before = !d & low_bits(at);
+            let start = match before {
+                0 => -(k.digit_run as i64),
+                b => i64::from(64 - b.leading_zeros()),
+            };
+            let stop = (at + (!d >> at).trailing_zeros()).min(64);
+            let phase = start.rem_euclid(3) as u32;
+            let from = (start + 1).max(0) as u32;
+            bits |= (EVERY_THIRD << phase) & low_bits(stop) & !low_bits(from);
+            rest &= !low_bits(stop);
         }
         let digit_run = if d == u64::MAX {
             k.digit_run + 64
