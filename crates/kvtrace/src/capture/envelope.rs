@@ -105,6 +105,16 @@ impl Response {
         }
     }
 
+    /// The message id and the envelope's `statusCode` of a `response` that has a
+    /// message id (what [`Response::parse`] gives as `message_id` and `status_code`), read
+    /// without building the document, as [`Response::message_id_of`] is.
+    pub fn message_id_and_status_of(text: &str) -> Option<(String, Option<i64>)> {
+        match fast_message_id_and_status(text) {
+            Some(found) => found,
+            None => Response::parse(text).and_then(|r| Some((r.message_id?, r.status_code))),
+        }
+    }
+
     fn from_envelope(env: &Map<String, Value>) -> Response {
         // The message: `body` as object, or as a JSON string holding one (§4.9.6);
         // without `body` the envelope is the message itself.
@@ -724,18 +734,51 @@ fn fast_response(text: &str) -> Option<Response> {
     ))
 }
 
-/// The members of an envelope (or message) that decide the message id; others skipped.
+/// The members of an envelope (or message) that decide the message id and the status;
+/// others skipped.
 #[derive(serde::Deserialize)]
 struct IdFields<'a> {
     #[serde(borrow, default)]
     body: Raw<'a>,
     #[serde(borrow, default)]
     id: Raw<'a>,
+    #[serde(borrow, default, rename = "statusCode")]
+    status: Raw<'a>,
 }
 
 /// `Some(message id or None)` when serde_json reads the document as an object without a
-/// repeated `body`/`id` (then the full parse agrees); `None`: not decided here.
+/// repeated `body`/`id`/`statusCode` (then the full parse agrees); `None`: not decided
+/// here.
 fn fast_message_id(text: &str) -> Option<Option<String>> {
+    Some(fast_id_fields(text)?.0)
+}
+
+/// [`fast_message_id`] with the envelope's status code: `Some(None)` when there is no
+/// message id, `None` when not decided here.
+fn fast_message_id_and_status(text: &str) -> Option<Option<(String, Option<i64>)>> {
+    let (id, status) = fast_id_fields(text)?;
+    let Some(id) = id else {
+        return Some(None);
+    };
+    // As serde_json's `as_i64` reads the full parse's number: a plain integer in range.
+    // Anything else that is a number (a fraction, an exponent, a negative zero) is left
+    // to the full parse.
+    let status = match status.0.map(|raw| raw.get()) {
+        Some(n) if n.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            if n.starts_with("-0") || !n.bytes().skip(1).all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            n.parse::<i64>().ok()
+        }
+        _ => None,
+    };
+    Some(Some((id, status)))
+}
+
+/// The message id (`msg_…`, or none) and the envelope's raw `statusCode` when serde_json
+/// reads the document as an object without a repeated `body`/`id`/`statusCode`; `None`:
+/// not decided here.
+fn fast_id_fields(text: &str) -> Option<(Option<String>, Raw<'_>)> {
     // serde would also read a struct from an array; and it skips ignored members at any
     // depth, where the full parse (serde_json's Value, then CPython's limit) may refuse.
     if !text.trim_start().starts_with('{') || !nested_within(text.as_bytes(), SERDE_DEPTH) {
@@ -756,12 +799,13 @@ fn fast_message_id(text: &str) -> Option<Option<String>> {
                     return None;
                 }
                 let msg: IdFields = serde_json::from_str(&inner).ok()?;
-                return Some(id_text(msg.id)?.filter(|id| id.starts_with("msg_")));
+                let id = id_text(msg.id)?.filter(|id| id.starts_with("msg_"));
+                return Some((id, env.status));
             }
-            _ => return Some(None),
+            _ => return Some((None, env.status)),
         },
     };
-    Some(id_text(id)?.filter(|id| id.starts_with("msg_")))
+    Some((id_text(id)?.filter(|id| id.starts_with("msg_")), env.status))
 }
 
 /// serde_json's nesting limit when it builds a `Value`.
@@ -851,10 +895,35 @@ mod tests {
             .iter()
             .copied()
             .chain(nested.iter().map(String::as_str));
+        let statuses = [
+            r#"{"statusCode":500,"body":{"id":"msg_s1"}}"#,
+            r#"{"statusCode":"500","body":{"id":"msg_s2"}}"#,
+            r#"{"statusCode":500.0,"body":{"id":"msg_s3"}}"#,
+            r#"{"statusCode":5e2,"body":{"id":"msg_s4"}}"#,
+            r#"{"statusCode":-1,"body":{"id":"msg_s5"}}"#,
+            r#"{"statusCode":-0,"body":{"id":"msg_s6"}}"#,
+            r#"{"statusCode":99999999999999999999,"body":{"id":"msg_s7"}}"#,
+            r#"{"statusCode":9223372036854775807,"body":{"id":"msg_s8"}}"#,
+            r#"{"statusCode":null,"body":{"id":"msg_s9"}}"#,
+            r#"{"statusCode":[400],"body":{"id":"msg_s10"}}"#,
+            r#"{"statusCode":400,"statusCode":200,"body":{"id":"msg_s11"}}"#,
+            r#"{"body":{"id":"msg_s12","statusCode":404}}"#,
+            r#"{"body":"{\"id\":\"msg_s13\",\"statusCode\":404}","statusCode":429}"#,
+            r#"{"statusCode":429,"id":"msg_s14"}"#,
+            r#"{"statusCode":429,"body":{"id":"chatcmpl"}}"#,
+            r#"{"statusCode":NaN,"body":{"id":"msg_s15"}}"#,
+        ];
+        let cases = cases.chain(statuses.iter().copied()).collect::<Vec<_>>();
         for text in cases {
+            let full = Response::parse(text);
             assert_eq!(
                 Response::message_id_of(text),
-                Response::parse(text).and_then(|r| r.message_id),
+                full.as_ref().and_then(|r| r.message_id.clone()),
+                "{text}"
+            );
+            assert_eq!(
+                Response::message_id_and_status_of(text),
+                full.and_then(|r| Some((r.message_id?, r.status_code))),
                 "{text}"
             );
         }
@@ -961,9 +1030,16 @@ mod tests {
             odd.push(format!(r#"{{"streamingChunks":[{line}]}}"#));
         }
         let corpus = response_corpus();
-        let mut fast = 0;
+        let (mut fast, mut fast_ids) = (0, 0);
         for text in corpus.iter().chain(&odd) {
             let tree = Response::parse_tree(text);
+            fast_ids += usize::from(fast_message_id_and_status(text).is_some());
+            assert_eq!(
+                Response::message_id_and_status_of(text),
+                tree.clone()
+                    .and_then(|r| Some((r.message_id?, r.status_code))),
+                "{text}"
+            );
             if let Some(r) = fast_response(text) {
                 fast += 1;
                 assert_eq!(Some(&r), tree.as_ref(), "{text}");
@@ -972,6 +1048,11 @@ mod tests {
         }
         // The fast path is the one taken for the captures' responses.
         assert!(fast >= corpus.len() * 9 / 10, "{fast} of {}", corpus.len());
+        assert!(
+            fast_ids >= corpus.len() * 9 / 10,
+            "{fast_ids} of {}",
+            corpus.len()
+        );
         for line in odd_lines {
             if let Some(e) = Event::of_line_fast(line) {
                 assert_eq!(e, Event::of_line(line), "{line}");

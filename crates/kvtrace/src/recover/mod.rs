@@ -336,9 +336,10 @@ fn run_in_pool(
     // Read as rowid ranges in parallel (a table without rowids: one scan in order).
     let mut index = MessageIndex::default();
     let classify = |id: &str, response: Option<&str>| {
-        let r = response.and_then(Response::parse)?;
-        let mid = r.message_id.filter(|m| m.starts_with("msg_"))?;
-        Some((id.to_owned(), mid, r.status_code.is_some_and(|c| c >= 400)))
+        // The message id and the status alone, without the whole response parsed.
+        let (mid, status) = response.and_then(Response::message_id_and_status_of)?;
+        let mid = Some(mid).filter(|m| m.starts_with("msg_"))?;
+        Some((id.to_owned(), mid, status.is_some_and(|c| c >= 400)))
     };
     type Described = Result<Option<Result<RowInfo, RowSkip>>, CaptureError>;
     // One pass over the table (rowid ranges in parallel): each row's response classified
