@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use kvtrace::capture::Response;
 use kvtrace::pyjson::{split_body, transcode};
+use kvtrace::session::SessionLog;
 use kvtrace::tokens::Encoder;
 use rusqlite::{types::ValueRef, Connection, OpenFlags};
 
@@ -147,5 +148,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     report("message_id_of", response_bytes, s)?;
     say(&format!("{:<16} {parsed} parsed, {ids} message ids", ""))?;
+
+    // Session logs beside the capture (`jsonl/`, as synth-capture lays them out).
+    let jsonl = std::path::Path::new(&path).with_file_name("jsonl");
+    let logs: Vec<Vec<u8>> = walkdir::WalkDir::new(&jsonl)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .collect();
+    if !logs.is_empty() {
+        let log_bytes: usize = logs.iter().map(Vec::len).sum();
+        let (s, entries) = time(|| {
+            logs.iter()
+                .map(|b| SessionLog::parse_bytes(b).entries)
+                .sum::<usize>()
+        });
+        report("session logs", log_bytes, s)?;
+        say(&format!("{:<16} {} files, {entries} entries", "", logs.len()))?;
+    }
     Ok(())
 }
