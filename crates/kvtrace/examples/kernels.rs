@@ -165,7 +165,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .sum::<usize>()
         });
         report("session logs", log_bytes, s)?;
-        say(&format!("{:<16} {} files, {entries} entries", "", logs.len()))?;
+        say(&format!(
+            "{:<16} {} files, {entries} entries",
+            "",
+            logs.len()
+        ))?;
     }
     Ok(())
 }
