@@ -336,9 +336,8 @@ fn run_in_pool(
     // Read as rowid ranges in parallel (a table without rowids: one scan in order).
     let mut index = MessageIndex::default();
     let classify = |id: &str, response: Option<&str>| {
-        // The message id and the status alone, without the whole response parsed.
+        // The message id (`msg_…`) and the status alone, without the whole response parsed.
         let (mid, status) = response.and_then(Response::message_id_and_status_of)?;
-        let mid = Some(mid).filter(|m| m.starts_with("msg_"))?;
         Some((id.to_owned(), mid, status.is_some_and(|c| c >= 400)))
     };
     type Described = Result<Option<Result<RowInfo, RowSkip>>, CaptureError>;

@@ -197,7 +197,7 @@ impl Encoder {
     #[inline(always)]
     pub(crate) fn encode_piece(&mut self, s: &[u8], i: usize, e: usize, out: &mut Vec<Token>) {
         if e - i > FRONT_PIECE {
-            self.encode_long_piece(&s[i..e], out);
+            self.encode_uncached(&s[i..e], out);
             return;
         }
         let key = pack_front(s, i, e);
@@ -224,10 +224,7 @@ impl Encoder {
     #[inline(never)]
     fn fill_front(&mut self, piece: &[u8], key: u128, slot: usize, out: &mut Vec<Token>) {
         let before = out.len();
-        match self.ranks.get(piece) {
-            Some(rank) => out.push(rank),
-            None => self.encode_split_piece(piece, out),
-        }
+        self.encode_uncached(piece, out);
         let made = &out[before..];
         let mut tokens = [0; FRONT_TOKENS];
         let held = made.len().min(FRONT_TOKENS);
@@ -239,9 +236,10 @@ impl Encoder {
         };
     }
 
-    /// [`Encoder::encode_piece`] for a piece longer than [`FRONT_PIECE`].
+    /// [`Encoder::encode_piece`] without the front cache (a piece longer than
+    /// [`FRONT_PIECE`], or one its slot does not hold): one token, or split.
     #[inline(never)]
-    fn encode_long_piece(&mut self, piece: &[u8], out: &mut Vec<Token>) {
+    fn encode_uncached(&mut self, piece: &[u8], out: &mut Vec<Token>) {
         match self.ranks.get(piece) {
             Some(rank) => out.push(rank),
             None => self.encode_split_piece(piece, out),

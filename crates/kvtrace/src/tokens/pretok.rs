@@ -136,7 +136,7 @@ fn punct_end(s: &[u8], mut j: usize) -> usize {
 /// - a contraction (`'s` … `'re`, where an apostrophe starts a piece) ends a piece after
 ///   it when letters follow.
 ///
-/// Digit runs of four or more and apostrophes are rare; they are settled byte by byte.
+/// Digit runs of four or more and apostrophes are rarer; they are settled one at a time.
 /// `start` must be a piece boundary of the text (0, or an end this iterator or
 /// [`piece_end`] gave): no piece before it is looked at, as none influences the pieces
 /// after it.
