@@ -95,6 +95,9 @@ impl SimResult {
     }
 }
 
+/// How many of the last requests [`simulate_many`] keeps the block slots of.
+const RECENT_REQUESTS: usize = 4;
+
 /// Simulate requests in the given order (callers pass them in time order).
 /// `ttl = None` is an infinite cache.
 pub fn simulate(requests: &[SimRequest<'_>], block_size: usize, ttl: Option<f64>) -> SimResult {
@@ -143,7 +146,25 @@ pub fn simulate_many(
     // time and of those ending TTL after it.
     let mut intervals: Vec<Intervals> = vec![Intervals::new(requests.len()); n];
     let mut hit_blocks = vec![usize::MAX; n];
+    // The slots of the last few requests' blocks: a request mostly repeats one of them
+    // (its conversation's previous request), and comparing a block with that request's
+    // is cheaper than looking it up.
+    let mut recent: Vec<(usize, Vec<usize>)> = Vec::with_capacity(RECENT_REQUESTS);
+    let mut spare: Vec<usize> = Vec::new();
     for (at, r) in requests.iter().enumerate() {
+        let mut own = std::mem::take(&mut spare);
+        own.clear();
+        let like = r.blocks.first().and_then(|first| {
+            recent
+                .iter()
+                .rposition(|(i, _)| requests[*i].blocks.first() == Some(first))
+        });
+        let (like_blocks, like_slots): (&[u128], &[usize]) = match like {
+            Some(j) => (requests[recent[j].0].blocks, &recent[j].1),
+            None => (&[], &[]),
+        };
+        let mut repeating = true;
+        let at_index = at;
         let at = at as u32;
         // The caches whose hit prefix has ended: sorted caches 0..ended. (A block met
         // twice in one request was first met at or after the end of the hit prefix, so
@@ -151,8 +172,13 @@ pub fn simulate_many(
         let mut ended = 0;
         hit_blocks.fill(usize::MAX);
         for (k, d) in r.blocks.iter().enumerate() {
-            let slot = match slots.get(d) {
-                Some(&slot) => {
+            repeating = repeating && like_blocks.get(k) == Some(d);
+            let known = match like_slots.get(k) {
+                Some(&slot) if repeating => Some(slot),
+                _ => slots.get(d).copied(),
+            };
+            let slot = match known {
+                Some(slot) => {
                     // Expired from the caches whose TTL is shorter than the time since
                     // the last use: their alive interval ended TTL after that use.
                     let gap = r.t - last_use[slot];
@@ -195,7 +221,12 @@ pub fn simulate_many(
             };
             last_use[slot] = r.t;
             last_at[slot] = at;
+            own.push(slot);
         }
+        if recent.len() == RECENT_REQUESTS {
+            spare = recent.remove(0).1;
+        }
+        recent.push((at_index, own));
         for (sim, &hit) in res.iter_mut().zip(&hit_blocks) {
             sim.record(r, hit, block_size);
         }
@@ -464,6 +495,49 @@ mod tests {
         assert!(many[5].read_tokens < many[3].read_tokens);
         assert!(many[3].read_tokens <= many[1].read_tokens);
         assert!(many[1].working_set.len() > 1);
+    }
+
+    #[test]
+    fn interleaved_growing_conversations_equal_one_ttl_at_a_time() {
+        // Conversations that grow a few blocks per request, taking turns at random (more
+        // of them than the recent requests kept), some starting with another's first block
+        // (a sub-agent with its parent's prefix), now and then one block rewritten.
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut convs: Vec<Vec<u128>> = (0..7u128)
+            .map(|c| vec![if c % 3 == 0 { 1 } else { 10 + c }, 100 + c])
+            .collect();
+        let (mut all, mut times, mut t) = (Vec::new(), Vec::new(), 0.0);
+        for step in 0..600u128 {
+            let c = next(convs.len() as u64) as usize;
+            for _ in 0..1 + next(3) {
+                let fresh = 1_000 + step * 10 + next(10) as u128;
+                convs[c].push(fresh);
+            }
+            if next(8) == 0 {
+                let at = next(convs[c].len() as u64) as usize;
+                convs[c][at] = 5_000_000 + step;
+            }
+            t += [0.5, 5.0, 30.0, 400.0][next(4) as usize];
+            all.push(convs[c].clone());
+            times.push(t);
+        }
+        let reqs: Vec<SimRequest<'_>> = all
+            .iter()
+            .zip(&times)
+            .map(|(b, &t)| req(t, b, b.len() * 3))
+            .collect();
+        let ttls = [Some(10.0), Some(300.0), None];
+        let many = simulate_many(&reqs, 3, &ttls);
+        for (sim, &ttl) in many.iter().zip(&ttls) {
+            assert_eq!(*sim, simulate_one(&reqs, 3, ttl), "ttl {ttl:?}");
+        }
+        assert!(many[2].read_tokens > many[0].read_tokens);
     }
 
     #[test]
