@@ -435,6 +435,17 @@ mod tests {
         res
     }
 
+    /// A seeded stream of numbers below the bound asked for (a linear congruential
+    /// generator's high bits).
+    fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        }
+    }
+
     #[test]
     fn all_ttls_at_once_equal_one_ttl_at_a_time() {
         // Requests over a small set of blocks (shared prefixes, repeats within a request,
@@ -448,13 +459,7 @@ mod tests {
             Some(0.0),
             Some(3600.0),
         ];
-        let mut seed = 7u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
+        let mut next = below(7);
         let gaps = [
             0.0, 0.5, 10.0, 10.5, 60.0, 61.0, 300.0, 1000.0, 3600.0, 5000.0,
         ];
@@ -502,13 +507,7 @@ mod tests {
         // Conversations that grow a few blocks per request, taking turns at random (more
         // of them than the recent requests kept), some starting with another's first block
         // (a sub-agent with its parent's prefix), now and then one block rewritten.
-        let mut seed = 11u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
+        let mut next = below(11);
         let mut convs: Vec<Vec<u128>> = (0..7u128)
             .map(|c| vec![if c % 3 == 0 { 1 } else { 10 + c }, 100 + c])
             .collect();
