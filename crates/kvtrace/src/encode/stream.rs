@@ -466,6 +466,19 @@ impl Stream {
         Ok((body, t))
     }
 
+    /// How many `messages` values the stream's transcoder has been over (failed ones
+    /// included): a caller compares it before and after a call to know whether the
+    /// transcoder saw that request's messages.
+    pub fn messages_calls(&self) -> u64 {
+        self.messages_json.calls()
+    }
+
+    /// The raw elements of the `messages` value `raw` the transcoder was over last, and how
+    /// many it kept from the value before ([`pyjson::ArrayTranscoder::element_texts`]).
+    pub fn message_elements<'r>(&self, raw: &'r str) -> Option<(usize, Vec<&'r str>)> {
+        self.messages_json.element_texts(raw)
+    }
+
     /// [`Stream::tokenize_shared`] of a body already split, its `messages` not yet
     /// transcoded; `head`, when given, stands for its tools and system tokens (the
     /// stand-in prefix of a request rebuilt from session logs).

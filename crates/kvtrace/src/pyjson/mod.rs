@@ -17,8 +17,7 @@ mod transcode;
 pub(crate) use transcode::split_body_with;
 pub use transcode::{
     array_elements, collapse_single_text, first_element, prefix_key, prefix_keys, split_body,
-    transcode, transcode_with, ArrayTranscoder, Body, ElementSplitter, KnownMembers,
-    TranscodeError,
+    transcode, transcode_with, ArrayTranscoder, Body, KnownMembers, TranscodeError,
 };
 
 /// How content is put into the form that gets hashed.

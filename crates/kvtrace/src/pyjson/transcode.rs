@@ -133,7 +133,7 @@ pub(crate) fn split_body_with<'a>(
 /// The raw text of each element of a JSON array, in order (`None`: the text is not an
 /// array, or not valid JSON). Elements are validated, not parsed.
 pub fn array_elements(raw: &str) -> Option<Vec<&str>> {
-    let spans = ElementSplitter::spans_from(raw, Vec::new())?;
+    let spans = element_spans(raw)?;
     spans.iter().map(|&(a, b)| raw.get(a..b)).collect()
 }
 
@@ -167,80 +167,23 @@ pub fn first_element(raw: &str) -> Option<&str> {
     raw.get(start..lx.i)
 }
 
-/// [`array_elements`] of a sequence of arrays that each repeat most of the one before
-/// (the `messages` of a growing conversation): elements lying wholly inside the bytes
-/// shared with the previous array are taken from its split, and lexing resumes after
-/// the last of them. Same result as [`array_elements`] on every text.
-#[derive(Default)]
-pub struct ElementSplitter {
-    /// The previous array's text (bytes: kept up to a shared prefix that may end inside a
-    /// character).
-    prev: Vec<u8>,
-    /// Byte spans of `prev`'s elements.
-    spans: Vec<(usize, usize)>,
-    /// How many elements the last split took from the one before.
-    reused: usize,
-}
-
-impl ElementSplitter {
-    /// The raw texts of `raw`'s elements; `None` when `raw` is not a valid array.
-    pub fn split<'a>(&mut self, raw: &'a str) -> Option<Vec<&'a str>> {
-        let shared = crate::tokens::incremental::common_prefix(&self.prev, raw.as_bytes());
-        let kept = self.spans.partition_point(|&(_, end)| end <= shared);
-        self.spans.truncate(kept);
-        self.reused = kept;
-        let spans = Self::spans_from(raw, std::mem::take(&mut self.spans));
-        // Only the bytes past the shared prefix are copied.
-        match &spans {
-            Some(spans) => {
-                self.prev.truncate(shared);
-                self.prev.extend_from_slice(&raw.as_bytes()[shared..]);
-                self.spans.clone_from(spans);
-            }
-            None => self.prev.clear(),
-        }
-        spans?.iter().map(|&(a, b)| raw.get(a..b)).collect()
-    }
-
-    /// How many leading elements the last [`ElementSplitter::split`] took unchanged from
-    /// the array before it.
-    pub fn reused(&self) -> usize {
-        self.reused
-    }
-
-    /// Lex `raw` as an array whose first elements are `known` (checked by the caller).
-    fn spans_from(raw: &str, mut known: Vec<(usize, usize)>) -> Option<Vec<(usize, usize)>> {
-        let mut lx = match known.last() {
-            Some(&(_, end)) => {
-                let mut lx = Lexer::new(raw);
-                lx.i = end;
-                if lx.next_member(b']').ok()? {
-                    lx.finish().ok()?;
-                    return Some(known);
-                }
-                lx
-            }
-            None => {
-                let (mut lx, empty) = open_array(raw)?;
-                if empty {
-                    lx.finish().ok()?;
-                    return Some(known);
-                }
-                lx
-            }
-        };
+/// The byte span of each element of the array `raw` (`None`: not a valid array).
+fn element_spans(raw: &str) -> Option<Vec<(usize, usize)>> {
+    let mut spans = Vec::new();
+    let (mut lx, empty) = open_array(raw)?;
+    if !empty {
         loop {
             lx.skip_ws();
             let start = lx.i;
             skip_value(&mut lx, 1).ok()?;
-            known.push((start, lx.i));
+            spans.push((start, lx.i));
             if lx.next_member(b']').ok()? {
                 break;
             }
         }
-        lx.finish().ok()?;
-        Some(known)
     }
+    lx.finish().ok()?;
+    Some(spans)
 }
 
 /// Validate and step over one value.
@@ -552,6 +495,12 @@ pub struct ArrayTranscoder {
     raw: Vec<u8>,
     out: String,
     marks: Vec<Mark>,
+    /// Where each element of `marks` starts (relative to the value's start).
+    starts: Vec<usize>,
+    /// How many elements the last call kept from the one before, and whether it ended
+    /// with the marks of an array (not an error, not another kind of value).
+    kept_elements: usize,
+    array: bool,
     /// With [`ArrayTranscoder::with_prefix_keys`]: the [`prefix_key`] chain of the output
     /// up to each element's end, in step with `marks` (only new elements are hashed).
     keys: Option<Vec<u64>>,
@@ -626,6 +575,23 @@ impl ArrayTranscoder {
         self.kept_output
     }
 
+    /// The raw text of each element of the last value transcoded, `raw` being that value's
+    /// stored text, and how many of them the call took unchanged from the call before;
+    /// `None` unless that call succeeded on an array. Lexing is not repeated: the
+    /// transcoder kept where each element starts and ends.
+    pub fn element_texts<'r>(&self, raw: &'r str) -> Option<(usize, Vec<&'r str>)> {
+        if !self.array {
+            return None;
+        }
+        let texts = self
+            .starts
+            .iter()
+            .zip(&self.marks)
+            .map(|(&a, &(b, _))| raw.get(a..b))
+            .collect::<Option<Vec<_>>>()?;
+        Some((self.kept_elements, texts))
+    }
+
     /// Transcode the value at the lexer's cursor, leaving the cursor just past it; what
     /// follows is not looked at. `Ok(false)`: an object repeats a key, the value was only
     /// stepped over (validated), and [`ArrayTranscoder::output`] holds nothing.
@@ -649,8 +615,11 @@ impl ArrayTranscoder {
 
     fn forget(&mut self) {
         self.kept_output = 0;
+        self.kept_elements = 0;
+        self.array = false;
         self.raw.clear();
         self.marks.clear();
+        self.starts.clear();
         self.out.clear();
         if let Some(keys) = &mut self.keys {
             keys.clear();
@@ -662,6 +631,8 @@ impl ArrayTranscoder {
     fn value_at(&mut self, lx: &mut Lexer<'_>) -> Result<(), TranscodeError> {
         self.calls += 1;
         self.kept_output = 0;
+        self.kept_elements = 0;
+        self.array = false;
         let start = lx.i;
         let rest = &lx.s[start..];
         let shared = crate::tokens::incremental::common_prefix(&self.raw, rest);
@@ -672,7 +643,10 @@ impl ArrayTranscoder {
         if keep > 0 {
             let (raw_end, out_end) = self.marks[keep - 1];
             self.kept_output = out_end;
+            self.kept_elements = keep;
+            self.array = true;
             self.marks.truncate(keep);
+            self.starts.truncate(keep);
             if let Some(keys) = &mut self.keys {
                 keys.truncate(keep);
             }
@@ -697,6 +671,7 @@ impl ArrayTranscoder {
     fn fresh(&mut self, lx: &mut Lexer<'_>, start: usize) -> Result<(), TranscodeError> {
         self.out.clear();
         self.marks.clear();
+        self.starts.clear();
         if let Some(keys) = &mut self.keys {
             keys.clear();
         }
@@ -706,6 +681,7 @@ impl ArrayTranscoder {
             return value(lx, &mut self.out, 0, &mut Walk::new(self.form));
         }
         lx.i += 1;
+        self.array = true;
         self.out.push('[');
         lx.skip_ws();
         if lx.peek() == Some(b']') {
@@ -731,6 +707,7 @@ impl ArrayTranscoder {
                 self.out.push(',');
             }
             first = false;
+            self.starts.push(lx.i - start);
             value(lx, &mut self.out, 1, &mut walk)?;
             if let Some(keys) = &mut self.keys {
                 let from = self.marks.last().map_or(0, |m| m.1);
@@ -807,9 +784,10 @@ mod tests {
     }
 
     #[test]
-    fn element_splitter_splits_as_array_elements_does() {
+    fn transcoder_elements_are_array_elements() {
         // Growing arrays, edits inside and between elements, whitespace, invalid arrays
-        // in between, a shared prefix ending mid-element or at a separator.
+        // in between, a shared prefix ending mid-element or at a separator, a value that
+        // is not an array.
         let texts = GROWING.into_iter().chain([
             r#"[{"a": 1}, "x", {"b": [2, "]"]}  ,  3 , []]"#,
             r#"[{"a": 1}, "x", {"b": [2, "]"]}, 3"#,
@@ -823,19 +801,34 @@ mod tests {
             "[ ]",
             r#"[{"a": 12}]"#,
             r#"[{"a": 12}]"#,
+            r#"{"a": 12}"#,
             r#"[{"a": 12}, ["\u00e9", "é"]]"#,
             r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
             "",
             r#"[{"a": 12}, ["\u00e9", "é"], 1.5e3]"#,
         ]);
-        let mut splitter = ElementSplitter::default();
-        let mut reused = 0;
+        let mut json = ArrayTranscoder::new(Form::Canonical);
+        let (mut kept, mut arrays) = (0, 0);
         for text in texts {
-            assert_eq!(splitter.split(text), array_elements(text), "{text}");
-            reused += splitter.reused();
+            let got = match json.transcode(text) {
+                Ok(_) => json.element_texts(text),
+                Err(_) => {
+                    assert_eq!(json.element_texts(text), None, "{text}");
+                    continue;
+                }
+            };
+            let want = array_elements(text);
+            assert_eq!(got.as_ref().map(|g| &g.1), want.as_ref(), "{text}");
+            if let Some((k, elements)) = got {
+                // Kept elements are the previous array's leading elements, unchanged.
+                assert!(k <= elements.len(), "{text}");
+                kept += k;
+                arrays += 1;
+            }
         }
-        assert!(reused >= 12, "{reused}");
+        assert!(kept >= 12 && arrays >= 12, "{kept} {arrays}");
     }
+
     use crate::pyjson::parse;
 
     fn tree(raw: &str) -> String {

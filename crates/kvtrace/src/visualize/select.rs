@@ -514,6 +514,7 @@ fn describe(
     source: usize,
 ) -> Option<Request> {
     let ts = Stamp::parse(row.timestamp)?;
+    let before = lineage.stream.messages_calls();
     let (body, t) = lineage.stream.tokenize_shared(tk, row.body?).ok()?;
     let (tool_tokens, system_tokens) = (t.tool_tokens, t.system_tokens);
     // The digests of the full blocks inside the prefix shared with the previous request
@@ -527,7 +528,20 @@ fn describe(
     lineage.prev_blocks.clone_from(&blocks);
     let message_tokens = t.tokens_in.saturating_sub(tool_tokens + system_tokens);
     let mut parts = vec![(Part::Tools, tool_tokens), (Part::System, system_tokens)];
-    parts.extend(message_parts(body.messages, message_tokens));
+    // The transcoder's elements when it was over this request's messages (it was not
+    // when a key repeats inside them); else the section split afresh.
+    let call = lineage.stream.messages_calls();
+    let elements = body.messages.and_then(|raw| {
+        let seen = (call > before).then(|| lineage.stream.message_elements(raw));
+        seen.flatten()
+            .or_else(|| pyjson::array_elements(raw).map(|e| (0, e)))
+    });
+    parts.extend(message_parts(
+        &mut lineage.parts,
+        call,
+        elements,
+        message_tokens,
+    ));
     parts.retain(|p| p.1 > 0);
     let response = row.response.and_then(Response::parse);
     let (usage, out, stop, api_time, completed_at) = match &response {
@@ -593,6 +607,8 @@ struct Lineage {
     prev_blocks: Vec<u128>,
     /// Reused buffer for the tokens past the shared blocks.
     rest: Vec<Token>,
+    /// The byte runs of the last request's messages.
+    parts: PartsMemo,
 }
 
 impl Default for Lineage {
@@ -601,62 +617,82 @@ impl Default for Lineage {
             stream: Stream::new(false, crate::pyjson::Form::Canonical),
             prev_blocks: Vec::new(),
             rest: Vec::new(),
+            parts: PartsMemo::default(),
         }
+    }
+}
+
+/// The byte runs of a stream's messages, remembered from one request to the next: each
+/// request repeats the messages of the one before, so the leading elements the stream's
+/// transcoder kept keep their runs, and any other message's runs are looked up by the
+/// hash of its raw text (they are a pure function of it).
+#[derive(Default)]
+struct PartsMemo {
+    /// The transcoder call (`Stream::messages_calls`) whose elements `last` describes.
+    call: u64,
+    /// Runs of each element of that call's messages.
+    last: Vec<Vec<(Part, usize)>>,
+    by_hash: FxHashMap<u128, Vec<(Part, usize)>>,
+}
+
+impl PartsMemo {
+    /// The runs of every element, in order: `kept` leading elements taken from the call
+    /// before (when that is the call `last` describes), the others from the hash memo or
+    /// made; `None` when an element is not JSON.
+    fn runs(&mut self, call: u64, kept: usize, elements: &[&str]) -> Option<Vec<(Part, usize)>> {
+        let kept = if self.call + 1 == call { kept } else { 0 };
+        self.call = call;
+        self.last.truncate(kept);
+        if self.by_hash.len() > 1 << 14 {
+            self.by_hash.clear();
+        }
+        for e in elements.get(self.last.len()..).unwrap_or_default() {
+            let key = xxhash_rust::xxh3::xxh3_128(e.as_bytes());
+            let r = match self.by_hash.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let Some(r) = message_runs(e) else {
+                        // Not JSON: nothing of this call is kept for the next.
+                        self.last.clear();
+                        return None;
+                    };
+                    self.by_hash.insert(key, r.clone());
+                    r
+                }
+            };
+            self.last.push(r);
+        }
+        Some(self.last.concat())
     }
 }
 
 /// The messages section as (part, tokens) runs: each content block's share of
 /// `total` tokens is its share of the serialized bytes (the message envelope goes
-/// with its first block). Adjacent runs of one part are merged.
-fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
-    // Each request repeats the messages of the one before: the leading messages it shares
-    // with the previous request (on this thread) keep their byte runs, and any other
-    // message's runs are remembered by the hash of its raw text (a pure function of it).
-    #[derive(Default)]
-    struct Memo {
-        split: pyjson::ElementSplitter,
-        /// Runs of each element of the last split.
-        last: Vec<Vec<(Part, usize)>>,
-        by_hash: FxHashMap<u128, Vec<(Part, usize)>>,
-    }
-    thread_local! {
-        static MEMO: std::cell::RefCell<Memo> = std::cell::RefCell::new(Memo::default());
-    }
-    let runs = raw.and_then(|raw| {
-        MEMO.with_borrow_mut(|memo| {
-            let Some(elements) = memo.split.split(raw) else {
-                memo.last.clear();
-                return None;
-            };
-            if memo.by_hash.len() > 1 << 14 {
-                memo.by_hash.clear();
-            }
-            memo.last.truncate(memo.split.reused());
-            for e in &elements[memo.last.len()..] {
-                let key = xxhash_rust::xxh3::xxh3_128(e.as_bytes());
-                let r = match memo.by_hash.get(&key) {
-                    Some(r) => r.clone(),
-                    None => match message_runs(e) {
-                        Some(r) => {
-                            memo.by_hash.insert(key, r.clone());
-                            r
-                        }
-                        None => {
-                            // Not JSON: nothing of this split is kept for the next.
-                            memo.split = pyjson::ElementSplitter::default();
-                            memo.last.clear();
-                            return None;
-                        }
-                    },
-                };
-                memo.last.push(r);
-            }
-            Some(memo.last.concat())
-        })
-    });
-    let Some(bytes) = runs else {
-        return vec![(Part::UserText, total)];
+/// with its first block). Adjacent runs of one part are merged. `elements`: the
+/// section's raw elements and how many the stream's transcoder kept (`None` when it is
+/// missing or not an array); `call`: that transcoder call.
+fn message_parts(
+    memo: &mut PartsMemo,
+    call: u64,
+    elements: Option<(usize, Vec<&str>)>,
+    total: usize,
+) -> Vec<(Part, usize)> {
+    let runs = match elements {
+        Some((kept, elements)) => memo.runs(call, kept, &elements),
+        None => {
+            memo.last.clear();
+            None
+        }
     };
+    match runs {
+        Some(bytes) => share_out(&bytes, total),
+        None => vec![(Part::UserText, total)],
+    }
+}
+
+/// `total` tokens shared out over byte runs in proportion to their bytes (all to user
+/// text when the runs have no bytes), adjacent runs of one part merged.
+fn share_out(bytes: &[(Part, usize)], total: usize) -> Vec<(Part, usize)> {
     let sum: usize = bytes.iter().map(|b| b.1).sum();
     if sum == 0 {
         return if total > 0 {
@@ -667,7 +703,7 @@ fn message_parts(raw: Option<&str>, total: usize) -> Vec<(Part, usize)> {
     }
     let mut out: Vec<(Part, usize)> = Vec::new();
     let (mut cum_bytes, mut given) = (0usize, 0usize);
-    for (part, b) in bytes {
+    for &(part, b) in bytes {
         cum_bytes += b;
         let upto = (cum_bytes as u128 * total as u128 / sum as u128) as usize;
         let n = upto - given;
@@ -784,6 +820,62 @@ mod tests {
     }
 
     #[test]
+    fn message_parts_reused_along_a_stream_equal_parts_made_afresh() {
+        // Messages of every kind of part; the stream grows, repeats, meets a message with a
+        // repeated key (the transcoder steps over it), a compaction (its first messages
+        // change), messages that are not an array, and a body without messages.
+        let kinds = [
+            r#"{"role":"user","content":"hello there, read the file"}"#,
+            r#"{"role":"assistant","content":[{"type":"text","text":"ok, reading"},{"type":"tool_use","id":"t1","name":"Read","input":{"path":"a.rs"}}]}"#,
+            r#"{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"fn main() {}\nfn other() {}"}]}"#,
+            r#"{"role":"assistant","content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"done"}]}"#,
+        ];
+        let msgs = |from: usize, n: usize| -> String {
+            let m: Vec<&str> = (from..n).map(|i| kinds[i % kinds.len()]).collect();
+            m.join(",")
+        };
+        let body =
+            |messages: &str| format!(r#"{{"model":"m","system":"s","messages":{messages}}}"#);
+        let dup = r#"{"role":"user","role":"assistant","content":"twice"}"#;
+        let bodies = [
+            body(&format!("[{}]", msgs(0, 1))),
+            body(&format!("[{}]", msgs(0, 3))),
+            body(&format!("[{}]", msgs(0, 3))),
+            body(&format!("[{}]", msgs(0, 6))),
+            body(&format!("[{},{dup}]", msgs(0, 6))),
+            body(&format!("[{},{dup},{}]", msgs(0, 6), msgs(6, 8))),
+            body(&format!("[{}]", msgs(0, 9))),
+            // Skipped after its messages were transcoded (the body breaks after them):
+            // the next request's kept elements are this one's, not the last described.
+            format!(r#"{{"messages":[{}],"system":}}"#, msgs(1, 10)),
+            body(&format!("[{}]", msgs(1, 11))),
+            body(&format!("[{}]", msgs(2, 9))),
+            body(&format!("[{}]", msgs(2, 11))),
+            body(r#""not an array""#),
+            body(&format!("[{}]", msgs(2, 12))),
+            r#"{"model":"m"}"#.to_owned(),
+            body(&format!("[{}]", msgs(2, 13))),
+        ];
+        let mut lineage = Lineage::default();
+        let mut tk = Tokenizer::default();
+        let mut described = 0;
+        for (i, b) in bodies.iter().enumerate() {
+            let row = RowRef {
+                id: "r",
+                timestamp: "2025-01-01T00:00:00Z",
+                body: Some(b),
+                response: None,
+            };
+            let got = describe(&mut lineage, &mut tk, row, 64, 0).map(|r| r.parts);
+            let want = describe(&mut Lineage::default(), &mut tk, row, 64, 0).map(|r| r.parts);
+            assert_eq!(got, want, "request {i}");
+            described += usize::from(got.is_some_and(|p| p.len() > 3));
+        }
+        // Most requests have message parts of several kinds (the test is not vacuous).
+        assert!(described >= 9, "{described}");
+    }
+
+    #[test]
     fn chain_includes_partial_block_and_is_prefix_stable() {
         let a = chain(&[1, 2, 3, 4, 5], 2);
         let b = chain(&[1, 2, 3, 4, 5, 6], 2);
@@ -797,7 +889,8 @@ mod tests {
     #[test]
     fn parts_follow_bytes_and_sum_to_total() {
         let raw = r#"[{"role":"user","content":"hello there"},{"role":"assistant","content":[{"type":"text","text":"ok"},{"type":"tool_use","id":"t","name":"Read","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"xxxxxxxxxxxxxxxxxxxxxxxx"}]}]"#;
-        let p = message_parts(Some(raw), 100);
+        let elements = pyjson::array_elements(raw).map(|e| (0, e));
+        let p = message_parts(&mut PartsMemo::default(), 1, elements, 100);
         assert_eq!(p.iter().map(|x| x.1).sum::<usize>(), 100);
         let kinds: Vec<Part> = p.iter().map(|x| x.0).collect();
         assert_eq!(
