@@ -232,7 +232,9 @@ pub fn build_with(
                     Ok(crate::capture::MessageIndex::default())
                 }
             },
-            || dir.load_claims(),
+            // The rank table too, or the first request tokenized builds it while the
+            // other tasks wait.
+            || rayon::join(|| dir.load_claims(), crate::tokens::warm),
         );
         index
     })?;

@@ -345,6 +345,9 @@ fn run_in_pool(
     // and, unless it failed, its body described on the way, so every row is read once.
     // Rows a later row supersedes are described for nothing (few).
     let threads = rayon::current_num_threads();
+    // The tokenizer's rank table is built by a worker of the pass (digesting needs it),
+    // not later by the first turn digested while the other tasks wait.
+    rayon::spawn(crate::tokens::warm);
     let merged = Capture::rows_parallel(
         db,
         threads,

@@ -40,18 +40,40 @@ fn ranks() -> &'static Ranks {
     static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_ranks.bin"));
     static RANKS: OnceLock<Ranks> = OnceLock::new();
     RANKS.get_or_init(|| {
-        let mut map = Ranks::default();
-        let mut rest = BLOB;
-        let mut rank: Token = 0;
-        while let [a, b, tail @ ..] = rest {
-            let len = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
-            let (bytes, tail) = tail.split_at(len);
+        // Sized up front: growing the tables as they fill rehashes every entry several
+        // times, on the path of the first request every tool tokenizes.
+        let short = entries(BLOB).filter(|b| b.len() <= SHORT).count();
+        let long = entries(BLOB).count() - short;
+        let mut map = Ranks {
+            short: FxHashMap::with_capacity_and_hasher(short, Default::default()),
+            long: FxHashMap::with_capacity_and_hasher(long, Default::default()),
+        };
+        for (rank, bytes) in (0..).zip(entries(BLOB)) {
             map.insert(bytes, rank);
-            rank += 1;
-            rest = tail;
         }
         map
     })
+}
+
+/// The token texts of the rank blob in rank order: each a little-endian `u16` length and
+/// that many bytes.
+fn entries(blob: &'static [u8]) -> impl Iterator<Item = &'static [u8]> {
+    let mut rest = blob;
+    std::iter::from_fn(move || {
+        let [a, b, tail @ ..] = rest else {
+            return None;
+        };
+        let len = usize::from(u16::from_le_bytes([*a, *b])).min(tail.len());
+        let (bytes, tail) = tail.split_at(len);
+        rest = tail;
+        Some(bytes)
+    })
+}
+
+/// Build the rank table now (it is otherwise built by the first request tokenized, while
+/// every other task waits for it): tools call it beside their first pass over the input.
+pub fn warm() {
+    ranks();
 }
 
 /// Token bytes → rank. Most lookups are of a few bytes (whole pieces, then pairs being

@@ -148,10 +148,11 @@ impl Inputs {
     pub fn open(db: &Path, jsonl_dir: &Path) -> Result<Inputs, VisualizeError> {
         let cap = Capture::open(db)?;
         let dir = SessionDir::scan(jsonl_dir)?;
-        // The message-id pass and the session files' claims side by side (as the build).
+        // The message-id pass, the session files' claims and the tokenizer's rank table
+        // side by side (as the build).
         let (index, _) = rayon::join(
             || Capture::message_index_parallel(db, rayon::current_num_threads()),
-            || dir.load_claims(),
+            || rayon::join(|| dir.load_claims(), crate::tokens::warm),
         );
         let index = index?;
         let attempts = crate::capture::FirstAttempts::for_dir(&cap, &index, &dir)?;
